@@ -1,0 +1,1 @@
+//! arca-api (being written).

@@ -1,0 +1,1 @@
+//! arca-core (being written).

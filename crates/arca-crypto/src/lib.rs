@@ -1,0 +1,1 @@
+//! arca-crypto (being written).

@@ -1,0 +1,1 @@
+//! arca-sigv4 (being written).

@@ -1,0 +1,11 @@
+//! Types shared by every Arca crate: the AWS error table, wire DTOs, ARNs, times and
+//! the zeroizing, redacting containers that carry secret material. Nothing here does I/O.
+
+pub mod arn;
+pub mod error;
+pub mod secret;
+pub mod time;
+pub mod wire;
+
+pub use error::{ApiError, ErrorCode};
+pub use secret::SecretBytes;
