@@ -1,1 +1,94 @@
-//! arca-store (being written).
+//! The storage seam: the `Store` trait, the records it keeps, and its backends.
+//! Backends store only what arca-core hands them; secret values arrive already sealed
+//! (ciphertext from arca-crypto), so no backend ever sees plaintext. Every backend must
+//! pass the one conformance suite in `conformance`.
+
+pub mod conformance;
+mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use arca_types::time::Millis;
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A secret with this name already exists in the region (including one scheduled
+    /// for deletion).
+    #[error("a secret with this name already exists")]
+    NameTaken,
+    /// The record changed since it was read (optimistic concurrency); reread and retry.
+    #[error("the record changed concurrently")]
+    Conflict,
+    #[error("record not found")]
+    NotFound,
+    /// The backend failed (I/O, corruption, ...). The message is for the operator's log,
+    /// never for a client, and never contains secret material.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A predicate applied to each candidate secret in list order (arca-core owns the
+/// ListSecrets filter semantics; backends only narrow candidates with the hints in
+/// `ListQuery`).
+pub type SecretPredicate<'a> = &'a (dyn Fn(&SecretRecord) -> bool + Send + Sync);
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ----- secrets -----
+
+    /// Finds a secret (with its tags and version metadata, without values) by exact name.
+    async fn find_by_name(&self, region: &str, name: &str) -> Result<Option<SecretRecord>>;
+    /// Finds a secret by its exact full ARN.
+    async fn find_by_arn(&self, region: &str, arn: &str) -> Result<Option<SecretRecord>>;
+
+    /// Inserts a new secret with `revision = 1`, and its first version if any.
+    /// Fails with `NameTaken` if the name exists in the region.
+    async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()>;
+
+    /// Applies a change to one secret atomically, if its stored revision still equals
+    /// `change.expected_revision` (else `Conflict`); the stored revision becomes
+    /// `expected_revision + 1`. All of it is applied, or none of it.
+    async fn update_secret(&self, change: &SecretChange) -> Result<()>;
+
+    /// Deletes a secret and all of its versions and tags for good. Missing is not an error.
+    async fn delete_secret(&self, region: &str, arn: &str) -> Result<()>;
+
+    /// The sealed value of one version, as stored.
+    async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>>;
+
+    /// Records that a secret and one version were read on `day` (a UTC day start).
+    /// Does not change `revision`: access dates are not a concurrent-write conflict.
+    async fn touch_accessed(&self, arn: &str, version_id: &str, day: Millis) -> Result<()>;
+
+    /// One page of secrets in `query`'s order, starting strictly after `query.after`,
+    /// keeping only those `pred` accepts, at most `query.limit` of them.
+    async fn list_secrets(
+        &self,
+        region: &str,
+        query: &ListQuery,
+        pred: SecretPredicate<'_>,
+    ) -> Result<Vec<SecretRecord>>;
+
+    /// Secrets (across regions) whose scheduled deletion date is at or before `now`.
+    async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;
+
+    // ----- access keys (SigV4 credentials) -----
+
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+
+    // ----- key-encryption keys (wrapped by the root key) -----
+
+    async fn put_encryption_key(&self, key: &EncryptionKeyRecord) -> Result<()>;
+    async fn list_encryption_keys(&self) -> Result<Vec<EncryptionKeyRecord>>;
+
+    // ----- dev only -----
+
+    /// Removes every secret, version and tag (not keys). Used by `--dev` resets.
+    async fn wipe_secrets(&self) -> Result<()>;
+}

@@ -37,15 +37,13 @@ impl SecretRef {
         if let Some(rest) = id.strip_prefix("arn:") {
             // arn:<partition>:secretsmanager:<region>:<account>:secret:<resource>
             let parts: Vec<&str> = rest.splitn(6, ':').collect();
-            if parts.len() == 6 && parts[1] == "secretsmanager" {
-                if let Some(resource) = parts[5].strip_prefix("secret:") {
-                    return SecretRef::Arn {
-                        arn: id.to_string(),
-                        region: parts[2].to_string(),
-                        account: parts[3].to_string(),
-                        resource: resource.to_string(),
-                    };
-                }
+            if parts.len() == 6 && parts[1] == "secretsmanager" && parts[4] == "secret" {
+                return SecretRef::Arn {
+                    arn: id.to_string(),
+                    region: parts[2].to_string(),
+                    account: parts[3].to_string(),
+                    resource: parts[5].to_string(),
+                };
             }
         }
         SecretRef::Name(id.to_string())

@@ -1,0 +1,132 @@
+//! Records the store keeps. Plain data: no behaviour beyond small helpers, no plaintext.
+
+use arca_types::time::Millis;
+
+/// One secret with its tags and the metadata of every version it still keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    pub region: String,
+    pub arn: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// The encryption key the secret's new versions are sealed under, as the user named
+    /// it (None = the default key `aws/secretsmanager`).
+    pub kms_key_id: Option<String>,
+    pub secret_type: Option<String>,
+    pub owning_service: Option<String>,
+    pub primary_region: Option<String>,
+    pub created_at: Millis,
+    pub last_changed_at: Millis,
+    /// UTC day start of the last read, if ever read.
+    pub last_accessed_day: Option<Millis>,
+    /// When DeleteSecret was called (DescribeSecret's DeletedDate), if scheduled.
+    pub deleted_at: Option<Millis>,
+    /// When the background purge removes the secret for good, if scheduled.
+    pub purge_at: Option<Millis>,
+    /// Rotation and replication configuration, owned by later features as a JSON
+    /// document so adding them needs no schema change here.
+    pub extra: serde_json::Value,
+    /// Tags in the order they were added.
+    pub tags: Vec<(String, String)>,
+    /// Version metadata, oldest first.
+    pub versions: Vec<VersionRecord>,
+    /// Optimistic-concurrency counter; backends set it, core only compares.
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub version_id: String,
+    pub stages: Vec<String>,
+    pub created_at: Millis,
+    pub last_accessed_day: Option<Millis>,
+    /// Which key-encryption key sealed this version (its key id, or "DEFAULT").
+    pub kms_key_ids: Vec<String>,
+    /// Digest of the plaintext keyed per secret (HMAC), so idempotency checks compare
+    /// values without decrypting; never the value itself.
+    pub value_digest: Vec<u8>,
+    /// Whether the version holds a value (CreateSecret without a value creates none).
+    pub has_value: bool,
+}
+
+/// A sealed secret value: an opaque envelope from arca-crypto.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue(pub Vec<u8>);
+
+/// A version being added, with its sealed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVersion {
+    pub version: VersionRecord,
+    pub sealed: SealedValue,
+}
+
+/// A set of changes to one secret, applied atomically with a revision check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretChange {
+    /// The secret's new metadata and tags (region and arn identify it and never change;
+    /// `versions` in it are ignored: use the fields below).
+    pub secret: SecretRecord,
+    pub expected_revision: i64,
+    pub new_versions: Vec<NewVersion>,
+    /// Existing versions whose stage list changed: (version_id, new stages).
+    pub restaged: Vec<(String, Vec<String>)>,
+    /// Versions to delete with their values.
+    pub removed_versions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    CreatedDate,
+    LastAccessedDate,
+    LastChangedDate,
+    Name,
+}
+
+/// The position after which the next page starts: the last item's sort value and ARN
+/// (the tie-breaker), so pages stay correct while secrets come and go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub sort_value: CursorValue,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorValue {
+    Time(Option<Millis>),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub after: Option<ListCursor>,
+    pub limit: usize,
+    pub include_planned_deletion: bool,
+    /// Hint: if set, only secrets whose name starts with one of these can match
+    /// (backends may use an index; the predicate still decides).
+    pub name_prefixes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    /// The secret access key, sealed under the root key by arca-crypto.
+    pub sealed_secret: Vec<u8>,
+    pub description: Option<String>,
+    pub created_at: Millis,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionKeyRecord {
+    /// A UUID, as in KMS.
+    pub key_id: String,
+    /// e.g. "alias/aws/secretsmanager" or "alias/team-a".
+    pub alias: Option<String>,
+    pub region: String,
+    /// Key material wrapped by the root key.
+    pub wrapped: Vec<u8>,
+    pub created_at: Millis,
+}
