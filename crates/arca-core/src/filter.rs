@@ -1,0 +1,1 @@
+//! ListSecrets filters (being written).

@@ -1,0 +1,1 @@
+//! GetRandomPassword (being written).
