@@ -1,1 +1,903 @@
-//! The conformance suite (being written).
+//! The one behavioural test suite every `Store` backend must pass.
+//!
+//! Each case is a public async function taking a fresh, empty store; the
+//! [`store_conformance_tests!`](crate::store_conformance_tests) macro expands them into
+//! one `#[tokio::test]` per case for a backend, so a failure names the broken behaviour.
+//! Nothing here may depend on a particular backend: only the `Store` trait is used.
+//!
+//! The cases panic (assert) on failure; they are test code compiled into the library so
+//! that backends in other places can run them too.
+
+use arca_types::time::{Millis, MILLIS_PER_DAY};
+
+use crate::{
+    AccessKeyRecord, CursorValue, EncryptionKeyRecord, ListCursor, ListQuery, NewVersion,
+    SealedValue, SecretChange, SecretRecord, SortBy, Store, StoreError, VersionRecord,
+};
+
+/// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
+/// `async fn() -> (S, G)` returning a fresh empty store and a guard kept alive for the
+/// test's duration (e.g. the temporary directory holding the database). The calling
+/// crate must depend on `tokio` with the `macros` and `rt` features.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:path) => {
+        $crate::store_conformance_tests!(@cases $make;
+            create_then_find_by_name_and_arn,
+            find_missing_is_none,
+            create_sets_revision_to_one,
+            name_taken_in_same_region_only,
+            name_taken_by_secret_scheduled_for_deletion,
+            update_applies_and_bumps_revision,
+            update_with_stale_revision_conflicts_and_applies_nothing,
+            update_missing_secret_is_not_found,
+            update_versions_add_restage_remove_atomically,
+            update_restaging_unknown_version_applies_nothing,
+            tags_keep_order_and_are_replaced,
+            sealed_value_round_trip,
+            touch_accessed_does_not_bump_revision,
+            touch_accessed_never_moves_back,
+            update_does_not_roll_back_access_date,
+            delete_removes_versions_and_values,
+            list_orders_by_every_sort_with_arn_tie_break,
+            list_pages_return_each_secret_once_while_secrets_change,
+            list_excludes_planned_deletion_unless_asked,
+            list_is_scoped_to_region,
+            list_name_prefix_hint_does_not_change_results,
+            list_predicate_filters_with_limit,
+            list_records_are_complete,
+            due_for_purge_finds_due_secrets_across_regions,
+            access_keys_round_trip,
+            encryption_keys_round_trip,
+            wipe_secrets_keeps_keys,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $case() {
+                let (store, _guard) = $make().await;
+                $crate::conformance::$case(&store).await;
+            }
+        )*
+    };
+}
+
+// ----- fixtures -----
+
+const T0: Millis = 1_700_000_000_000;
+const R1: &str = "us-east-1";
+const R2: &str = "eu-west-1";
+
+/// A plausible ARN: region, name and a suffix, as AWS builds them.
+pub fn arn(region: &str, name: &str) -> String {
+    format!("arn:aws:secretsmanager:{region}:123456789012:secret:{name}-AbCdEf")
+}
+
+/// A minimal secret with no tags or versions.
+pub fn secret(region: &str, name: &str, created_at: Millis) -> SecretRecord {
+    SecretRecord {
+        region: region.to_owned(),
+        arn: arn(region, name),
+        name: name.to_owned(),
+        description: None,
+        kms_key_id: None,
+        secret_type: None,
+        owning_service: None,
+        primary_region: None,
+        created_at,
+        last_changed_at: created_at,
+        last_accessed_day: None,
+        deleted_at: None,
+        purge_at: None,
+        extra: serde_json::json!({}),
+        tags: Vec::new(),
+        versions: Vec::new(),
+        revision: 1,
+    }
+}
+
+/// A version with a value whose sealed bytes name the version (recognizable in a file).
+pub fn version(id: &str, stages: &[&str], created_at: Millis) -> NewVersion {
+    NewVersion {
+        version: VersionRecord {
+            version_id: id.to_owned(),
+            stages: stages.iter().map(|s| (*s).to_owned()).collect(),
+            created_at,
+            last_accessed_day: None,
+            kms_key_ids: vec!["DEFAULT".to_owned()],
+            value_digest: vec![0xd1, 0x6e, id.len() as u8],
+            has_value: true,
+        },
+        sealed: SealedValue(format!("sealed-bytes-of-{id}").into_bytes()),
+    }
+}
+
+fn change(current: &SecretRecord) -> SecretChange {
+    SecretChange {
+        secret: current.clone(),
+        expected_revision: current.revision,
+        new_versions: Vec::new(),
+        restaged: Vec::new(),
+        removed_versions: Vec::new(),
+    }
+}
+
+fn query(sort_by: SortBy, descending: bool, limit: usize) -> ListQuery {
+    ListQuery {
+        sort_by,
+        descending,
+        after: None,
+        limit,
+        include_planned_deletion: false,
+        name_prefixes: None,
+    }
+}
+
+fn all(_: &SecretRecord) -> bool {
+    true
+}
+
+/// The cursor a caller builds from the last record of a page.
+pub fn cursor_of(sort: SortBy, r: &SecretRecord) -> ListCursor {
+    let sort_value = match sort {
+        SortBy::Name => CursorValue::Name(r.name.clone()),
+        SortBy::CreatedDate => CursorValue::Time(Some(r.created_at)),
+        SortBy::LastChangedDate => CursorValue::Time(Some(r.last_changed_at)),
+        SortBy::LastAccessedDate => CursorValue::Time(r.last_accessed_day),
+    };
+    ListCursor {
+        sort_value,
+        arn: r.arn.clone(),
+    }
+}
+
+async fn create<S: Store>(store: &S, s: &SecretRecord, first: Option<&NewVersion>) {
+    store.create_secret(s, first).await.expect("create_secret");
+}
+
+async fn by_arn<S: Store>(store: &S, s: &SecretRecord) -> SecretRecord {
+    store
+        .find_by_arn(&s.region, &s.arn)
+        .await
+        .expect("find_by_arn")
+        .expect("secret exists")
+}
+
+/// What the record should look like after a create (revision set by the store, versions
+/// from the first version).
+fn created(s: &SecretRecord, first: Option<&NewVersion>) -> SecretRecord {
+    let mut want = s.clone();
+    want.revision = 1;
+    want.versions = first.map(|v| vec![v.version.clone()]).unwrap_or_default();
+    want
+}
+
+/// Lists every page of `q` (page size `q.limit`) and returns the concatenation.
+async fn list_all<S: Store>(
+    store: &S,
+    region: &str,
+    q: &ListQuery,
+    pred: &(dyn Fn(&SecretRecord) -> bool + Send + Sync),
+) -> Vec<SecretRecord> {
+    let mut q = q.clone();
+    let mut out: Vec<SecretRecord> = Vec::new();
+    loop {
+        let page = store
+            .list_secrets(region, &q, pred)
+            .await
+            .expect("list_secrets");
+        assert!(page.len() <= q.limit, "page larger than limit");
+        let Some(last) = page.last() else { break };
+        q.after = Some(cursor_of(q.sort_by, last));
+        let short = page.len() < q.limit;
+        out.extend(page);
+        if short {
+            break;
+        }
+        assert!(out.len() < 100_000, "pagination does not terminate");
+    }
+    out
+}
+
+fn names(rs: &[SecretRecord]) -> Vec<String> {
+    rs.iter().map(|r| r.name.clone()).collect()
+}
+
+/// The reference order: sort value (NULL access date smallest), then ARN, both in the
+/// requested direction.
+fn expected_order(mut rs: Vec<SecretRecord>, sort: SortBy, descending: bool) -> Vec<String> {
+    rs.sort_by(|a, b| {
+        let ord = match sort {
+            SortBy::Name => a.name.cmp(&b.name),
+            SortBy::CreatedDate => a.created_at.cmp(&b.created_at),
+            SortBy::LastChangedDate => a.last_changed_at.cmp(&b.last_changed_at),
+            SortBy::LastAccessedDate => a.last_accessed_day.cmp(&b.last_accessed_day),
+        }
+        .then_with(|| a.arn.cmp(&b.arn));
+        if descending {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
+    names(&rs)
+}
+
+const ALL_SORTS: [SortBy; 4] = [
+    SortBy::Name,
+    SortBy::CreatedDate,
+    SortBy::LastChangedDate,
+    SortBy::LastAccessedDate,
+];
+
+// ----- secrets: create, find -----
+
+pub async fn create_then_find_by_name_and_arn<S: Store>(store: &S) {
+    let mut s = secret(R1, "app/db", T0);
+    s.description = Some("the database".into());
+    s.kms_key_id = Some("alias/team".into());
+    s.secret_type = Some("database".into());
+    s.owning_service = Some("rds".into());
+    s.primary_region = Some(R1.into());
+    s.last_accessed_day = Some(T0 - T0 % MILLIS_PER_DAY);
+    s.extra = serde_json::json!({"rotation": {"days": 30}, "replicas": ["eu-west-1"]});
+    s.tags = vec![("team".into(), "a".into()), ("env".into(), "prod".into())];
+    let v = version("v1", &["AWSCURRENT"], T0);
+    create(store, &s, Some(&v)).await;
+
+    let want = created(&s, Some(&v));
+    let found = store
+        .find_by_name(R1, "app/db")
+        .await
+        .expect("find_by_name");
+    assert_eq!(found.as_ref(), Some(&want));
+    assert_eq!(by_arn(store, &s).await, want);
+}
+
+pub async fn find_missing_is_none<S: Store>(store: &S) {
+    let s = secret(R1, "present", T0);
+    create(store, &s, None).await;
+    assert_eq!(store.find_by_name(R1, "absent").await.expect("find"), None);
+    assert_eq!(store.find_by_name(R2, "present").await.expect("find"), None);
+    assert_eq!(
+        store
+            .find_by_arn(R1, &arn(R1, "absent"))
+            .await
+            .expect("find"),
+        None
+    );
+    // The ARN is right but the region asked is not the secret's.
+    assert_eq!(store.find_by_arn(R2, &s.arn).await.expect("find"), None);
+    // A secret without versions is found with none.
+    assert!(by_arn(store, &s).await.versions.is_empty());
+}
+
+pub async fn create_sets_revision_to_one<S: Store>(store: &S) {
+    let mut s = secret(R1, "rev", T0);
+    s.revision = 42;
+    create(store, &s, None).await;
+    assert_eq!(by_arn(store, &s).await.revision, 1);
+}
+
+pub async fn name_taken_in_same_region_only<S: Store>(store: &S) {
+    create(store, &secret(R1, "shared", T0), None).await;
+    let mut again = secret(R1, "shared", T0 + 1);
+    again.arn = format!("{}-other", again.arn);
+    let err = store
+        .create_secret(&again, Some(&version("x", &["AWSCURRENT"], T0)))
+        .await;
+    assert!(matches!(err, Err(StoreError::NameTaken)), "got {err:?}");
+    // Nothing of the refused secret was stored.
+    assert_eq!(store.find_by_arn(R1, &again.arn).await.expect("find"), None);
+    assert_eq!(
+        store.get_sealed_value(&again.arn, "x").await.expect("get"),
+        None
+    );
+    // The same name in another region is a different secret.
+    create(store, &secret(R2, "shared", T0), None).await;
+}
+
+pub async fn name_taken_by_secret_scheduled_for_deletion<S: Store>(store: &S) {
+    let mut s = secret(R1, "leaving", T0);
+    s.deleted_at = Some(T0);
+    s.purge_at = Some(T0 + 7 * MILLIS_PER_DAY);
+    create(store, &s, None).await;
+    let mut again = secret(R1, "leaving", T0);
+    again.arn = format!("{}-2", again.arn);
+    let err = store.create_secret(&again, None).await;
+    assert!(matches!(err, Err(StoreError::NameTaken)), "got {err:?}");
+}
+
+// ----- secrets: update -----
+
+pub async fn update_applies_and_bumps_revision<S: Store>(store: &S) {
+    let s = secret(R1, "upd", T0);
+    create(store, &s, None).await;
+    let cur = by_arn(store, &s).await;
+    let mut c = change(&cur);
+    c.secret.description = Some("new".into());
+    c.secret.kms_key_id = Some("alias/k".into());
+    c.secret.last_changed_at = T0 + 5;
+    c.secret.deleted_at = Some(T0 + 6);
+    c.secret.purge_at = Some(T0 + 7);
+    c.secret.extra = serde_json::json!({"rotation": {"lambda": "arn:x"}});
+    store.update_secret(&c).await.expect("update");
+
+    let got = by_arn(store, &s).await;
+    let mut want = c.secret.clone();
+    want.revision = 2;
+    assert_eq!(got, want);
+
+    // And again from the new revision.
+    let mut c2 = change(&got);
+    c2.secret.deleted_at = None;
+    c2.secret.purge_at = None;
+    store.update_secret(&c2).await.expect("second update");
+    let got = by_arn(store, &s).await;
+    assert_eq!(got.revision, 3);
+    assert_eq!(got.deleted_at, None);
+}
+
+pub async fn update_with_stale_revision_conflicts_and_applies_nothing<S: Store>(store: &S) {
+    let s = secret(R1, "race", T0);
+    let v1 = version("v1", &["AWSCURRENT"], T0);
+    create(store, &s, Some(&v1)).await;
+    let stale = by_arn(store, &s).await;
+
+    let mut winner = change(&stale);
+    winner.secret.description = Some("winner".into());
+    store.update_secret(&winner).await.expect("first writer");
+    let after_winner = by_arn(store, &s).await;
+
+    let mut loser = change(&stale);
+    loser.secret.description = Some("loser".into());
+    loser.secret.tags = vec![("k".into(), "v".into())];
+    loser.new_versions = vec![version("v2", &["AWSCURRENT"], T0 + 1)];
+    loser.restaged = vec![("v1".into(), vec!["AWSPREVIOUS".into()])];
+    let err = store.update_secret(&loser).await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "got {err:?}");
+
+    assert_eq!(by_arn(store, &s).await, after_winner);
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v2").await.expect("get"),
+        None
+    );
+}
+
+pub async fn update_missing_secret_is_not_found<S: Store>(store: &S) {
+    let s = secret(R1, "ghost", T0);
+    let err = store.update_secret(&change(&s)).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
+}
+
+pub async fn update_versions_add_restage_remove_atomically<S: Store>(store: &S) {
+    let s = secret(R1, "rotating", T0);
+    let v1 = version("v1", &["AWSPREVIOUS"], T0);
+    create(store, &s, Some(&v1)).await;
+    let mut c = change(&by_arn(store, &s).await);
+    c.new_versions = vec![version("v2", &["AWSCURRENT"], T0 + 1)];
+    store.update_secret(&c).await.expect("add v2");
+
+    // v3 becomes current, v2 previous, v1 goes.
+    let mut c = change(&by_arn(store, &s).await);
+    c.new_versions = vec![version("v3", &["AWSCURRENT", "custom"], T0 + 2)];
+    c.restaged = vec![("v2".into(), vec!["AWSPREVIOUS".into()])];
+    c.removed_versions = vec!["v1".into()];
+    store.update_secret(&c).await.expect("rotate");
+
+    let got = by_arn(store, &s).await;
+    assert_eq!(got.revision, 3);
+    let ids: Vec<_> = got.versions.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(ids, ["v2", "v3"], "versions oldest first");
+    assert_eq!(got.versions[0].stages, ["AWSPREVIOUS"]);
+    assert_eq!(
+        got.versions[1],
+        version("v3", &["AWSCURRENT", "custom"], T0 + 2).version
+    );
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v1").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v3").await.expect("get"),
+        Some(version("v3", &[], 0).sealed)
+    );
+}
+
+pub async fn update_restaging_unknown_version_applies_nothing<S: Store>(store: &S) {
+    let s = secret(R1, "half", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let before = by_arn(store, &s).await;
+    let mut c = change(&before);
+    c.secret.description = Some("changed".into());
+    c.new_versions = vec![version("v2", &["AWSCURRENT"], T0 + 1)];
+    c.removed_versions = vec!["v1".into()];
+    c.restaged = vec![("no-such-version".into(), vec!["AWSPREVIOUS".into()])];
+    assert!(store.update_secret(&c).await.is_err());
+    assert_eq!(
+        by_arn(store, &s).await,
+        before,
+        "a failed update applied part of itself"
+    );
+    assert!(store
+        .get_sealed_value(&s.arn, "v1")
+        .await
+        .expect("get")
+        .is_some());
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v2").await.expect("get"),
+        None
+    );
+}
+
+pub async fn tags_keep_order_and_are_replaced<S: Store>(store: &S) {
+    let mut s = secret(R1, "tagged", T0);
+    // Deliberately not alphabetical: insertion order must survive.
+    s.tags = vec![
+        ("zeta".into(), "1".into()),
+        ("alpha".into(), "2".into()),
+        ("mid".into(), "".into()),
+    ];
+    create(store, &s, None).await;
+    assert_eq!(by_arn(store, &s).await.tags, s.tags);
+
+    let mut c = change(&by_arn(store, &s).await);
+    c.secret.tags = vec![("b".into(), "x".into()), ("a".into(), "y".into())];
+    store.update_secret(&c).await.expect("retag");
+    assert_eq!(by_arn(store, &s).await.tags, c.secret.tags);
+
+    let mut c = change(&by_arn(store, &s).await);
+    c.secret.tags.clear();
+    store.update_secret(&c).await.expect("untag");
+    assert!(by_arn(store, &s).await.tags.is_empty());
+}
+
+pub async fn sealed_value_round_trip<S: Store>(store: &S) {
+    let s = secret(R1, "blob", T0);
+    let mut v = version("v1", &["AWSCURRENT"], T0);
+    // Every byte value, including NUL and invalid UTF-8.
+    v.sealed = SealedValue((0..=255u8).chain((0..=255u8).rev()).collect());
+    create(store, &s, Some(&v)).await;
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v1").await.expect("get"),
+        Some(v.sealed)
+    );
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v9").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_sealed_value(&arn(R1, "nope"), "v1")
+            .await
+            .expect("get"),
+        None
+    );
+    // Metadata lists never carry values, but they say whether one exists.
+    assert!(by_arn(store, &s).await.versions[0].has_value);
+}
+
+pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
+    let s = secret(R1, "read-me", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let day = T0 - T0 % MILLIS_PER_DAY;
+    store
+        .touch_accessed(&s.arn, "v1", day)
+        .await
+        .expect("touch");
+    let got = by_arn(store, &s).await;
+    assert_eq!(got.revision, 1);
+    assert_eq!(got.last_accessed_day, Some(day));
+    assert_eq!(got.versions[0].last_accessed_day, Some(day));
+    // A change prepared before the touch still applies.
+    let mut c = change(&got);
+    c.expected_revision = 1;
+    store.update_secret(&c).await.expect("update after touch");
+    // Touching something missing is not an error.
+    store
+        .touch_accessed(&arn(R1, "gone"), "v1", day)
+        .await
+        .expect("touch missing");
+}
+
+pub async fn touch_accessed_never_moves_back<S: Store>(store: &S) {
+    let s = secret(R1, "days", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let day2 = 2 * MILLIS_PER_DAY + T0 - T0 % MILLIS_PER_DAY;
+    store
+        .touch_accessed(&s.arn, "v1", day2)
+        .await
+        .expect("touch");
+    // A reader that started earlier reports an older day afterwards.
+    store
+        .touch_accessed(&s.arn, "v1", day2 - MILLIS_PER_DAY)
+        .await
+        .expect("touch");
+    let got = by_arn(store, &s).await;
+    assert_eq!(got.last_accessed_day, Some(day2));
+    assert_eq!(got.versions[0].last_accessed_day, Some(day2));
+}
+
+pub async fn update_does_not_roll_back_access_date<S: Store>(store: &S) {
+    let s = secret(R1, "stale-read", T0);
+    create(store, &s, None).await;
+    let read_before_touch = by_arn(store, &s).await;
+    let day = T0 - T0 % MILLIS_PER_DAY;
+    store
+        .touch_accessed(&s.arn, "none", day)
+        .await
+        .expect("touch");
+    // The access date is outside the revision check, so this change is not a conflict,
+    // but it must not erase the newer access date either.
+    store
+        .update_secret(&change(&read_before_touch))
+        .await
+        .expect("update");
+    assert_eq!(by_arn(store, &s).await.last_accessed_day, Some(day));
+}
+
+// ----- secrets: delete -----
+
+pub async fn delete_removes_versions_and_values<S: Store>(store: &S) {
+    let mut s = secret(R1, "doomed", T0);
+    s.tags = vec![("k".into(), "v".into())];
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let keep = secret(R1, "kept", T0);
+    create(store, &keep, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+
+    store.delete_secret(R1, &s.arn).await.expect("delete");
+    assert_eq!(store.find_by_arn(R1, &s.arn).await.expect("find"), None);
+    assert_eq!(store.find_by_name(R1, "doomed").await.expect("find"), None);
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v1").await.expect("get"),
+        None
+    );
+    // Deleting again, or something that never existed, is fine.
+    store.delete_secret(R1, &s.arn).await.expect("delete again");
+    // Other secrets are untouched, and the name is free again, without old tags/versions.
+    assert!(store
+        .get_sealed_value(&keep.arn, "v1")
+        .await
+        .expect("get")
+        .is_some());
+    let mut reborn = secret(R1, "doomed", T0 + 1);
+    reborn.arn = format!("{}-new", reborn.arn);
+    create(store, &reborn, None).await;
+    let got = by_arn(store, &reborn).await;
+    assert!(got.tags.is_empty() && got.versions.is_empty());
+}
+
+// ----- listing -----
+
+/// Secrets with ties in every time column and NULL access dates, so tie-breaks and
+/// NULL ordering are exercised.
+async fn populate_for_sorting<S: Store>(store: &S) -> Vec<SecretRecord> {
+    let mut made = Vec::new();
+    for i in 0..12i64 {
+        let mut s = secret(R1, &format!("s{:02}", (i * 7) % 12), T0 + (i % 3) * 1000);
+        s.last_changed_at = T0 + (i % 4) * 10;
+        s.last_accessed_day = match i % 3 {
+            0 => None,
+            1 => Some(T0),
+            _ => Some(T0 + MILLIS_PER_DAY * (i % 2)),
+        };
+        create(store, &s, None).await;
+        made.push(created(&s, None));
+    }
+    made
+}
+
+pub async fn list_orders_by_every_sort_with_arn_tie_break<S: Store>(store: &S) {
+    let made = populate_for_sorting(store).await;
+    for sort in ALL_SORTS {
+        for descending in [false, true] {
+            let want = expected_order(made.clone(), sort, descending);
+            for page in [1, 2, 5, 100] {
+                let got = list_all(store, R1, &query(sort, descending, page), &all).await;
+                assert_eq!(
+                    names(&got),
+                    want,
+                    "sort {sort:?} descending {descending} page {page}"
+                );
+            }
+        }
+    }
+}
+
+pub async fn list_pages_return_each_secret_once_while_secrets_change<S: Store>(store: &S) {
+    for sort in [SortBy::Name, SortBy::CreatedDate] {
+        store.wipe_secrets().await.expect("wipe");
+        for i in 0..10 {
+            create(store, &secret(R1, &format!("p-{i:02}"), T0 + i * 10), None).await;
+        }
+        let q = query(sort, false, 3);
+        let page1 = store.list_secrets(R1, &q, &all).await.expect("page 1");
+        assert_eq!(names(&page1), ["p-00", "p-01", "p-02"]);
+
+        // Between pages: one insert before the cursor, one after, one delete of an item
+        // already returned and one of an item not yet returned.
+        create(store, &secret(R1, "p-00a", T0 + 5), None).await;
+        create(store, &secret(R1, "p-05a", T0 + 55), None).await;
+        store
+            .delete_secret(R1, &arn(R1, "p-01"))
+            .await
+            .expect("delete");
+        store
+            .delete_secret(R1, &arn(R1, "p-07"))
+            .await
+            .expect("delete");
+
+        let mut rest_q = q.clone();
+        rest_q.after = page1.last().map(|r| cursor_of(sort, r));
+        let rest = list_all(store, R1, &rest_q, &all).await;
+        let mut seen = names(&page1);
+        seen.extend(names(&rest));
+        assert_eq!(
+            seen,
+            ["p-00", "p-01", "p-02", "p-03", "p-04", "p-05", "p-05a", "p-06", "p-08", "p-09"],
+            "sort {sort:?}"
+        );
+    }
+}
+
+pub async fn list_excludes_planned_deletion_unless_asked<S: Store>(store: &S) {
+    create(store, &secret(R1, "live", T0), None).await;
+    let mut gone = secret(R1, "gone", T0);
+    gone.deleted_at = Some(T0);
+    gone.purge_at = Some(T0 + 7 * MILLIS_PER_DAY);
+    create(store, &gone, None).await;
+
+    let mut q = query(SortBy::Name, false, 10);
+    assert_eq!(
+        names(&store.list_secrets(R1, &q, &all).await.expect("list")),
+        ["live"]
+    );
+    q.include_planned_deletion = true;
+    assert_eq!(
+        names(&store.list_secrets(R1, &q, &all).await.expect("list")),
+        ["gone", "live"]
+    );
+}
+
+pub async fn list_is_scoped_to_region<S: Store>(store: &S) {
+    create(store, &secret(R1, "a", T0), None).await;
+    create(store, &secret(R2, "b", T0), None).await;
+    for sort in ALL_SORTS {
+        let got = store
+            .list_secrets(R2, &query(sort, false, 10), &all)
+            .await
+            .expect("list");
+        assert_eq!(names(&got), ["b"]);
+    }
+    let none = store
+        .list_secrets("ap-south-1", &query(SortBy::Name, false, 10), &all)
+        .await;
+    assert!(none.expect("list").is_empty());
+}
+
+pub async fn list_name_prefix_hint_does_not_change_results<S: Store>(store: &S) {
+    let names_made = [
+        "app",
+        "app/db",
+        "app/web",
+        "apq",
+        "b",
+        "ba",
+        "prod/app",
+        "prod/db",
+        "x\u{e9}",
+        "x\u{10FFFF}z",
+    ];
+    for (i, n) in names_made.iter().enumerate() {
+        let mut s = secret(R1, n, T0 + (i as i64 % 3));
+        s.last_accessed_day = (i % 2 == 0).then_some(T0);
+        create(store, &s, None).await;
+    }
+    let prefix_sets: [&[&str]; 6] = [
+        &["app"],
+        &["app/", "prod/"],
+        &["ap", "app/db"],
+        &["x\u{10FFFF}", "b"],
+        &["zzz"],
+        &["", "b"],
+    ];
+    for prefixes in prefix_sets {
+        let owned: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
+        let pred_prefixes = owned.clone();
+        let pred = move |r: &SecretRecord| pred_prefixes.iter().any(|p| r.name.starts_with(p));
+        for sort in ALL_SORTS {
+            for descending in [false, true] {
+                for page in [1, 3, 50] {
+                    let plain = query(sort, descending, page);
+                    let mut hinted = plain.clone();
+                    hinted.name_prefixes = Some(owned.clone());
+                    let want = list_all(store, R1, &plain, &pred).await;
+                    let got = list_all(store, R1, &hinted, &pred).await;
+                    assert_eq!(
+                        names(&got),
+                        names(&want),
+                        "prefixes {prefixes:?} sort {sort:?} desc {descending} page {page}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub async fn list_predicate_filters_with_limit<S: Store>(store: &S) {
+    // Enough secrets that the accepted ones are spread over many candidate batches.
+    for i in 0..120 {
+        create(store, &secret(R1, &format!("n{i:03}"), T0 + i), None).await;
+    }
+    let pred = |r: &SecretRecord| r.name.ends_with('7');
+    let page = store
+        .list_secrets(R1, &query(SortBy::CreatedDate, false, 4), &pred)
+        .await
+        .expect("list");
+    assert_eq!(names(&page), ["n007", "n017", "n027", "n037"]);
+    let everything = list_all(store, R1, &query(SortBy::Name, true, 5), &pred).await;
+    let want: Vec<String> = (0..120)
+        .rev()
+        .filter(|i| i % 10 == 7)
+        .map(|i| format!("n{i:03}"))
+        .collect();
+    assert_eq!(names(&everything), want);
+    let nothing = |_: &SecretRecord| false;
+    let page = store
+        .list_secrets(R1, &query(SortBy::Name, false, 10), &nothing)
+        .await;
+    assert!(page.expect("list").is_empty());
+    let zero = store
+        .list_secrets(R1, &query(SortBy::Name, false, 0), &all)
+        .await;
+    assert!(zero.expect("list").is_empty());
+}
+
+pub async fn list_records_are_complete<S: Store>(store: &S) {
+    let mut want = Vec::new();
+    for i in 0..5 {
+        let mut s = secret(R1, &format!("full{i}"), T0 + i);
+        s.tags = (0..i).map(|t| (format!("k{t}"), format!("v{t}"))).collect();
+        s.extra = serde_json::json!({ "i": i });
+        let v = version(&format!("v{i}"), &["AWSCURRENT"], T0);
+        create(store, &s, Some(&v)).await;
+        if i % 2 == 0 {
+            let mut c = change(&by_arn(store, &s).await);
+            c.new_versions = vec![version("pending", &["AWSPENDING"], T0 + 1)];
+            store.update_secret(&c).await.expect("add version");
+        }
+        want.push(by_arn(store, &s).await);
+    }
+    for page in [1, 2, 10] {
+        let got = list_all(store, R1, &query(SortBy::CreatedDate, false, page), &all).await;
+        assert_eq!(got, want, "page {page}");
+    }
+}
+
+// ----- purge -----
+
+pub async fn due_for_purge_finds_due_secrets_across_regions<S: Store>(store: &S) {
+    let mut due = Vec::new();
+    for (region, name, purge_at) in [
+        (R1, "due1", Some(T0 - 10)),
+        (R2, "due2", Some(T0)),
+        (R1, "later", Some(T0 + 1)),
+        (R1, "never", None),
+    ] {
+        let mut s = secret(region, name, T0);
+        s.deleted_at = purge_at.map(|p| p - 7 * MILLIS_PER_DAY);
+        s.purge_at = purge_at;
+        create(store, &s, None).await;
+        if purge_at.is_some_and(|p| p <= T0) {
+            due.push((region.to_owned(), s.arn.clone()));
+        }
+    }
+    let mut got = store.due_for_purge(T0, 10).await.expect("due");
+    got.sort();
+    due.sort();
+    assert_eq!(got, due);
+    assert_eq!(store.due_for_purge(T0, 1).await.expect("due").len(), 1);
+    assert!(store
+        .due_for_purge(T0 - 11, 10)
+        .await
+        .expect("due")
+        .is_empty());
+}
+
+// ----- keys -----
+
+pub async fn access_keys_round_trip<S: Store>(store: &S) {
+    let a = AccessKeyRecord {
+        access_key_id: "AKIAAAAAAAAAAAAAAAAA".into(),
+        sealed_secret: vec![1, 2, 3, 0, 255],
+        description: Some("ci".into()),
+        created_at: T0,
+        enabled: true,
+    };
+    let b = AccessKeyRecord {
+        access_key_id: "AKIABBBBBBBBBBBBBBBB".into(),
+        sealed_secret: vec![9],
+        description: None,
+        created_at: T0 + 1,
+        enabled: false,
+    };
+    store.put_access_key(&a).await.expect("put");
+    store.put_access_key(&b).await.expect("put");
+    assert_eq!(
+        store.get_access_key(&a.access_key_id).await.expect("get"),
+        Some(a.clone())
+    );
+    assert_eq!(store.get_access_key("AKIANOPE").await.expect("get"), None);
+    // Put replaces.
+    let a2 = AccessKeyRecord {
+        enabled: false,
+        description: None,
+        ..a.clone()
+    };
+    store.put_access_key(&a2).await.expect("put again");
+    let mut all_keys = store.list_access_keys().await.expect("list");
+    all_keys.sort_by(|x, y| x.access_key_id.cmp(&y.access_key_id));
+    assert_eq!(all_keys, [a2, b]);
+}
+
+pub async fn encryption_keys_round_trip<S: Store>(store: &S) {
+    let k1 = EncryptionKeyRecord {
+        key_id: "1b4e28ba-2fa1-11d2-883f-0016d3cca427".into(),
+        alias: Some("alias/aws/secretsmanager".into()),
+        region: R1.into(),
+        wrapped: vec![7; 60],
+        created_at: T0,
+    };
+    let k2 = EncryptionKeyRecord {
+        key_id: "6fa459ea-ee8a-3ca4-894e-db77e160355e".into(),
+        alias: None,
+        region: R2.into(),
+        wrapped: vec![0, 1],
+        created_at: T0 + 1,
+    };
+    store.put_encryption_key(&k1).await.expect("put");
+    store.put_encryption_key(&k2).await.expect("put");
+    let k1b = EncryptionKeyRecord {
+        alias: Some("alias/renamed".into()),
+        ..k1.clone()
+    };
+    store.put_encryption_key(&k1b).await.expect("put again");
+    let mut got = store.list_encryption_keys().await.expect("list");
+    got.sort_by(|x, y| x.key_id.cmp(&y.key_id));
+    assert_eq!(got, [k1b, k2]);
+}
+
+pub async fn wipe_secrets_keeps_keys<S: Store>(store: &S) {
+    let s = secret(R1, "w", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    create(store, &secret(R2, "w2", T0), None).await;
+    let key = AccessKeyRecord {
+        access_key_id: "AKIAKEEP".into(),
+        sealed_secret: vec![1],
+        description: None,
+        created_at: T0,
+        enabled: true,
+    };
+    store.put_access_key(&key).await.expect("put");
+    store.wipe_secrets().await.expect("wipe");
+    assert_eq!(store.find_by_arn(R1, &s.arn).await.expect("find"), None);
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v1").await.expect("get"),
+        None
+    );
+    for region in [R1, R2] {
+        let q = ListQuery {
+            include_planned_deletion: true,
+            ..query(SortBy::Name, false, 10)
+        };
+        assert!(store
+            .list_secrets(region, &q, &all)
+            .await
+            .expect("list")
+            .is_empty());
+    }
+    assert_eq!(store.list_access_keys().await.expect("list"), [key]);
+    // The name is free again.
+    create(store, &s, None).await;
+}

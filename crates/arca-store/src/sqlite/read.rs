@@ -1,0 +1,570 @@
+//! Read paths of the SQLite backend: loading full records (secret row, then its tags and
+//! version metadata in one query each, batched over many secrets), sealed values, and
+//! keyset-paginated listing. All functions take a reader connection and never write.
+
+use std::collections::HashMap;
+
+use arca_types::time::Millis;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
+
+use super::error::{json_err, sql_err};
+use crate::{
+    AccessKeyRecord, CursorValue, EncryptionKeyRecord, ListQuery, Result, SealedValue,
+    SecretPredicate, SecretRecord, SortBy, StoreError, VersionRecord,
+};
+
+/// Columns of `secrets`, in the order `secret_from_row` reads them.
+pub(super) const SECRET_COLS: &str = "id, region, arn, name, description, kms_key_id, \
+    secret_type, owning_service, primary_region, created_at, last_changed_at, \
+    last_accessed_day, deleted_at, purge_at, extra, revision";
+
+/// Upper bound on rows fetched per list round trip. Bounded so a page whose predicate
+/// rejects most candidates works through the table in steps instead of materializing it.
+const MAX_BATCH: usize = 256;
+
+/// A secret row whose children are not loaded yet, and its JSON `extra` still as text
+/// (decoded outside the row callback so a decode error keeps its own message).
+struct SecretRow {
+    id: i64,
+    record: SecretRecord,
+    extra: String,
+}
+
+fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
+    Ok(SecretRow {
+        id: r.get(0)?,
+        record: SecretRecord {
+            region: r.get(1)?,
+            arn: r.get(2)?,
+            name: r.get(3)?,
+            description: r.get(4)?,
+            kms_key_id: r.get(5)?,
+            secret_type: r.get(6)?,
+            owning_service: r.get(7)?,
+            primary_region: r.get(8)?,
+            created_at: r.get(9)?,
+            last_changed_at: r.get(10)?,
+            last_accessed_day: r.get(11)?,
+            deleted_at: r.get(12)?,
+            purge_at: r.get(13)?,
+            extra: serde_json::Value::Null,
+            tags: Vec::new(),
+            versions: Vec::new(),
+            revision: r.get(15)?,
+        },
+        extra: r.get(14)?,
+    })
+}
+
+/// Decodes `extra` and loads tags and versions for every row, with one tag query and one
+/// version query for the whole batch.
+fn complete(conn: &Connection, rows: Vec<SecretRow>) -> Result<Vec<SecretRecord>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut records = Vec::with_capacity(rows.len());
+    let mut index = HashMap::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let mut rec = row.record;
+        rec.extra = serde_json::from_str(&row.extra).map_err(json_err("decode secrets.extra"))?;
+        index.insert(row.id, i);
+        records.push((row.id, rec));
+    }
+    // One secret (the GetSecretValue path) binds its id directly; a batch passes its ids
+    // as a JSON array so a single cached statement serves every batch size.
+    let ids_json;
+    let single_id = records[0].0;
+    let (filter, key): (&str, &dyn ToSql) = if records.len() == 1 {
+        ("secret_id = ?1", &single_id)
+    } else {
+        ids_json = serde_json::to_string(&records.iter().map(|r| r.0).collect::<Vec<_>>())
+            .map_err(json_err("encode id batch"))?;
+        ("secret_id IN (SELECT value FROM json_each(?1))", &ids_json)
+    };
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT secret_id, key, value FROM tags WHERE {filter} ORDER BY secret_id, position"
+        ))
+        .map_err(sql_err("prepare tag load"))?;
+    let mut rows = stmt.query([key]).map_err(sql_err("load tags"))?;
+    while let Some(r) = rows.next().map_err(sql_err("load tags"))? {
+        let id: i64 = r.get(0).map_err(sql_err("read tag"))?;
+        let tag = (
+            r.get(1).map_err(sql_err("read tag"))?,
+            r.get(2).map_err(sql_err("read tag"))?,
+        );
+        if let Some(&i) = index.get(&id) {
+            records[i].1.tags.push(tag);
+        }
+    }
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT secret_id, version_id, stages, created_at, last_accessed_day, kms_key_ids, \
+             value_digest, has_value FROM versions WHERE {filter} ORDER BY secret_id, id"
+        ))
+        .map_err(sql_err("prepare version load"))?;
+    let mut rows = stmt.query([key]).map_err(sql_err("load versions"))?;
+    while let Some(r) = rows.next().map_err(sql_err("load versions"))? {
+        let id: i64 = r.get(0).map_err(sql_err("read version"))?;
+        let stages: String = r.get(2).map_err(sql_err("read version"))?;
+        let kms: String = r.get(5).map_err(sql_err("read version"))?;
+        let version = VersionRecord {
+            version_id: r.get(1).map_err(sql_err("read version"))?,
+            stages: serde_json::from_str(&stages).map_err(json_err("decode versions.stages"))?,
+            created_at: r.get(3).map_err(sql_err("read version"))?,
+            last_accessed_day: r.get(4).map_err(sql_err("read version"))?,
+            kms_key_ids: serde_json::from_str(&kms)
+                .map_err(json_err("decode versions.kms_key_ids"))?,
+            value_digest: r.get(6).map_err(sql_err("read version"))?,
+            has_value: r.get(7).map_err(sql_err("read version"))?,
+        };
+        if let Some(&i) = index.get(&id) {
+            records[i].1.versions.push(version);
+        }
+    }
+    Ok(records.into_iter().map(|(_, r)| r).collect())
+}
+
+fn find_one(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<Option<SecretRecord>> {
+    let row = conn
+        .prepare_cached(sql)
+        .map_err(sql_err("prepare secret lookup"))?
+        .query_row(params, secret_from_row)
+        .optional()
+        .map_err(sql_err("look up secret"))?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(complete(conn, vec![row])?.pop()),
+    }
+}
+
+pub(super) fn find_by_name(
+    conn: &Connection,
+    region: &str,
+    name: &str,
+) -> Result<Option<SecretRecord>> {
+    find_one(
+        conn,
+        &format!("SELECT {SECRET_COLS} FROM secrets WHERE region = ?1 AND name = ?2"),
+        &[&region, &name],
+    )
+}
+
+pub(super) fn find_by_arn(
+    conn: &Connection,
+    region: &str,
+    arn: &str,
+) -> Result<Option<SecretRecord>> {
+    find_one(
+        conn,
+        &format!("SELECT {SECRET_COLS} FROM secrets WHERE arn = ?1 AND region = ?2"),
+        &[&arn, &region],
+    )
+}
+
+pub(super) fn sealed_value(
+    conn: &Connection,
+    arn: &str,
+    version_id: &str,
+) -> Result<Option<SealedValue>> {
+    conn.prepare_cached(
+        "SELECT sv.sealed FROM secrets s \
+         JOIN versions v ON v.secret_id = s.id \
+         JOIN sealed_values sv ON sv.version_row = v.id \
+         WHERE s.arn = ?1 AND v.version_id = ?2",
+    )
+    .map_err(sql_err("prepare sealed value lookup"))?
+    .query_row(params![arn, version_id], |r| r.get(0).map(SealedValue))
+    .optional()
+    .map_err(sql_err("read sealed value"))
+}
+
+/// Whether `touch_accessed(arn, version_id, day)` would change anything. Lets the hot read
+/// path skip the writer (and its fsync) on every read but the first of the day.
+pub(super) fn touch_needed(
+    conn: &Connection,
+    arn: &str,
+    version_id: &str,
+    day: Millis,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT (s.last_accessed_day IS NULL OR s.last_accessed_day < ?3) \
+             OR (v.id IS NOT NULL AND (v.last_accessed_day IS NULL OR v.last_accessed_day < ?3)) \
+         FROM secrets s LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = ?2 \
+         WHERE s.arn = ?1",
+    )
+    .map_err(sql_err("prepare access check"))?
+    .query_row(params![arn, version_id, day], |r| r.get::<_, bool>(0))
+    .optional()
+    .map_err(sql_err("check access date"))
+    .map(|needed| needed.unwrap_or(false))
+}
+
+pub(super) fn due_for_purge(
+    conn: &Connection,
+    now: Millis,
+    limit: usize,
+) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT region, arn FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
+             ORDER BY purge_at, arn LIMIT ?2",
+        )
+        .map_err(sql_err("prepare purge scan"))?;
+    let rows = stmt
+        .query_map(params![now, clamp_limit(limit)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sql_err("scan due purges"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql_err("scan due purges"))
+}
+
+// ----- keys -----
+
+fn access_key_from_row(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.get(0)?,
+        sealed_secret: r.get(1)?,
+        description: r.get(2)?,
+        created_at: r.get(3)?,
+        enabled: r.get(4)?,
+    })
+}
+
+const ACCESS_KEY_COLS: &str = "access_key_id, sealed_secret, description, created_at, enabled";
+
+pub(super) fn access_key(conn: &Connection, id: &str) -> Result<Option<AccessKeyRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE access_key_id = ?1"
+    ))
+    .map_err(sql_err("prepare access key lookup"))?
+    .query_row([id], access_key_from_row)
+    .optional()
+    .map_err(sql_err("read access key"))
+}
+
+pub(super) fn access_keys(conn: &Connection) -> Result<Vec<AccessKeyRecord>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {ACCESS_KEY_COLS} FROM access_keys ORDER BY created_at, access_key_id"
+        ))
+        .map_err(sql_err("prepare access key list"))?;
+    let rows = stmt
+        .query_map([], access_key_from_row)
+        .map_err(sql_err("list access keys"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql_err("list access keys"))
+}
+
+pub(super) fn encryption_keys(conn: &Connection) -> Result<Vec<EncryptionKeyRecord>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key_id, alias, region, wrapped, created_at FROM encryption_keys \
+             ORDER BY created_at, key_id",
+        )
+        .map_err(sql_err("prepare encryption key list"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(EncryptionKeyRecord {
+                key_id: r.get(0)?,
+                alias: r.get(1)?,
+                region: r.get(2)?,
+                wrapped: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })
+        .map_err(sql_err("list encryption keys"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql_err("list encryption keys"))
+}
+
+fn clamp_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+// ----- listing -----
+
+/// The sort column for each order. `last_accessed_key` is the non-NULL twin of
+/// `last_accessed_day` (NULL sorts smallest), see the schema.
+fn sort_column(sort: SortBy) -> &'static str {
+    match sort {
+        SortBy::Name => "name",
+        SortBy::CreatedDate => "created_at",
+        SortBy::LastChangedDate => "last_changed_at",
+        SortBy::LastAccessedDate => "last_accessed_key",
+    }
+}
+
+fn sort_value(sort: SortBy, r: &SecretRecord) -> Value {
+    match sort {
+        SortBy::Name => Value::Text(r.name.clone()),
+        SortBy::CreatedDate => Value::Integer(r.created_at),
+        SortBy::LastChangedDate => Value::Integer(r.last_changed_at),
+        SortBy::LastAccessedDate => Value::Integer(r.last_accessed_day.unwrap_or(i64::MIN)),
+    }
+}
+
+fn cursor_value(sort: SortBy, v: &CursorValue) -> Result<Value> {
+    match (sort, v) {
+        (SortBy::Name, CursorValue::Name(n)) => Ok(Value::Text(n.clone())),
+        (SortBy::Name, CursorValue::Time(_)) | (_, CursorValue::Name(_)) => Err(
+            StoreError::Backend("list cursor does not match the sort order".to_owned()),
+        ),
+        (_, CursorValue::Time(t)) => Ok(Value::Integer(t.unwrap_or(i64::MIN))),
+    }
+}
+
+/// The half-open name range `[lo, hi)` of names starting with some prefix (`hi = None`:
+/// unbounded above).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NameRange {
+    lo: String,
+    hi: Option<String>,
+}
+
+/// The smallest string greater than every string starting with `p`, if any. SQLite
+/// compares TEXT bytewise and UTF-8 byte order equals code point order, so bumping the
+/// last character (dropping trailing U+10FFFF) gives the bound.
+fn prefix_successor(p: &str) -> Option<String> {
+    let mut chars: Vec<char> = p.chars().collect();
+    while let Some(c) = chars.pop() {
+        let next = match c {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(c as u32 + 1),
+        };
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Sorted, disjoint ranges covering the names that start with any of `prefixes`, or None
+/// if they cover everything (an empty prefix, or no prefixes at all: the hint is then
+/// treated as absent, which is always safe because the predicate decides).
+pub(super) fn prefix_ranges(prefixes: &[String]) -> Option<Vec<NameRange>> {
+    let mut sorted: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.is_empty() || sorted[0].is_empty() {
+        return None;
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    for p in sorted {
+        // After sorting, a prefix of `p` sorts before it; its range already covers `p`'s.
+        if kept.last().is_some_and(|k| p.starts_with(k)) {
+            continue;
+        }
+        kept.push(p);
+    }
+    Some(
+        kept.into_iter()
+            .map(|p| NameRange {
+                lo: p.to_owned(),
+                hi: prefix_successor(p),
+            })
+            .collect(),
+    )
+}
+
+/// One page of `list_secrets`. Candidates come from an index in list order, a batch at a
+/// time, each batch starting strictly after the last candidate seen (kept or not); the
+/// predicate decides which are kept. With a Name sort and prefix hints, each prefix's name
+/// range is scanned in turn (the ranges are disjoint and sorted, so concatenating them
+/// keeps the order); for other sorts the ranges only filter rows before children load.
+pub(super) fn list(
+    conn: &Connection,
+    region: &str,
+    query: &ListQuery,
+    pred: SecretPredicate<'_>,
+) -> Result<Vec<SecretRecord>> {
+    let mut out = Vec::new();
+    if query.limit == 0 {
+        return Ok(out);
+    }
+    let sort = query.sort_by;
+    let ranges = query.name_prefixes.as_deref().and_then(prefix_ranges);
+    let cursor = match &query.after {
+        Some(c) => Some((cursor_value(sort, &c.sort_value)?, c.arn.clone())),
+        None => None,
+    };
+
+    // Segments scanned one after another; for a Name sort with hints, one per range.
+    let (segments, name_filter): (Vec<Option<NameRange>>, Option<Vec<NameRange>>) =
+        match (sort, ranges) {
+            (SortBy::Name, Some(mut rs)) => {
+                if query.descending {
+                    rs.reverse();
+                }
+                (rs.into_iter().map(Some).collect(), None)
+            }
+            (_, rs) => (vec![None], rs),
+        };
+
+    let mut batch = query.limit.clamp(1, MAX_BATCH);
+    for segment in segments {
+        let mut after = cursor.clone();
+        loop {
+            let rows = fetch_candidates(
+                conn,
+                region,
+                query,
+                after.as_ref(),
+                segment.as_ref(),
+                name_filter.as_deref(),
+                batch,
+            )?;
+            let fetched = rows.len();
+            for rec in complete(conn, rows)? {
+                after = Some((sort_value(sort, &rec), rec.arn.clone()));
+                if pred(&rec) {
+                    out.push(rec);
+                    if out.len() == query.limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            if fetched < batch {
+                break;
+            }
+            // The predicate is rejecting candidates: take bigger steps.
+            batch = (batch * 4).min(MAX_BATCH);
+        }
+    }
+    Ok(out)
+}
+
+fn fetch_candidates(
+    conn: &Connection,
+    region: &str,
+    query: &ListQuery,
+    after: Option<&(Value, String)>,
+    segment: Option<&NameRange>,
+    name_filter: Option<&[NameRange]>,
+    batch: usize,
+) -> Result<Vec<SecretRow>> {
+    let col = sort_column(query.sort_by);
+    let (cmp, dir) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let mut sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE region = ?");
+    let mut args: Vec<Value> = vec![Value::Text(region.to_owned())];
+    if !query.include_planned_deletion {
+        sql.push_str(" AND deleted_at IS NULL");
+    }
+
+    // Within a name segment, use whichever of (cursor, segment bound) is tighter on the
+    // scan's starting side, so the index range starts at the right place; SQLite uses
+    // only one lower (or upper) bound per column for the range.
+    let mut after = after;
+    if let (Some(seg), Some((Value::Text(c), _))) = (segment, after) {
+        let cursor_before_segment = if query.descending {
+            seg.hi.as_deref().is_some_and(|hi| c.as_str() >= hi)
+        } else {
+            c.as_str() < seg.lo.as_str()
+        };
+        if cursor_before_segment {
+            after = None;
+        }
+    }
+    if let Some((v, arn)) = after {
+        sql.push_str(&format!(" AND ({col}, arn) {cmp} (?, ?)"));
+        args.push(v.clone());
+        args.push(Value::Text(arn.clone()));
+    }
+    if let Some(seg) = segment {
+        if query.descending {
+            if after.is_some() {
+                sql.push_str(" AND name >= ?");
+                args.push(Value::Text(seg.lo.clone()));
+            } else {
+                push_range(&mut sql, &mut args, seg);
+            }
+        } else {
+            if after.is_none() {
+                sql.push_str(" AND name >= ?");
+                args.push(Value::Text(seg.lo.clone()));
+            }
+            if let Some(hi) = &seg.hi {
+                sql.push_str(" AND name < ?");
+                args.push(Value::Text(hi.clone()));
+            }
+        }
+    }
+    if let Some(ranges) = name_filter {
+        sql.push_str(" AND (");
+        for (i, r) in ranges.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push('(');
+            push_range_terms(&mut sql, &mut args, r);
+            sql.push(')');
+        }
+        sql.push(')');
+    }
+    sql.push_str(&format!(" ORDER BY {col} {dir}, arn {dir} LIMIT ?"));
+    args.push(Value::Integer(clamp_limit(batch)));
+
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err("prepare list"))?;
+    let rows = stmt
+        .query_map(params_from_iter(args.iter()), secret_from_row)
+        .map_err(sql_err("list secrets"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql_err("list secrets"))
+}
+
+fn push_range(sql: &mut String, args: &mut Vec<Value>, r: &NameRange) {
+    sql.push_str(" AND ");
+    push_range_terms(sql, args, r);
+}
+
+fn push_range_terms(sql: &mut String, args: &mut Vec<Value>, r: &NameRange) {
+    sql.push_str("name >= ?");
+    args.push(Value::Text(r.lo.clone()));
+    if let Some(hi) = &r.hi {
+        sql.push_str(" AND name < ?");
+        args.push(Value::Text(hi.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_bumps_last_char() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+    }
+
+    #[test]
+    fn prefix_ranges_drop_covered_prefixes() {
+        let r = prefix_ranges(&["b/x".into(), "a".into(), "b".into(), "ab".into()]);
+        let r = r.expect("ranges");
+        assert_eq!(
+            r,
+            vec![
+                NameRange {
+                    lo: "a".into(),
+                    hi: Some("b".into())
+                },
+                NameRange {
+                    lo: "b".into(),
+                    hi: Some("c".into())
+                },
+            ]
+        );
+        assert_eq!(prefix_ranges(&["".into(), "a".into()]), None);
+        assert_eq!(prefix_ranges(&[]), None);
+    }
+}

@@ -1,0 +1,280 @@
+//! Write paths of the SQLite backend. Each function is one logical write, run by the
+//! writer thread inside its own savepoint of a (possibly shared) transaction, so an
+//! error returned here undoes everything the function did and nothing else.
+
+use arca_types::time::Millis;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::error::{is_name_taken, json_err, sql_err};
+use crate::{
+    AccessKeyRecord, EncryptionKeyRecord, NewVersion, Result, SecretChange, SecretRecord,
+    StoreError,
+};
+
+fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
+    serde_json::to_string(v).map_err(json_err(what))
+}
+
+pub(super) fn create_secret(
+    conn: &Connection,
+    s: &SecretRecord,
+    first: Option<&NewVersion>,
+) -> Result<()> {
+    // Checked first so NameTaken does not depend on parsing constraint messages; the
+    // UNIQUE constraint below stays the real guard.
+    let taken = conn
+        .prepare_cached("SELECT 1 FROM secrets WHERE region = ?1 AND name = ?2")
+        .map_err(sql_err("prepare name check"))?
+        .exists(params![s.region, s.name])
+        .map_err(sql_err("check name"))?;
+    if taken {
+        return Err(StoreError::NameTaken);
+    }
+    conn.prepare_cached(
+        "INSERT INTO secrets (region, arn, name, description, kms_key_id, secret_type, \
+         owning_service, primary_region, created_at, last_changed_at, last_accessed_day, \
+         deleted_at, purge_at, extra, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1)",
+    )
+    .map_err(sql_err("prepare secret insert"))?
+    .execute(params![
+        s.region,
+        s.arn,
+        s.name,
+        s.description,
+        s.kms_key_id,
+        s.secret_type,
+        s.owning_service,
+        s.primary_region,
+        s.created_at,
+        s.last_changed_at,
+        s.last_accessed_day,
+        s.deleted_at,
+        s.purge_at,
+        json(&s.extra, "encode extra")?,
+    ])
+    .map_err(|e| {
+        if is_name_taken(&e) {
+            StoreError::NameTaken
+        } else {
+            sql_err("insert secret")(e)
+        }
+    })?;
+    let id = conn.last_insert_rowid();
+    insert_tags(conn, id, &s.tags)?;
+    if let Some(v) = first {
+        insert_version(conn, id, v)?;
+    }
+    Ok(())
+}
+
+fn insert_tags(conn: &Connection, secret_id: i64, tags: &[(String, String)]) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO tags (secret_id, position, key, value) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sql_err("prepare tag insert"))?;
+    for (pos, (k, v)) in tags.iter().enumerate() {
+        stmt.execute(params![secret_id, pos as i64, k, v])
+            .map_err(sql_err("insert tag"))?;
+    }
+    Ok(())
+}
+
+fn insert_version(conn: &Connection, secret_id: i64, nv: &NewVersion) -> Result<()> {
+    let v = &nv.version;
+    conn.prepare_cached(
+        "INSERT INTO versions (secret_id, version_id, stages, created_at, last_accessed_day, \
+         kms_key_ids, value_digest, has_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(sql_err("prepare version insert"))?
+    .execute(params![
+        secret_id,
+        v.version_id,
+        json(&v.stages, "encode stages")?,
+        v.created_at,
+        v.last_accessed_day,
+        json(&v.kms_key_ids, "encode kms key ids")?,
+        v.value_digest,
+        v.has_value,
+    ])
+    .map_err(sql_err("insert version"))?;
+    let row = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO sealed_values (version_row, sealed) VALUES (?1, ?2)")
+        .map_err(sql_err("prepare value insert"))?
+        .execute(params![row, nv.sealed.0])
+        .map_err(sql_err("insert sealed value"))?;
+    Ok(())
+}
+
+pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
+    let s = &c.secret;
+    // last_accessed_day only moves forward here: it is not covered by the revision check
+    // (touch_accessed does not bump it), so a change built from a record read before a
+    // touch must not roll the access date back.
+    let id: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE secrets SET name = ?3, description = ?4, kms_key_id = ?5, secret_type = ?6, \
+             owning_service = ?7, primary_region = ?8, created_at = ?9, last_changed_at = ?10, \
+             last_accessed_day = CASE \
+                 WHEN last_accessed_day IS NULL OR last_accessed_day < ?11 THEN ?11 \
+                 ELSE last_accessed_day END, \
+             deleted_at = ?12, purge_at = ?13, extra = ?14, revision = revision + 1 \
+             WHERE region = ?1 AND arn = ?2 AND revision = ?15 RETURNING id",
+        )
+        .map_err(sql_err("prepare secret update"))?
+        .query_row(
+            params![
+                s.region,
+                s.arn,
+                s.name,
+                s.description,
+                s.kms_key_id,
+                s.secret_type,
+                s.owning_service,
+                s.primary_region,
+                s.created_at,
+                s.last_changed_at,
+                s.last_accessed_day,
+                s.deleted_at,
+                s.purge_at,
+                json(&s.extra, "encode extra")?,
+                c.expected_revision,
+            ],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| {
+            if is_name_taken(&e) {
+                StoreError::NameTaken
+            } else {
+                sql_err("update secret")(e)
+            }
+        })?;
+    let Some(id) = id else {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM secrets WHERE region = ?1 AND arn = ?2")
+            .map_err(sql_err("prepare secret check"))?
+            .exists(params![s.region, s.arn])
+            .map_err(sql_err("check secret"))?;
+        return Err(if exists {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        });
+    };
+
+    conn.prepare_cached("DELETE FROM tags WHERE secret_id = ?1")
+        .map_err(sql_err("prepare tag delete"))?
+        .execute([id])
+        .map_err(sql_err("delete tags"))?;
+    insert_tags(conn, id, &s.tags)?;
+
+    // Removals first, so a change that drops one version and adds another never holds
+    // both at once; a version already gone is fine (the goal state holds).
+    let mut del = conn
+        .prepare_cached("DELETE FROM versions WHERE secret_id = ?1 AND version_id = ?2")
+        .map_err(sql_err("prepare version delete"))?;
+    for v in &c.removed_versions {
+        del.execute(params![id, v])
+            .map_err(sql_err("delete version"))?;
+    }
+    let mut restage = conn
+        .prepare_cached("UPDATE versions SET stages = ?3 WHERE secret_id = ?1 AND version_id = ?2")
+        .map_err(sql_err("prepare restage"))?;
+    for (v, stages) in &c.restaged {
+        let n = restage
+            .execute(params![id, v, json(stages, "encode stages")?])
+            .map_err(sql_err("restage version"))?;
+        if n == 0 {
+            // Restaging a version that does not exist would silently lose a label move;
+            // fail the whole change instead.
+            return Err(StoreError::NotFound);
+        }
+    }
+    for nv in &c.new_versions {
+        insert_version(conn, id, nv)?;
+    }
+    Ok(())
+}
+
+pub(super) fn delete_secret(conn: &Connection, region: &str, arn: &str) -> Result<()> {
+    // Tags, versions and sealed values go with it (ON DELETE CASCADE).
+    conn.prepare_cached("DELETE FROM secrets WHERE region = ?1 AND arn = ?2")
+        .map_err(sql_err("prepare secret delete"))?
+        .execute(params![region, arn])
+        .map_err(sql_err("delete secret"))?;
+    Ok(())
+}
+
+pub(super) fn touch_accessed(
+    conn: &Connection,
+    arn: &str,
+    version_id: &str,
+    day: Millis,
+) -> Result<()> {
+    // Forward only: concurrent readers may report days out of order.
+    conn.prepare_cached(
+        "UPDATE secrets SET last_accessed_day = ?2 \
+         WHERE arn = ?1 AND (last_accessed_day IS NULL OR last_accessed_day < ?2)",
+    )
+    .map_err(sql_err("prepare secret touch"))?
+    .execute(params![arn, day])
+    .map_err(sql_err("touch secret"))?;
+    conn.prepare_cached(
+        "UPDATE versions SET last_accessed_day = ?3 \
+         WHERE secret_id = (SELECT id FROM secrets WHERE arn = ?1) AND version_id = ?2 \
+           AND (last_accessed_day IS NULL OR last_accessed_day < ?3)",
+    )
+    .map_err(sql_err("prepare version touch"))?
+    .execute(params![arn, version_id, day])
+    .map_err(sql_err("touch version"))?;
+    Ok(())
+}
+
+pub(super) fn put_access_key(conn: &Connection, k: &AccessKeyRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO access_keys (access_key_id, sealed_secret, description, created_at, enabled) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (access_key_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, \
+         description = excluded.description, created_at = excluded.created_at, \
+         enabled = excluded.enabled",
+    )
+    .map_err(sql_err("prepare access key upsert"))?
+    .execute(params![
+        k.access_key_id,
+        k.sealed_secret,
+        k.description,
+        k.created_at,
+        k.enabled
+    ])
+    .map_err(sql_err("put access key"))?;
+    Ok(())
+}
+
+pub(super) fn put_encryption_key(conn: &Connection, k: &EncryptionKeyRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO encryption_keys (key_id, alias, region, wrapped, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (key_id) DO UPDATE SET alias = excluded.alias, region = excluded.region, \
+         wrapped = excluded.wrapped, created_at = excluded.created_at",
+    )
+    .map_err(sql_err("prepare encryption key upsert"))?
+    .execute(params![
+        k.key_id,
+        k.alias,
+        k.region,
+        k.wrapped,
+        k.created_at
+    ])
+    .map_err(sql_err("put encryption key"))?;
+    Ok(())
+}
+
+pub(super) fn wipe_secrets(conn: &Connection) -> Result<()> {
+    // Children first: deleting them directly is much cheaper than cascading per row.
+    conn.execute_batch(
+        "DELETE FROM sealed_values; DELETE FROM tags; DELETE FROM versions; DELETE FROM secrets;",
+    )
+    .map_err(sql_err("wipe secrets"))
+}
