@@ -1,1 +1,36 @@
-//! arca-sigv4 (being written).
+//! arca-sigv4: a pure AWS Signature Version 4 verifier for the server side. The HTTP layer hands
+//! in the request as plain strings and bytes ([`RequestParts`]); [`verify`] parses the
+//! Authorization header or presigned query, runs the cheap checks (algorithm, scope, region,
+//! clock skew, payload hash), then looks the key up and compares signatures in constant time.
+//! No web framework, no I/O, no clock: the caller passes `now`.
+//!
+//! Data flow: `parse` (header/query -> `AuthParams`) -> `verify` (checks, key lookup) ->
+//! `canonical` (canonical request) -> `signing` (string to sign, key derivation, signature).
+//! `sign` reuses the same steps to produce signatures for tests and load generators.
+
+mod canonical;
+mod error;
+mod parse;
+mod request;
+mod sign;
+mod signing;
+mod time;
+mod verify;
+
+pub use canonical::{
+    canonical_headers, canonical_query_string, canonical_request, canonical_uri,
+    parse_signed_headers, payload_hash, signed_headers, uri_encode,
+};
+pub use error::{AuthError, AuthErrorKind};
+pub use parse::{
+    parse_authorization_header, parse_credential, parse_presigned_query, Credential,
+    ParsedAuthorization, PresignedQuery,
+};
+pub use request::RequestParts;
+pub use sign::{presign_request, sign_request, SignedAuthorization, SigningParams};
+pub use signing::{
+    compute_signature, derive_signing_key, string_to_sign, CredentialScope, Signature, SigningKey,
+    ALGORITHM, TERMINATOR,
+};
+pub use time::{format_amz_date, parse_amz_date, parse_http_date};
+pub use verify::{verify, KeyLookup, Verified, VerifyConfig};

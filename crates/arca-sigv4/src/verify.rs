@@ -1,0 +1,366 @@
+//! `verify`: the order of checks. Everything that needs no secret (shape, algorithm, scope,
+//! region, clock, payload hash) is checked first, so a forged or stale request costs no key
+//! lookup; then the key is looked up; last, the signature is recomputed from the same step
+//! functions the spec names and compared in constant time.
+
+use arca_types::secret::SecretString;
+
+use crate::canonical::{
+    canonical_headers, canonical_query_string, canonical_request, canonical_uri, payload_hash,
+    signed_headers,
+};
+use crate::error::{echo, AuthError, AuthErrorKind};
+use crate::parse::{
+    parse_authorization_header, parse_presigned_query, Credential, X_AMZ_SIGNATURE,
+};
+use crate::request::RequestParts;
+use crate::signing::{
+    compute_signature, derive_signing_key, string_to_sign, Signature, ALGORITHM, TERMINATOR,
+};
+use crate::time::{format_amz_date, parse_amz_date, parse_http_date};
+
+/// What the verifier accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyConfig {
+    /// The service name the credential scope must carry, e.g. "secretsmanager".
+    pub service: String,
+    /// How far the request time may be from `now`, either way (AWS uses 300).
+    pub max_skew_secs: i64,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            service: "secretsmanager".to_string(),
+            max_skew_secs: 300,
+        }
+    }
+}
+
+/// Looks up the secret access key for an access key id (e.g. from the store).
+/// Returning `None` means UnrecognizedClientException.
+pub trait KeyLookup {
+    fn secret_key(&self, access_key_id: &str) -> Option<SecretString>;
+}
+
+impl<F: Fn(&str) -> Option<SecretString>> KeyLookup for F {
+    fn secret_key(&self, access_key_id: &str) -> Option<SecretString> {
+        self(access_key_id)
+    }
+}
+
+/// Who signed an accepted request, and for which scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub access_key_id: String,
+    pub region: String,
+    /// `YYYYMMDD` from the credential scope.
+    pub date: String,
+    /// Lowercase, sorted.
+    pub signed_headers: Vec<String>,
+}
+
+/// How long a request stays valid: header-signed requests within the clock skew of their
+/// time, presigned ones until their `X-Amz-Expires` runs out.
+#[derive(Clone, Copy)]
+enum Validity {
+    Skew,
+    Expires(i64),
+}
+
+/// The authentication parameters, whichever form they came in.
+struct AuthParams {
+    algorithm: String,
+    credential: Credential,
+    signed_headers: Vec<String>,
+    signature: Signature,
+    /// The request time, `YYYYMMDDTHHMMSSZ`, as it goes into the string to sign.
+    amz_date: String,
+    request_time: i64,
+    validity: Validity,
+    presigned: bool,
+    has_security_token: bool,
+}
+
+const DATE_REQUIRED: &str =
+    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.";
+
+/// The one value of a header that must not repeat (a second Authorization or X-Amz-Date
+/// would make it ambiguous which one was checked).
+fn single_header<'a>(req: &RequestParts<'a>, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut values = req.header_values(name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthError::incomplete(format!(
+            "The '{name}' header must not be repeated."
+        )));
+    }
+    Ok(first)
+}
+
+fn bad_date(value: &str) -> AuthError {
+    AuthError::incomplete(format!(
+        "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
+        echo(value)
+    ))
+}
+
+/// Reads the header form: Authorization plus X-Amz-Date (or Date).
+fn header_params(req: &RequestParts, authorization: &str) -> Result<AuthParams, AuthError> {
+    let date = match single_header(req, "x-amz-date")? {
+        Some(d) => Some((d, parse_amz_date(d.trim()))),
+        None => single_header(req, "date")?.map(|d| (d, parse_http_date(d.trim()))),
+    };
+    let parsed = match parse_authorization_header(authorization) {
+        Ok(p) => p,
+        // AWS lists a missing date together with the missing components.
+        Err(mut e) if date.is_none() => {
+            e.message.push(' ');
+            e.message.push_str(DATE_REQUIRED);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let request_time = match date {
+        None => return Err(AuthError::incomplete(DATE_REQUIRED)),
+        Some((raw, None)) => return Err(bad_date(raw)),
+        Some((_, Some(t))) => t,
+    };
+    Ok(AuthParams {
+        algorithm: parsed.algorithm,
+        credential: parsed.credential,
+        signed_headers: parsed.signed_headers,
+        signature: parsed.signature,
+        amz_date: format_amz_date(request_time),
+        request_time,
+        validity: Validity::Skew,
+        presigned: false,
+        has_security_token: false,
+    })
+}
+
+/// "5 min." or "90 sec.", as AWS words the window in expiry messages.
+fn window(secs: i64) -> String {
+    if secs % 60 == 0 {
+        format!("{} min.", secs / 60)
+    } else {
+        format!("{secs} sec.")
+    }
+}
+
+fn expired(request_time: i64, now: i64, allowed: i64) -> AuthError {
+    AuthError::new(
+        AuthErrorKind::SignatureExpired,
+        format!(
+            "Signature expired: {} is now earlier than {} ({} - {})",
+            format_amz_date(request_time),
+            format_amz_date(now - allowed),
+            format_amz_date(now),
+            window(allowed)
+        ),
+    )
+}
+
+fn not_yet_current(request_time: i64, now: i64, allowed: i64) -> AuthError {
+    AuthError::new(
+        AuthErrorKind::SignatureExpired,
+        format!(
+            "Signature not yet current: {} is still later than {} ({} + {})",
+            format_amz_date(request_time),
+            format_amz_date(now + allowed),
+            format_amz_date(now),
+            window(allowed)
+        ),
+    )
+}
+
+/// `^([a-z]+-)+\d+$`: "us-east-1", "eu-central-2", "us-gov-west-1".
+fn looks_like_region(region: &str) -> bool {
+    let Some((name, number)) = region.rsplit_once('-') else {
+        return false;
+    };
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && name
+            .split('-')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// Verifies a SigV4-signed request (header form or presigned query) at time `now_unix_secs`.
+///
+/// Check order: shape -> algorithm -> host signed -> session token signed -> scope
+/// (terminator, service, region, date) -> clock -> payload hash -> session token (Arca issues
+/// none, so any token is unrecognized) -> key lookup -> signature (constant time).
+pub fn verify(
+    req: &RequestParts,
+    cfg: &VerifyConfig,
+    now_unix_secs: i64,
+    keys: &dyn KeyLookup,
+) -> Result<Verified, AuthError> {
+    let authorization = single_header(req, "authorization")?;
+    let presigned = parse_presigned_query(req.query)?;
+    let params = match (authorization, presigned) {
+        (None, None) => return Err(AuthError::missing_token()),
+        (Some(_), Some(_)) => {
+            return Err(AuthError::incomplete(
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter \
+                 or the Authorization header should be specified.",
+            ))
+        }
+        (Some(h), None) => header_params(req, h)?,
+        (None, Some(q)) => {
+            let request_time = parse_amz_date(&q.amz_date).ok_or_else(|| bad_date(&q.amz_date))?;
+            AuthParams {
+                algorithm: q.algorithm,
+                credential: q.credential,
+                signed_headers: q.signed_headers,
+                signature: q.signature,
+                amz_date: q.amz_date,
+                request_time,
+                validity: Validity::Expires(q.expires_secs),
+                presigned: true,
+                has_security_token: q.has_security_token,
+            }
+        }
+    };
+
+    if params.algorithm != ALGORITHM {
+        return Err(AuthError::incomplete(format!(
+            "Unsupported AWS 'algorithm': '{}'. Only '{ALGORITHM}' is supported.",
+            echo(&params.algorithm)
+        )));
+    }
+    // Without host in the signature a request could be replayed against another endpoint.
+    if !params.signed_headers.iter().any(|h| h == "host") {
+        return Err(AuthError::incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+    let token_header = single_header(req, "x-amz-security-token")?;
+    if token_header.is_some() && !params.signed_headers.iter().any(|h| h == "x-amz-security-token")
+    {
+        return Err(AuthError::incomplete(
+            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+    let has_security_token = params.has_security_token || token_header.is_some();
+
+    let scope = &params.credential.scope;
+    if params.credential.terminator != TERMINATOR {
+        return Err(AuthError::invalid(format!(
+            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{}'. ",
+            echo(&params.credential.terminator)
+        )));
+    }
+    if scope.service != cfg.service {
+        return Err(AuthError::invalid(format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            cfg.service
+        )));
+    }
+    if !looks_like_region(&scope.region) {
+        return Err(AuthError::invalid(
+            "Credential should be scoped to a valid region. ",
+        ));
+    }
+    let http_day = &params.amz_date[..8];
+    if scope.date != http_day {
+        return Err(AuthError::invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
+             from HTTP: '{}' != '{http_day}', from '{}'.",
+            echo(&scope.date),
+            params.amz_date
+        )));
+    }
+
+    let skew = cfg.max_skew_secs;
+    let t = params.request_time;
+    if t > now_unix_secs.saturating_add(skew) {
+        return Err(not_yet_current(t, now_unix_secs, skew));
+    }
+    match params.validity {
+        Validity::Skew if t < now_unix_secs.saturating_sub(skew) => {
+            return Err(expired(t, now_unix_secs, skew))
+        }
+        Validity::Expires(secs) if now_unix_secs > t.saturating_add(secs) => {
+            return Err(expired(t, now_unix_secs, secs))
+        }
+        _ => {}
+    }
+
+    let body_hash = payload_hash(req.body);
+    if let Some(claimed) = single_header(req, "x-amz-content-sha256")? {
+        let claimed = claimed.trim();
+        if claimed.len() != 64 || !claimed.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // UNSIGNED-PAYLOAD and the STREAMING-* modes would leave the body unauthenticated.
+            return Err(AuthError::invalid(
+                "x-amz-content-sha256 must be the hex SHA-256 of the payload; \
+                 unsigned and streaming payloads are not accepted by this service.",
+            ));
+        }
+        if !claimed.eq_ignore_ascii_case(&body_hash) {
+            return Err(AuthError::invalid(
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
+        }
+    }
+
+    // Arca issues no temporary credentials, so a session token can only be one it does not
+    // know: reject it explicitly rather than by letting the key lookup miss by accident.
+    if has_security_token {
+        return Err(AuthError::unrecognized_client());
+    }
+
+    let access_key_id = &params.credential.access_key_id;
+    let secret = keys
+        .secret_key(access_key_id)
+        .ok_or_else(AuthError::unrecognized_client)?;
+
+    let query = if params.presigned {
+        canonical_query_string(req.query, Some(X_AMZ_SIGNATURE))
+    } else {
+        canonical_query_string(req.query, None)
+    };
+    let creq = canonical_request(
+        req.method,
+        &canonical_uri(req.path),
+        &query,
+        &canonical_headers(req.headers, &params.signed_headers),
+        &signed_headers(&params.signed_headers),
+        &body_hash,
+    );
+    let sts = string_to_sign(&params.amz_date, scope, &creq);
+    let key = derive_signing_key(&secret, &scope.date, &scope.region, &scope.service);
+    let expected = compute_signature(&key, &sts);
+    if !expected.ct_eq(&params.signature) {
+        return Err(AuthError::signature_mismatch());
+    }
+
+    Ok(Verified {
+        access_key_id: access_key_id.clone(),
+        region: scope.region.clone(),
+        date: scope.date.clone(),
+        signed_headers: params.signed_headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_shape() {
+        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "a-0"] {
+            assert!(looks_like_region(ok), "{ok}");
+        }
+        for bad in ["", "us", "us-east", "US-EAST-1", "us--1", "-1", "us-east-1a", "1", "us_east-1"] {
+            assert!(!looks_like_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn window_wording() {
+        assert_eq!(window(300), "5 min.");
+        assert_eq!(window(90), "90 sec.");
+    }
+}
