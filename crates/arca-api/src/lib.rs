@@ -1,1 +1,183 @@
-//! arca-api (being written).
+//! Arca's HTTP face, and the only crate that knows HTTP. A request flows:
+//! body read (size-limited) -> SigV4 verification (region from the credential scope) ->
+//! `Operation` parsed from `X-Amz-Target` and the JSON body -> one `match` calling
+//! arca-core -> JSON response or `{"__type","message"}` error.
+
+pub mod codec;
+mod dev;
+pub mod operation;
+
+use arca_core::access::AccessKeys;
+use arca_core::{Arca, RequestCtx};
+use arca_sigv4::{verify, RequestParts, VerifyConfig};
+use arca_types::time::{Clock, SystemClock};
+use arca_types::{ApiError, ErrorCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, Response};
+use axum::Router;
+use operation::Operation;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use dev::DevHooks;
+
+/// Requests larger than this are refused before they are read in full. The largest valid
+/// request (a 65,536-byte SecretBinary, base64-encoded, with its other fields) is ~90 KB.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+pub struct ApiState {
+    pub arca: Arc<Arca>,
+    pub access_keys: Arc<AccessKeys>,
+    pub verify: VerifyConfig,
+    /// Present only with `--dev`: the test hooks (reset, clock).
+    pub dev: Option<DevHooks>,
+    /// Signatures are checked against real time, even when `--dev` moves the service
+    /// clock forward to end deletion windows.
+    pub auth_clock: Arc<dyn Clock>,
+}
+
+impl ApiState {
+    pub fn new(arca: Arc<Arca>, access_keys: Arc<AccessKeys>, dev: Option<DevHooks>) -> Self {
+        Self {
+            arca,
+            access_keys,
+            verify: VerifyConfig::default(),
+            dev,
+            auth_clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/_arca/dev/{action}", axum::routing::post(dev::handle))
+        .fallback(handle)
+        .with_state(state)
+}
+
+async fn handle(State(state): State<Arc<ApiState>>, req: Request<Body>) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = ApiError::new(
+                ErrorCode::RequestEntityTooLarge,
+                format!("Request body is larger than {MAX_BODY_BYTES} bytes."),
+            );
+            return codec::error(&e, &request_id);
+        }
+    };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let result = serve_one(&state, &parts, &body, target.as_deref(), &request_id).await;
+    let (op, response) = match result {
+        Ok((op, resp)) => (op, resp),
+        Err((op, e)) => {
+            if e.code == ErrorCode::InternalServiceError {
+                tracing::error!(op, request_id, "request failed with an internal error");
+            }
+            (op, codec::error(&e, &request_id))
+        }
+    };
+    tracing::debug!(
+        op,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        request_id,
+        "request"
+    );
+    response
+}
+
+type Served = Result<(&'static str, Response<Body>), (&'static str, ApiError)>;
+
+async fn serve_one(
+    state: &ApiState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    target: Option<&str>,
+    request_id: &str,
+) -> Served {
+    // Authenticate first: nothing about secrets, not even which operations exist, is
+    // revealed to an unauthenticated caller.
+    let region = authenticate(state, parts, body).map_err(|e| ("-", e))?;
+    let name = Operation::name_of(target).map_err(|e| ("-", e))?;
+    let op = Operation::parse(name, body).map_err(|e| ("-", e))?;
+    let op_name = op.name();
+    let ctx = RequestCtx { region };
+    let resp = dispatch(&state.arca, &ctx, op, request_id)
+        .await
+        .map_err(|e| (op_name, e))?;
+    Ok((op_name, resp))
+}
+
+fn authenticate(
+    state: &ApiState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+        .collect();
+    let req = RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    let now = state.auth_clock.now_millis() / 1000;
+    let lookup = |id: &str| state.access_keys.lookup(id);
+    match verify(&req, &state.verify, now, &lookup) {
+        Ok(v) => Ok(v.region),
+        Err(e) => {
+            tracing::debug!(kind = ?e.kind, "request rejected by signature verification");
+            Err(ApiError::new(e.kind.error_code(), e.message))
+        }
+    }
+}
+
+/// The one match from operation to handler.
+async fn dispatch(
+    arca: &Arca,
+    ctx: &RequestCtx,
+    op: Operation,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    use Operation::*;
+    Ok(match op {
+        BatchGetSecretValue(r) => {
+            codec::ok(&arca.batch_get_secret_value(ctx, r).await?, request_id)
+        }
+        CreateSecret(r) => codec::ok(&arca.create_secret(ctx, r).await?, request_id),
+        DeleteSecret(r) => codec::ok(&arca.delete_secret(ctx, r).await?, request_id),
+        DescribeSecret(r) => codec::ok(&arca.describe_secret(ctx, r).await?, request_id),
+        GetRandomPassword(r) => codec::ok(&arca.get_random_password(r)?, request_id),
+        GetSecretValue(r) => codec::ok(&arca.get_secret_value(ctx, r).await?, request_id),
+        ListSecretVersionIds(r) => {
+            codec::ok(&arca.list_secret_version_ids(ctx, r).await?, request_id)
+        }
+        ListSecrets(r) => codec::ok(&arca.list_secrets(ctx, r).await?, request_id),
+        PutSecretValue(r) => codec::ok(&arca.put_secret_value(ctx, r).await?, request_id),
+        RestoreSecret(r) => codec::ok(&arca.restore_secret(ctx, r).await?, request_id),
+        TagResource(r) => codec::ok(&arca.tag_resource(ctx, r).await?, request_id),
+        UntagResource(r) => codec::ok(&arca.untag_resource(ctx, r).await?, request_id),
+        UpdateSecret(r) => codec::ok(&arca.update_secret(ctx, r).await?, request_id),
+        UpdateSecretVersionStage(r) => {
+            codec::ok(&arca.update_secret_version_stage(ctx, r).await?, request_id)
+        }
+        Unsupported(name) => {
+            return Err(ApiError::invalid_request(format!(
+                "Arca does not support the {name} operation yet."
+            )))
+        }
+    })
+}

@@ -1,6 +1,70 @@
 //! Arca's domain: the Secrets Manager operations and the invariants they keep (staging
-//! labels, idempotency tokens, deletion windows). It takes a `Store` and a `Keyring` and
-//! knows neither HTTP nor SQL.
+//! labels, idempotency tokens, deletion windows). It takes a `Store` and the key
+//! hierarchy and knows neither HTTP nor SQL. Requests arrive as wire DTOs already parsed
+//! by arca-api; answers leave as wire DTOs or an `ApiError` from the one error table.
 
+pub mod access;
 pub mod filter;
+pub mod keys;
+mod ops;
 pub mod password;
+pub mod stages;
+mod validate;
+mod value;
+
+use arca_store::{Store, StoreError};
+use arca_types::time::Clock;
+use arca_types::ApiError;
+use std::sync::Arc;
+
+pub use keys::KeyService;
+
+/// The region (from the request's SigV4 scope) an operation runs in. Each region is its
+/// own namespace of secrets.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub region: String,
+}
+
+/// The Secrets Manager service: one per process, shared by every request.
+pub struct Arca {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Arc<KeyService>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) account: String,
+}
+
+impl Arca {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyService>,
+        clock: Arc<dyn Clock>,
+        account: String,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            clock,
+            account,
+        }
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+}
+
+/// Store failures are logged here, where they are handled, and reach the client only as
+/// AWS's opaque InternalServiceError.
+pub(crate) fn store_err(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "store operation failed");
+    ApiError::internal()
+}

@@ -201,9 +201,15 @@ mod tests {
         );
         assert_eq!(canonical_query_string("b=2&a=2&a=1", None), "a=1&a=2&b=2");
         assert_eq!(canonical_query_string("k", None), "k=");
-        assert_eq!(canonical_query_string("a=%2f&&b=c+d", None), "a=%2F&b=c%20d");
         assert_eq!(
-            canonical_query_string("a=1&X-Amz-Signature=abc&X-Amz-Date=1", Some("X-Amz-Signature")),
+            canonical_query_string("a=%2f&&b=c+d", None),
+            "a=%2F&b=c%20d"
+        );
+        assert_eq!(
+            canonical_query_string(
+                "a=1&X-Amz-Signature=abc&X-Amz-Date=1",
+                Some("X-Amz-Signature")
+            ),
             "X-Amz-Date=1&a=1"
         );
         assert_eq!(canonical_query_string("", None), "");

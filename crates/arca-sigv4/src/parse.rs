@@ -182,7 +182,14 @@ pub fn parse_presigned_query(query: &str) -> Result<Option<PresignedQuery>, Auth
         Some(signed_headers),
         Some(amz_date),
         Some(expires),
-    ) = (algorithm, credential, signature, signed_headers, date, expires)
+    ) = (
+        algorithm,
+        credential,
+        signature,
+        signed_headers,
+        date,
+        expires,
+    )
     else {
         missing.push_str("Re-examine the query-string parameters.");
         return Err(AuthError::incomplete(missing));
@@ -243,7 +250,10 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=A/2/r/s/aws4_request, Signature={SIG}"
         ))
         .expect_err("incomplete");
-        assert_eq!(e.message, "Authorization header requires 'SignedHeaders' parameter.");
+        assert_eq!(
+            e.message,
+            "Authorization header requires 'SignedHeaders' parameter."
+        );
         assert!(!e.message.contains(SIG));
     }
 
@@ -254,7 +264,12 @@ mod tests {
         ))
         .expect_err("duplicate");
         assert_eq!(e.kind, AuthErrorKind::IncompleteSignature);
-        for cred in ["A/2/r/s", "A/2/r/s/aws4_request/x", "/2/r/s/aws4_request", "A//r/s/aws4_request"] {
+        for cred in [
+            "A/2/r/s",
+            "A/2/r/s/aws4_request/x",
+            "/2/r/s/aws4_request",
+            "A//r/s/aws4_request",
+        ] {
             let e = parse_credential(cred).expect_err(cred);
             assert_eq!(e.kind, AuthErrorKind::IncompleteSignature);
         }

@@ -54,7 +54,10 @@ impl fmt::Debug for RequestParts<'_> {
                 let key = pair.split('=').next().unwrap_or_default();
                 // Compare decoded names so "X-Amz-Signature" can't slip through as "X%2DAmz...".
                 let decoded = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-                if REDACTED_PARAMS.iter().any(|r| decoded.eq_ignore_ascii_case(r)) {
+                if REDACTED_PARAMS
+                    .iter()
+                    .any(|r| decoded.eq_ignore_ascii_case(r))
+                {
                     format!("{key}=[redacted]")
                 } else {
                     pair.to_string()

@@ -237,7 +237,11 @@ pub fn verify(
         ));
     }
     let token_header = single_header(req, "x-amz-security-token")?;
-    if token_header.is_some() && !params.signed_headers.iter().any(|h| h == "x-amz-security-token")
+    if token_header.is_some()
+        && !params
+            .signed_headers
+            .iter()
+            .any(|h| h == "x-amz-security-token")
     {
         return Err(AuthError::incomplete(
             "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.",
@@ -353,7 +357,17 @@ mod tests {
         for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "a-0"] {
             assert!(looks_like_region(ok), "{ok}");
         }
-        for bad in ["", "us", "us-east", "US-EAST-1", "us--1", "-1", "us-east-1a", "1", "us_east-1"] {
+        for bad in [
+            "",
+            "us",
+            "us-east",
+            "US-EAST-1",
+            "us--1",
+            "-1",
+            "us-east-1a",
+            "1",
+            "us_east-1",
+        ] {
             assert!(!looks_like_region(bad), "{bad}");
         }
     }

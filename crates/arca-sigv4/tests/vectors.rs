@@ -10,10 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arca_sigv4::{
-    canonical_headers, canonical_query_string, canonical_request, canonical_uri,
-    compute_signature, derive_signing_key, parse_amz_date, parse_authorization_header,
-    parse_presigned_query, payload_hash, presign_request, sign_request, signed_headers,
-    string_to_sign, verify, AuthErrorKind, CredentialScope, SigningParams, VerifyConfig,
+    canonical_headers, canonical_query_string, canonical_request, canonical_uri, compute_signature,
+    derive_signing_key, parse_amz_date, parse_authorization_header, parse_presigned_query,
+    payload_hash, presign_request, sign_request, signed_headers, string_to_sign, verify,
+    AuthErrorKind, CredentialScope, SigningParams, VerifyConfig,
 };
 use arca_types::secret::SecretString;
 use common::{Keys, OwnedRequest};
@@ -107,7 +107,11 @@ fn the_suite_is_present() {
 #[test]
 fn header_form_steps_match_the_suite() {
     for dir in cases() {
-        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let ctx = context(&dir);
         let req = OwnedRequest::parse_suite(&read(&dir, "header-signed-request.txt"));
         let auth = parse_authorization_header(req.header("authorization").expect("authz"))
@@ -121,7 +125,11 @@ fn header_form_steps_match_the_suite() {
             &signed_headers(&auth.signed_headers),
             &payload_hash(&req.body),
         );
-        assert_eq!(creq, read(&dir, "header-canonical-request.txt"), "{name}: canonical request");
+        assert_eq!(
+            creq,
+            read(&dir, "header-canonical-request.txt"),
+            "{name}: canonical request"
+        );
 
         let scope = CredentialScope {
             date: ctx.amz_date[..8].to_string(),
@@ -130,7 +138,11 @@ fn header_form_steps_match_the_suite() {
         };
         assert_eq!(auth.credential.scope, scope, "{name}");
         let sts = string_to_sign(&ctx.amz_date, &scope, &creq);
-        assert_eq!(sts, read(&dir, "header-string-to-sign.txt"), "{name}: string to sign");
+        assert_eq!(
+            sts,
+            read(&dir, "header-string-to-sign.txt"),
+            "{name}: string to sign"
+        );
 
         let key = derive_signing_key(
             &SecretString::new(SECRET.into()),
@@ -139,7 +151,11 @@ fn header_form_steps_match_the_suite() {
             &scope.service,
         );
         let sig = compute_signature(&key, &sts);
-        assert_eq!(sig.expose(), read(&dir, "header-signature.txt").trim(), "{name}: signature");
+        assert_eq!(
+            sig.expose(),
+            read(&dir, "header-signature.txt").trim(),
+            "{name}: signature"
+        );
         assert_eq!(sig.expose(), auth.signature.expose(), "{name}");
     }
 }
@@ -147,7 +163,11 @@ fn header_form_steps_match_the_suite() {
 #[test]
 fn query_form_steps_match_the_suite() {
     for dir in cases() {
-        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let ctx = context(&dir);
         let req = OwnedRequest::parse_suite(&read(&dir, "query-signed-request.txt"));
         let q = parse_presigned_query(&req.query)
@@ -172,9 +192,17 @@ fn query_form_steps_match_the_suite() {
             &signed_headers(&q.signed_headers),
             &payload_hash(&req.body),
         );
-        assert_eq!(creq, read(&dir, "query-canonical-request.txt"), "{name}: canonical request");
+        assert_eq!(
+            creq,
+            read(&dir, "query-canonical-request.txt"),
+            "{name}: canonical request"
+        );
         let sts = string_to_sign(&q.amz_date, &q.credential.scope, &creq);
-        assert_eq!(sts, read(&dir, "query-string-to-sign.txt"), "{name}: string to sign");
+        assert_eq!(
+            sts,
+            read(&dir, "query-string-to-sign.txt"),
+            "{name}: string to sign"
+        );
         let key = derive_signing_key(
             &SecretString::new(SECRET.into()),
             &q.credential.scope.date,
@@ -182,7 +210,11 @@ fn query_form_steps_match_the_suite() {
             &ctx.service,
         );
         let sig = compute_signature(&key, &sts);
-        assert_eq!(sig.expose(), read(&dir, "query-signature.txt").trim(), "{name}");
+        assert_eq!(
+            sig.expose(),
+            read(&dir, "query-signature.txt").trim(),
+            "{name}"
+        );
         assert_eq!(sig.expose(), q.signature.expose(), "{name}");
     }
 }
@@ -191,7 +223,11 @@ fn query_form_steps_match_the_suite() {
 fn verify_accepts_the_suite_and_rejects_one_changed_byte() {
     let keys = Keys::one(AKID, SECRET);
     for dir in cases() {
-        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let ctx = context(&dir);
         let cfg = cfg(&ctx);
 
@@ -202,7 +238,10 @@ fn verify_accepts_the_suite_and_rejects_one_changed_byte() {
             // Arca issues no session tokens: a signed token is an unknown client, an unsigned
             // one (post-sts-header-after) is a malformed signature.
             let e = result.expect_err(&name);
-            let signed = req.header("authorization").expect("authz").contains("x-amz-security-token");
+            let signed = req
+                .header("authorization")
+                .expect("authz")
+                .contains("x-amz-security-token");
             let want = if signed {
                 AuthErrorKind::UnrecognizedClient
             } else {
@@ -219,24 +258,38 @@ fn verify_accepts_the_suite_and_rejects_one_changed_byte() {
             let sig_start = authz.find("Signature=").expect("sig") + "Signature=".len();
             for at in [0, 31, 63] {
                 let mut bad = req.clone();
-                for h in bad.headers.iter_mut().filter(|h| h.0.eq_ignore_ascii_case("authorization")) {
+                for h in bad
+                    .headers
+                    .iter_mut()
+                    .filter(|h| h.0.eq_ignore_ascii_case("authorization"))
+                {
                     h.1 = flip_signature_char(&authz, sig_start, at);
                 }
-                let e = bad.with_parts(|p| verify(p, &cfg, ctx.time, &keys)).expect_err(&name);
+                let e = bad
+                    .with_parts(|p| verify(p, &cfg, ctx.time, &keys))
+                    .expect_err(&name);
                 assert_eq!(e.kind, AuthErrorKind::InvalidSignature, "{name}");
             }
             // A changed signed header value (host) also breaks it.
             let mut bad = req.clone();
-            for h in bad.headers.iter_mut().filter(|h| h.0.eq_ignore_ascii_case("host")) {
+            for h in bad
+                .headers
+                .iter_mut()
+                .filter(|h| h.0.eq_ignore_ascii_case("host"))
+            {
                 h.1.push('x');
             }
-            let e = bad.with_parts(|p| verify(p, &cfg, ctx.time, &keys)).expect_err(&name);
+            let e = bad
+                .with_parts(|p| verify(p, &cfg, ctx.time, &keys))
+                .expect_err(&name);
             assert_eq!(e.kind, AuthErrorKind::InvalidSignature, "{name}");
             // And so does a changed body byte, when there is a body.
             if !req.body.is_empty() {
                 let mut bad = req.clone();
                 bad.body[0] ^= 1;
-                let e = bad.with_parts(|p| verify(p, &cfg, ctx.time, &keys)).expect_err(&name);
+                let e = bad
+                    .with_parts(|p| verify(p, &cfg, ctx.time, &keys))
+                    .expect_err(&name);
                 assert_eq!(e.kind, AuthErrorKind::InvalidSignature, "{name}");
             }
         }
@@ -253,7 +306,9 @@ fn verify_accepts_the_suite_and_rejects_one_changed_byte() {
         let sig_start = req.query.find("X-Amz-Signature=").expect("sig") + "X-Amz-Signature=".len();
         let mut bad = req.clone();
         bad.query = flip_signature_char(&req.query, sig_start, 10);
-        let e = bad.with_parts(|p| verify(p, &cfg, ctx.time, &keys)).expect_err(&name);
+        let e = bad
+            .with_parts(|p| verify(p, &cfg, ctx.time, &keys))
+            .expect_err(&name);
         assert_eq!(e.kind, AuthErrorKind::InvalidSignature, "{name}");
     }
 }
@@ -262,7 +317,11 @@ fn verify_accepts_the_suite_and_rejects_one_changed_byte() {
 fn sign_request_reproduces_the_suite() {
     let secret = SecretString::new(SECRET.into());
     for dir in cases() {
-        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let ctx = context(&dir);
         if ctx.has_token {
             continue;
@@ -307,7 +366,11 @@ fn sign_request_reproduces_the_suite() {
 fn double_url_encoded_path_matches_the_suite() {
     let dir = vectors_dir().join("double-url-encode");
     let req = OwnedRequest::parse_suite(&read(&dir, "header-signed-request.txt"));
-    let authz = req.header("authorization").expect("authz").trim().to_string();
+    let authz = req
+        .header("authorization")
+        .expect("authz")
+        .trim()
+        .to_string();
     let auth = parse_authorization_header(&authz).expect("parses");
     let creq = canonical_request(
         &req.method,
@@ -328,6 +391,8 @@ fn double_url_encoded_path_matches_the_suite() {
     };
     let now = parse_amz_date("20210511T154045Z").expect("date");
     let keys = Keys::one(AKID, SECRET);
-    let v = req.with_parts(|p| verify(p, &cfg, now, &keys)).expect("accepted");
+    let v = req
+        .with_parts(|p| verify(p, &cfg, now, &keys))
+        .expect("accepted");
     assert_eq!(v.region, "us-east-2");
 }

@@ -68,9 +68,19 @@ mod tests {
 
     #[test]
     fn parses_names_and_arns() {
-        assert_eq!(SecretRef::parse("db/prod"), SecretRef::Name("db/prod".into()));
-        match SecretRef::parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:db/prod-AbC123") {
-            SecretRef::Arn { region, account, resource, .. } => {
+        assert_eq!(
+            SecretRef::parse("db/prod"),
+            SecretRef::Name("db/prod".into())
+        );
+        match SecretRef::parse(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/prod-AbC123",
+        ) {
+            SecretRef::Arn {
+                region,
+                account,
+                resource,
+                ..
+            } => {
                 assert_eq!(region, "us-east-1");
                 assert_eq!(account, "123456789012");
                 assert_eq!(resource, "db/prod-AbC123");

@@ -134,7 +134,10 @@ mod tests {
     fn equality_compares_contents() {
         assert_eq!(SecretBytes::from_slice(b"a"), SecretBytes::from_slice(b"a"));
         assert_ne!(SecretBytes::from_slice(b"a"), SecretBytes::from_slice(b"b"));
-        assert_ne!(SecretBytes::from_slice(b"a"), SecretBytes::from_slice(b"ab"));
+        assert_ne!(
+            SecretBytes::from_slice(b"a"),
+            SecretBytes::from_slice(b"ab")
+        );
     }
 
     #[test]

@@ -68,3 +68,40 @@ mod tests {
         assert_eq!(to_wire(1500), 1.5);
     }
 }
+
+/// Real time plus an offset that only moves forward: `--dev` uses it so a test suite can
+/// end a 7-day deletion window in a second without faking time anywhere else.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock(Arc<AtomicI64>);
+
+impl OffsetClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn advance(&self, by: Millis) {
+        if by > 0 {
+            self.0.fetch_add(by, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_millis(&self) -> Millis {
+        SystemClock.now_millis() + self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+
+    #[test]
+    fn offset_clock_moves_forward_only() {
+        let c = OffsetClock::new();
+        let before = c.now_millis();
+        c.advance(MILLIS_PER_DAY);
+        c.advance(-5 * MILLIS_PER_DAY);
+        assert!(c.now_millis() >= before + MILLIS_PER_DAY);
+        assert!(c.now_millis() < before + 2 * MILLIS_PER_DAY);
+    }
+}

@@ -448,6 +448,24 @@ fn fetch_candidates(
     name_filter: Option<&[NameRange]>,
     batch: usize,
 ) -> Result<Vec<SecretRow>> {
+    let (sql, args) = candidate_sql(region, query, after, segment, name_filter, batch);
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err("prepare list"))?;
+    let rows = stmt
+        .query_map(params_from_iter(args.iter()), secret_from_row)
+        .map_err(sql_err("list secrets"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql_err("list secrets"))
+}
+
+/// The candidate query and its arguments (separate so tests can check its query plan).
+fn candidate_sql(
+    region: &str,
+    query: &ListQuery,
+    after: Option<&(Value, String)>,
+    segment: Option<&NameRange>,
+    name_filter: Option<&[NameRange]>,
+    batch: usize,
+) -> (String, Vec<Value>) {
     let col = sort_column(query.sort_by);
     let (cmp, dir) = if query.descending {
         ("<", "DESC")
@@ -512,13 +530,7 @@ fn fetch_candidates(
     }
     sql.push_str(&format!(" ORDER BY {col} {dir}, arn {dir} LIMIT ?"));
     args.push(Value::Integer(clamp_limit(batch)));
-
-    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err("prepare list"))?;
-    let rows = stmt
-        .query_map(params_from_iter(args.iter()), secret_from_row)
-        .map_err(sql_err("list secrets"))?;
-    rows.collect::<rusqlite::Result<_>>()
-        .map_err(sql_err("list secrets"))
+    (sql, args)
 }
 
 fn push_range(sql: &mut String, args: &mut Vec<Value>, r: &NameRange) {
@@ -566,5 +578,70 @@ mod tests {
         );
         assert_eq!(prefix_ranges(&["".into(), "a".into()]), None);
         assert_eq!(prefix_ranges(&[]), None);
+    }
+
+    /// Every list shape must walk an index in list order: a temp B-tree would mean
+    /// sorting the region's whole table for each page.
+    #[test]
+    fn list_queries_use_an_index_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = super::super::schema::open_connection(
+            &dir.path().join("plan.db"),
+            super::super::schema::Role::Writer,
+        )
+        .expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let ranges = prefix_ranges(&["app/".into(), "prod/".into()]).expect("ranges");
+        for sort in [
+            SortBy::Name,
+            SortBy::CreatedDate,
+            SortBy::LastChangedDate,
+            SortBy::LastAccessedDate,
+        ] {
+            for descending in [false, true] {
+                for with_cursor in [false, true] {
+                    for deleted in [false, true] {
+                        let q = ListQuery {
+                            sort_by: sort,
+                            descending,
+                            after: None,
+                            limit: 10,
+                            include_planned_deletion: deleted,
+                            name_prefixes: None,
+                        };
+                        let cursor = with_cursor.then(|| {
+                            let v = match sort {
+                                SortBy::Name => Value::Text("m".into()),
+                                _ => Value::Integer(5),
+                            };
+                            (v, "arn:x".to_owned())
+                        });
+                        let (segment, filter) = match sort {
+                            SortBy::Name => (Some(&ranges[0]), None),
+                            _ => (None, Some(&ranges[..])),
+                        };
+                        for (segment, filter) in [(None, None), (segment, filter)] {
+                            let (sql, args) =
+                                candidate_sql("r", &q, cursor.as_ref(), segment, filter, 10);
+                            let mut stmt = conn
+                                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                                .expect("plan");
+                            let plan: Vec<String> = stmt
+                                .query_map(params_from_iter(args.iter()), |r| r.get(3))
+                                .expect("plan")
+                                .collect::<rusqlite::Result<_>>()
+                                .expect("plan");
+                            let plan = plan.join("; ");
+                            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+                            assert!(plan.contains("USING INDEX"), "{sql}: {plan}");
+                            if with_cursor || segment.is_some() {
+                                // The cursor or name range bounds the index scan itself.
+                                assert!(plan.contains(">") || plan.contains("<"), "{sql}: {plan}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,121 @@
+//! Parse, then handle: the `X-Amz-Target` header and JSON body become a typed
+//! `Operation` before any handler runs. Every operation of botocore's model is named here;
+//! those Arca does not serve yet are parsed too, so they get a clear error, not a 404.
+
+use crate::codec::decode;
+use arca_types::wire::*;
+use arca_types::{ApiError, ErrorCode};
+
+const TARGET_PREFIX: &str = "secretsmanager.";
+
+#[derive(Debug)]
+pub enum Operation {
+    BatchGetSecretValue(BatchGetSecretValueRequest),
+    CreateSecret(CreateSecretRequest),
+    DeleteSecret(DeleteSecretRequest),
+    DescribeSecret(DescribeSecretRequest),
+    GetRandomPassword(GetRandomPasswordRequest),
+    GetSecretValue(GetSecretValueRequest),
+    ListSecretVersionIds(ListSecretVersionIdsRequest),
+    ListSecrets(ListSecretsRequest),
+    PutSecretValue(PutSecretValueRequest),
+    RestoreSecret(SecretIdRequest),
+    TagResource(TagResourceRequest),
+    UntagResource(UntagResourceRequest),
+    UpdateSecret(UpdateSecretRequest),
+    UpdateSecretVersionStage(UpdateSecretVersionStageRequest),
+    /// A model operation Arca does not serve yet (rotation, replication, resource policies).
+    Unsupported(&'static str),
+}
+
+/// Operations of the model that later issues bring (rotation, replication, policies).
+const UNSUPPORTED: &[&str] = &[
+    "CancelRotateSecret",
+    "DeleteResourcePolicy",
+    "GetResourcePolicy",
+    "PutResourcePolicy",
+    "RemoveRegionsFromReplication",
+    "ReplicateSecretToRegions",
+    "RotateSecret",
+    "StopReplicationToReplica",
+    "ValidateResourcePolicy",
+];
+
+impl Operation {
+    /// The operation name from an `X-Amz-Target` value, if it names one of the model's.
+    pub fn name_of(target: Option<&str>) -> Result<&str, ApiError> {
+        let unknown = || ApiError::new(ErrorCode::UnknownOperation, "");
+        let target = target.ok_or_else(unknown)?;
+        target.strip_prefix(TARGET_PREFIX).ok_or_else(unknown)
+    }
+
+    pub fn parse(name: &str, body: &[u8]) -> Result<Operation, ApiError> {
+        use Operation::*;
+        Ok(match name {
+            "BatchGetSecretValue" => BatchGetSecretValue(decode(body)?),
+            "CreateSecret" => CreateSecret(decode(body)?),
+            "DeleteSecret" => DeleteSecret(decode(body)?),
+            "DescribeSecret" => DescribeSecret(decode(body)?),
+            "GetRandomPassword" => GetRandomPassword(decode(body)?),
+            "GetSecretValue" => GetSecretValue(decode(body)?),
+            "ListSecretVersionIds" => ListSecretVersionIds(decode(body)?),
+            "ListSecrets" => ListSecrets(decode(body)?),
+            "PutSecretValue" => PutSecretValue(decode(body)?),
+            "RestoreSecret" => RestoreSecret(decode(body)?),
+            "TagResource" => TagResource(decode(body)?),
+            "UntagResource" => UntagResource(decode(body)?),
+            "UpdateSecret" => UpdateSecret(decode(body)?),
+            "UpdateSecretVersionStage" => UpdateSecretVersionStage(decode(body)?),
+            other => match UNSUPPORTED.iter().find(|u| **u == other) {
+                Some(u) => Unsupported(u),
+                None => return Err(ApiError::new(ErrorCode::UnknownOperation, "")),
+            },
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        use Operation::*;
+        match self {
+            BatchGetSecretValue(_) => "BatchGetSecretValue",
+            CreateSecret(_) => "CreateSecret",
+            DeleteSecret(_) => "DeleteSecret",
+            DescribeSecret(_) => "DescribeSecret",
+            GetRandomPassword(_) => "GetRandomPassword",
+            GetSecretValue(_) => "GetSecretValue",
+            ListSecretVersionIds(_) => "ListSecretVersionIds",
+            ListSecrets(_) => "ListSecrets",
+            PutSecretValue(_) => "PutSecretValue",
+            RestoreSecret(_) => "RestoreSecret",
+            TagResource(_) => "TagResource",
+            UntagResource(_) => "UntagResource",
+            UpdateSecret(_) => "UpdateSecret",
+            UpdateSecretVersionStage(_) => "UpdateSecretVersionStage",
+            Unsupported(n) => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_to_operations() {
+        assert_eq!(
+            Operation::name_of(Some("secretsmanager.GetSecretValue")).unwrap(),
+            "GetSecretValue"
+        );
+        assert!(Operation::name_of(Some("kms.Encrypt")).is_err());
+        assert!(Operation::name_of(None).is_err());
+        let op = Operation::parse("GetSecretValue", br#"{"SecretId":"x"}"#).unwrap();
+        assert_eq!(op.name(), "GetSecretValue");
+        assert!(matches!(
+            Operation::parse("RotateSecret", b"{}").unwrap(),
+            Operation::Unsupported("RotateSecret")
+        ));
+        assert_eq!(
+            Operation::parse("Nope", b"{}").unwrap_err().code,
+            ErrorCode::UnknownOperation
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! SigV4 access keys: creation, sealed storage (the secret half is sealed under the root
+//! key), and the in-memory lookup the request path uses. Keys from the config file or the
+//! environment are held only in memory.
+
+use crate::keys::KeyService;
+use arca_store::{AccessKeyRecord, Store};
+use arca_types::secret::SecretString;
+use arca_types::time::Millis;
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+const SEAL_PURPOSE: &str = "arca/access-key/v1";
+
+pub struct AccessKeys {
+    keys: Arc<KeyService>,
+    store: Arc<dyn Store>,
+    cache: RwLock<HashMap<String, SecretString>>,
+}
+
+impl AccessKeys {
+    /// Loads every enabled stored key, plus `extra` keys from configuration.
+    pub async fn load(
+        keys: Arc<KeyService>,
+        store: Arc<dyn Store>,
+        extra: Vec<(String, SecretString)>,
+    ) -> Result<Self, arca_store::StoreError> {
+        let mut cache = HashMap::new();
+        for rec in store.list_access_keys().await? {
+            if !rec.enabled {
+                continue;
+            }
+            match keys
+                .root()
+                .open_blob(&seal_purpose(&rec.access_key_id), &rec.sealed_secret)
+            {
+                Ok(secret) => {
+                    if let Ok(s) = String::from_utf8(secret.expose().to_vec()) {
+                        cache.insert(rec.access_key_id.clone(), SecretString::new(s));
+                    }
+                }
+                Err(_) => tracing::warn!(
+                    access_key_id = %rec.access_key_id,
+                    "stored access key cannot be opened with this root key; ignored"
+                ),
+            }
+        }
+        for (id, secret) in extra {
+            cache.insert(id, secret);
+        }
+        Ok(Self {
+            keys,
+            store,
+            cache: RwLock::new(cache),
+        })
+    }
+
+    /// The secret for an access key id, if the key is known and enabled.
+    pub fn lookup(&self, access_key_id: &str) -> Option<SecretString> {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+            .cloned()
+    }
+
+    /// Re-reads stored keys (another process, such as the admin CLI, may have added one).
+    pub async fn refresh(&self) -> Result<(), arca_store::StoreError> {
+        for rec in self.store.list_access_keys().await? {
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            if !rec.enabled {
+                cache.remove(&rec.access_key_id);
+                continue;
+            }
+            if cache.contains_key(&rec.access_key_id) {
+                continue;
+            }
+            if let Ok(secret) = self
+                .keys
+                .root()
+                .open_blob(&seal_purpose(&rec.access_key_id), &rec.sealed_secret)
+            {
+                if let Ok(s) = String::from_utf8(secret.expose().to_vec()) {
+                    cache.insert(rec.access_key_id.clone(), SecretString::new(s));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates and stores a new key pair; returns (id, secret) for printing once.
+    pub async fn create(
+        &self,
+        description: Option<String>,
+        now: Millis,
+    ) -> Result<(String, SecretString), arca_store::StoreError> {
+        let (id, secret) = generate_pair();
+        self.insert(&id, secret.clone(), description, now).await?;
+        Ok((id, secret))
+    }
+
+    /// Stores a given key pair (used by `--dev` to accept the caller's AWS_* pair).
+    pub async fn insert(
+        &self,
+        id: &str,
+        secret: SecretString,
+        description: Option<String>,
+        now: Millis,
+    ) -> Result<(), arca_store::StoreError> {
+        let sealed = self
+            .keys
+            .root()
+            .seal_blob(&seal_purpose(id), secret.expose().as_bytes());
+        self.store
+            .put_access_key(&AccessKeyRecord {
+                access_key_id: id.to_owned(),
+                sealed_secret: sealed,
+                description,
+                created_at: now,
+                enabled: true,
+            })
+            .await?;
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), secret);
+        Ok(())
+    }
+}
+
+fn seal_purpose(id: &str) -> String {
+    format!("{SEAL_PURPOSE}/{id}")
+}
+
+/// An AWS-shaped key pair: a 20-character id starting with AKIA and a 40-character secret.
+pub fn generate_pair() -> (String, SecretString) {
+    const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::rngs::OsRng;
+    let id: String = "AKIA"
+        .chars()
+        .chain((0..16).map(|_| ID_CHARS[rng.gen_range(0..ID_CHARS.len())] as char))
+        .collect();
+    let secret: String = (0..40)
+        .map(|_| SECRET_CHARS[rng.gen_range(0..SECRET_CHARS.len())] as char)
+        .collect();
+    (id, SecretString::new(secret))
+}

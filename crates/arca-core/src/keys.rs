@@ -1,0 +1,226 @@
+//! The key hierarchy as the service uses it: the root key (from a file or the
+//! environment) wraps named key-encryption keys kept in the store; those KEKs, unwrapped
+//! into the in-memory `Keyring` at start-up, wrap each version's data key. This module
+//! resolves a request's `KmsKeyId` (alias, key id or ARN) to a KEK and creates keys.
+
+use arca_crypto::{DigestKey, Kek, Keyring, RootKey};
+use arca_store::{EncryptionKeyRecord, Store};
+use arca_types::arn::kms_key_arn;
+use arca_types::time::Millis;
+use arca_types::{ApiError, ErrorCode};
+use std::sync::{Arc, RwLock};
+
+/// The alias of the default key, as AWS names its managed key for the service.
+pub const DEFAULT_ALIAS: &str = "alias/aws/secretsmanager";
+
+/// What a resolved `KmsKeyId` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedKey {
+    /// The KEK's id in the keyring (a UUID).
+    pub key_id: String,
+    /// The key's ARN for customer keys; None for the default key, which AWS does not show
+    /// in DescribeSecret and lists as "DEFAULT" in ListSecretVersionIds.
+    pub arn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct KeyMeta {
+    key_id: String,
+    alias: Option<String>,
+    region: String,
+}
+
+pub struct KeyService {
+    root: RootKey,
+    keyring: Keyring,
+    digest: DigestKey,
+    store: Arc<dyn Store>,
+    account: String,
+    meta: RwLock<Vec<KeyMeta>>,
+    /// Serializes creation of default keys so two first writes in a region make one.
+    create_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyServiceError {
+    #[error("cannot unwrap encryption key {0}: wrong root key or corrupted key record")]
+    Unwrap(String),
+    #[error("store error: {0}")]
+    Store(#[from] arca_store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl KeyService {
+    /// Loads and unwraps every stored KEK. Fails if the root key is not the one that
+    /// wrapped them: starting with a wrong root key must be loud, not silent.
+    pub async fn load(
+        root: RootKey,
+        store: Arc<dyn Store>,
+        account: String,
+    ) -> Result<Self, KeyServiceError> {
+        let keyring = Keyring::new();
+        let mut meta = Vec::new();
+        for rec in store.list_encryption_keys().await? {
+            let kek = root
+                .unwrap_kek(&rec.key_id, &rec.wrapped)
+                .map_err(|_| KeyServiceError::Unwrap(rec.key_id.clone()))?;
+            keyring.insert(&rec.key_id, kek);
+            meta.push(KeyMeta {
+                key_id: rec.key_id,
+                alias: rec.alias,
+                region: rec.region,
+            });
+        }
+        let digest = root.digest_key();
+        Ok(Self {
+            root,
+            keyring,
+            digest,
+            store,
+            account,
+            meta: RwLock::new(meta),
+            create_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn digest(&self) -> &DigestKey {
+        &self.digest
+    }
+
+    pub fn root(&self) -> &RootKey {
+        &self.root
+    }
+
+    /// Resolves a request's KmsKeyId in `region`. None, "" and the default alias mean the
+    /// default key, created on first use as AWS creates `aws/secretsmanager`.
+    pub async fn resolve(
+        &self,
+        region: &str,
+        kms_key_id: Option<&str>,
+        now: Millis,
+    ) -> Result<ResolvedKey, ApiError> {
+        let wanted = kms_key_id.unwrap_or("");
+        let is_default = wanted.is_empty()
+            || wanted == DEFAULT_ALIAS
+            || wanted == format!("arn:aws:kms:{region}:{}:{DEFAULT_ALIAS}", self.account);
+        if is_default {
+            if let Some(k) =
+                self.find(|m| m.region == region && m.alias.as_deref() == Some(DEFAULT_ALIAS))
+            {
+                return Ok(ResolvedKey {
+                    key_id: k.key_id,
+                    arn: None,
+                });
+            }
+            let k = self
+                .create_key(region, Some(DEFAULT_ALIAS), now)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "creating the default key failed");
+                    ApiError::new(ErrorCode::EncryptionFailure, "Secrets Manager can't encrypt the protected secret text using the provided KMS key.")
+                })?;
+            return Ok(ResolvedKey {
+                key_id: k,
+                arn: None,
+            });
+        }
+        let prefix = format!("arn:aws:kms:{region}:{}:", self.account);
+        let local = wanted.strip_prefix(&prefix).unwrap_or(wanted);
+        let found = if let Some(id) = local.strip_prefix("key/") {
+            self.find(|m| m.region == region && m.key_id == id)
+        } else if local.starts_with("alias/") {
+            self.find(|m| m.region == region && m.alias.as_deref() == Some(local))
+        } else {
+            self.find(|m| m.region == region && m.key_id == local)
+        };
+        match found {
+            Some(k) => Ok(ResolvedKey {
+                arn: Some(kms_key_arn(region, &self.account, &k.key_id)),
+                key_id: k.key_id,
+            }),
+            None => Err(ApiError::new(
+                ErrorCode::EncryptionFailure,
+                "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.",
+            )),
+        }
+    }
+
+    fn find(&self, pred: impl Fn(&KeyMeta) -> bool) -> Option<KeyMeta> {
+        self.meta
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|m| pred(m))
+            .cloned()
+    }
+
+    /// Creates a KEK in `region`, stores it wrapped under the root key, and makes it
+    /// usable at once. Returns its key id. Aliases are unique per region.
+    pub async fn create_key(
+        &self,
+        region: &str,
+        alias: Option<&str>,
+        now: Millis,
+    ) -> Result<String, KeyServiceError> {
+        let _guard = self.create_lock.lock().await;
+        if let Some(a) = alias {
+            if !a.starts_with("alias/") || a.len() <= "alias/".len() {
+                return Err(KeyServiceError::Invalid(format!(
+                    "alias must look like alias/<name>, got {a}"
+                )));
+            }
+            if let Some(k) = self.find(|m| m.region == region && m.alias.as_deref() == Some(a)) {
+                if a == DEFAULT_ALIAS {
+                    return Ok(k.key_id);
+                }
+                return Err(KeyServiceError::Invalid(format!(
+                    "alias {a} already exists in {region}"
+                )));
+            }
+        }
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let kek = Kek::generate();
+        let wrapped = self.root.wrap_kek(&key_id, &kek);
+        self.store
+            .put_encryption_key(&EncryptionKeyRecord {
+                key_id: key_id.clone(),
+                alias: alias.map(str::to_owned),
+                region: region.to_owned(),
+                wrapped,
+                created_at: now,
+            })
+            .await?;
+        self.keyring.insert(&key_id, kek);
+        self.meta
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(KeyMeta {
+                key_id: key_id.clone(),
+                alias: alias.map(str::to_owned),
+                region: region.to_owned(),
+            });
+        Ok(key_id)
+    }
+
+    /// (key id, alias, region, ARN) of every key, for the admin CLI.
+    pub fn list(&self) -> Vec<(String, Option<String>, String, String)> {
+        self.meta
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|m| {
+                (
+                    m.key_id.clone(),
+                    m.alias.clone(),
+                    m.region.clone(),
+                    kms_key_arn(&m.region, &self.account, &m.key_id),
+                )
+            })
+            .collect()
+    }
+}

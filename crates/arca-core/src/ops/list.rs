@@ -1,0 +1,227 @@
+//! Listing: ListSecrets, BatchGetSecretValue, and the purge of secrets whose recovery
+//! window has ended. Filter semantics live in `crate::filter`; pages are keyset pages
+//! (the last item's sort value and ARN), so they stay right while secrets come and go.
+
+use crate::filter::{decode_list_token, encode_list_token, query_fingerprint, Filters};
+use crate::{store_err, validate, Arca, RequestCtx};
+use arca_store::{CursorValue, ListCursor, ListQuery, SecretRecord, SortBy};
+use arca_types::wire::*;
+use arca_types::{ApiError, ErrorCode};
+
+impl Arca {
+    pub async fn list_secrets(
+        &self,
+        ctx: &RequestCtx,
+        req: ListSecretsRequest,
+    ) -> Result<ListSecretsResponse, ApiError> {
+        let limit = validate::max_results(req.max_results, 100)?.unwrap_or(100);
+        let sort_by = match req.sort_by.as_deref() {
+            None | Some("created-date") => SortBy::CreatedDate,
+            Some("last-accessed-date") => SortBy::LastAccessedDate,
+            Some("last-changed-date") => SortBy::LastChangedDate,
+            Some("name") => SortBy::Name,
+            Some(_) => {
+                return Err(ApiError::invalid_parameter(
+                    "Invalid parameter: SortBy must be one of created-date, last-accessed-date, last-changed-date, name.",
+                ))
+            }
+        };
+        let descending = match req.sort_order.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => {
+                return Err(ApiError::invalid_parameter(
+                    "Invalid parameter: SortOrder must be asc or desc.",
+                ))
+            }
+        };
+        let filters = Filters::parse(&req.filters)?;
+        let include_planned_deletion = req.include_planned_deletion.unwrap_or(false);
+        let fingerprint =
+            query_fingerprint(&filters, sort_by, descending, include_planned_deletion);
+        let after = match validate::next_token(&req.next_token)? {
+            Some(t) => Some(decode_list_token(t, fingerprint)?),
+            None => None,
+        };
+        let (page, more) = self
+            .page(
+                ctx,
+                &filters,
+                sort_by,
+                descending,
+                include_planned_deletion,
+                after,
+                limit,
+            )
+            .await?;
+        let next_token = if more {
+            page.last()
+                .map(|s| encode_list_token(&cursor_of(s, sort_by), fingerprint))
+        } else {
+            None
+        };
+        Ok(ListSecretsResponse {
+            secret_list: page.iter().map(|s| self.describe(s, true)).collect(),
+            next_token,
+        })
+    }
+
+    /// One page of secrets plus whether more follow (asks the store for one extra).
+    #[allow(clippy::too_many_arguments)]
+    async fn page(
+        &self,
+        ctx: &RequestCtx,
+        filters: &Filters,
+        sort_by: SortBy,
+        descending: bool,
+        include_planned_deletion: bool,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<(Vec<SecretRecord>, bool), ApiError> {
+        let query = ListQuery {
+            sort_by,
+            descending,
+            after,
+            limit: limit + 1,
+            include_planned_deletion,
+            name_prefixes: filters.name_prefixes(),
+        };
+        let pred = |s: &SecretRecord| filters.matches(s);
+        let mut page = self
+            .store
+            .list_secrets(&ctx.region, &query, &pred)
+            .await
+            .map_err(store_err)?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
+
+    pub async fn batch_get_secret_value(
+        &self,
+        ctx: &RequestCtx,
+        req: BatchGetSecretValueRequest,
+    ) -> Result<BatchGetSecretValueResponse, ApiError> {
+        match (&req.secret_id_list, &req.filters) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(ApiError::invalid_parameter(
+                    "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
+                ))
+            }
+            _ => {}
+        }
+        let mut out = BatchGetSecretValueResponse::default();
+        if let Some(ids) = &req.secret_id_list {
+            if req.max_results.is_some() || req.next_token.is_some() {
+                return Err(ApiError::invalid_parameter(
+                    "'MaxResults' and 'NextToken' can only be used with 'Filters'.",
+                ));
+            }
+            if ids.is_empty() || ids.len() > 20 {
+                return Err(ApiError::invalid_parameter(
+                    "Invalid parameter: SecretIdList must contain between 1 and 20 items.",
+                ));
+            }
+            for id in ids {
+                validate::length("SecretId", id, 1, 2048)?;
+            }
+            for id in ids {
+                let result = match self.lookup(ctx, id).await? {
+                    None => Err(ApiError::not_found()),
+                    Some(secret) => self.read_current(&secret).await,
+                };
+                match result {
+                    Ok(v) => out.secret_values.push(v),
+                    Err(e) if e.code == ErrorCode::InternalServiceError => return Err(e),
+                    Err(e) => out.errors.push(error_entry(id, e)),
+                }
+            }
+            return Ok(out);
+        }
+        let limit = validate::max_results(req.max_results, 20)?.unwrap_or(20);
+        let filters = Filters::parse(&req.filters)?;
+        // BatchGetSecretValue pages newest first and never shows secrets awaiting deletion.
+        let fingerprint = query_fingerprint(&filters, SortBy::CreatedDate, true, false);
+        let after = match validate::next_token(&req.next_token)? {
+            Some(t) => Some(decode_list_token(t, fingerprint)?),
+            None => None,
+        };
+        let (page, more) = self
+            .page(
+                ctx,
+                &filters,
+                SortBy::CreatedDate,
+                true,
+                false,
+                after,
+                limit,
+            )
+            .await?;
+        for secret in &page {
+            match self.read_current(secret).await {
+                Ok(v) => out.secret_values.push(v),
+                Err(e) if e.code == ErrorCode::InternalServiceError => return Err(e),
+                Err(e) => out.errors.push(error_entry(&secret.arn, e)),
+            }
+        }
+        if more {
+            out.next_token = page
+                .last()
+                .map(|s| encode_list_token(&cursor_of(s, SortBy::CreatedDate), fingerprint));
+        }
+        Ok(out)
+    }
+
+    async fn read_current(
+        &self,
+        secret: &SecretRecord,
+    ) -> Result<GetSecretValueResponse, ApiError> {
+        let (version, resp) = self.read_version(secret, None, None).await?;
+        self.note_access(secret, &version).await;
+        Ok(resp)
+    }
+
+    /// Deletes for good the secrets whose recovery window has ended. Returns how many.
+    pub async fn purge_due(&self) -> Result<usize, ApiError> {
+        let mut purged = 0;
+        loop {
+            let due = self
+                .store
+                .due_for_purge(self.now(), 256)
+                .await
+                .map_err(store_err)?;
+            if due.is_empty() {
+                return Ok(purged);
+            }
+            for (region, arn) in &due {
+                self.store
+                    .delete_secret(region, arn)
+                    .await
+                    .map_err(store_err)?;
+                tracing::info!(%arn, "purged secret at the end of its recovery window");
+                purged += 1;
+            }
+        }
+    }
+}
+
+fn error_entry(id: &str, e: ApiError) -> ApiErrorEntry {
+    ApiErrorEntry {
+        secret_id: Some(id.to_owned()),
+        error_code: Some(e.code.aws_type().to_owned()),
+        message: Some(e.message),
+    }
+}
+
+fn cursor_of(s: &SecretRecord, sort_by: SortBy) -> ListCursor {
+    let sort_value = match sort_by {
+        SortBy::CreatedDate => CursorValue::Time(Some(s.created_at)),
+        SortBy::LastChangedDate => CursorValue::Time(Some(s.last_changed_at)),
+        SortBy::LastAccessedDate => CursorValue::Time(s.last_accessed_day),
+        SortBy::Name => CursorValue::Name(s.name.clone()),
+    };
+    ListCursor {
+        sort_value,
+        arn: s.arn.clone(),
+    }
+}

@@ -1,0 +1,214 @@
+//! The operations, grouped by what they touch: `secrets` (create, update, delete, restore,
+//! tags, describe), `values` (read and write versions and labels), `list` (ListSecrets,
+//! BatchGetSecretValue by filter, the purge). This module holds what they share: finding
+//! a secret from a SecretId, sealing and opening values, and the optimistic-retry loop.
+
+mod list;
+mod secrets;
+mod values;
+
+use crate::value::Value;
+use crate::{store_err, Arca, RequestCtx};
+use arca_store::{SecretChange, SecretRecord, StoreError, VersionRecord};
+use arca_types::arn::SecretRef;
+use arca_types::time::to_wire;
+use arca_types::wire::{DescribeSecretResponse, Tag};
+use arca_types::{ApiError, ErrorCode};
+use std::collections::BTreeMap;
+
+/// How many times a write is retried when another write to the same secret won the race.
+const MAX_WRITE_ATTEMPTS: usize = 16;
+
+impl Arca {
+    /// Finds a secret by name, full ARN, or partial ARN (the ARN without its random
+    /// suffix), in the request's region only.
+    pub(crate) async fn lookup(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<Option<SecretRecord>, ApiError> {
+        match SecretRef::parse(secret_id) {
+            SecretRef::Name(name) => self.store.find_by_name(&ctx.region, &name).await,
+            SecretRef::Arn {
+                arn,
+                region,
+                account,
+                resource,
+            } => {
+                if region != ctx.region || account != self.account {
+                    return Ok(None);
+                }
+                match self.store.find_by_arn(&ctx.region, &arn).await {
+                    Ok(Some(s)) => Ok(Some(s)),
+                    // Not a full ARN: a partial ARN names the secret by its name.
+                    Ok(None) => self.store.find_by_name(&ctx.region, &resource).await,
+                    Err(e) => Err(e),
+                }
+            }
+        }
+        .map_err(store_err)
+    }
+
+    pub(crate) async fn must_find(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<SecretRecord, ApiError> {
+        self.lookup(ctx, secret_id)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
+    /// Seals a value for one version under the secret's key.
+    pub(crate) fn seal(
+        &self,
+        key_id: &str,
+        arn: &str,
+        version_id: &str,
+        value: &Value,
+    ) -> Result<Vec<u8>, ApiError> {
+        self.keys
+            .keyring()
+            .seal(key_id, arn, version_id, &value.to_plaintext())
+            .map_err(|e| {
+                tracing::error!(error = %e, "sealing a secret value failed");
+                ApiError::new(
+                    ErrorCode::EncryptionFailure,
+                    "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.",
+                )
+            })
+    }
+
+    pub(crate) async fn open(&self, arn: &str, version_id: &str) -> Result<Value, ApiError> {
+        let sealed = self
+            .store
+            .get_sealed_value(arn, version_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(ApiError::not_found)?;
+        let decryption_failure = || {
+            ApiError::new(
+                ErrorCode::DecryptionFailure,
+                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+            )
+        };
+        let plain = self
+            .keys
+            .keyring()
+            .open(arn, version_id, &sealed.0)
+            .map_err(|e| {
+                tracing::error!(error = %e, "opening a sealed secret value failed");
+                decryption_failure()
+            })?;
+        Value::from_plaintext(plain).ok_or_else(decryption_failure)
+    }
+
+    pub(crate) fn digest(&self, arn: &str, value: &Value) -> Vec<u8> {
+        self.keys
+            .digest()
+            .value_digest(arn, value.is_binary(), value.bytes())
+    }
+
+    /// Runs read-modify-write `f` on one secret until it commits without a concurrent
+    /// change in between. `f` returns the change to apply (None: nothing to write) and
+    /// the operation's result.
+    pub(crate) async fn modify<T>(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+        mut f: impl FnMut(SecretRecord) -> Result<(Option<SecretChange>, T), ApiError>,
+    ) -> Result<T, ApiError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let secret = self.must_find(ctx, secret_id).await?;
+            let (change, out) = f(secret)?;
+            let Some(change) = change else {
+                return Ok(out);
+            };
+            match self.store.update_secret(&change).await {
+                Ok(()) => return Ok(out),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(ApiError::not_found()),
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        tracing::warn!("giving up on a write after repeated concurrent conflicts");
+        Err(ApiError::internal())
+    }
+
+    pub(crate) fn describe(&self, s: &SecretRecord, list_form: bool) -> DescribeSecretResponse {
+        let stages = versions_to_stages(&s.versions);
+        let stages = if stages.is_empty() {
+            None
+        } else {
+            Some(stages)
+        };
+        let (v2s, sv2s) = if list_form {
+            (None, stages)
+        } else {
+            (stages, None)
+        };
+        DescribeSecretResponse {
+            arn: s.arn.clone(),
+            name: s.name.clone(),
+            secret_type: s.secret_type.clone(),
+            description: s.description.clone(),
+            kms_key_id: s.kms_key_id.clone(),
+            last_changed_date: Some(to_wire(s.last_changed_at)),
+            last_accessed_date: s.last_accessed_day.map(to_wire),
+            deleted_date: s.deleted_at.map(to_wire),
+            tags: if s.tags.is_empty() {
+                None
+            } else {
+                Some(wire_tags(&s.tags))
+            },
+            version_ids_to_stages: v2s,
+            secret_versions_to_stages: sv2s,
+            owning_service: s.owning_service.clone(),
+            created_date: Some(to_wire(s.created_at)),
+            primary_region: s.primary_region.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+pub(crate) fn versions_to_stages(versions: &[VersionRecord]) -> BTreeMap<String, Vec<String>> {
+    versions
+        .iter()
+        .filter(|v| !v.stages.is_empty())
+        .map(|v| (v.version_id.clone(), v.stages.clone()))
+        .collect()
+}
+
+pub(crate) fn wire_tags(tags: &[(String, String)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect()
+}
+
+/// AWS's answer to any value or metadata change of a secret scheduled for deletion.
+pub(crate) fn marked_for_deletion() -> ApiError {
+    ApiError::invalid_request(
+        "You can't perform this operation on the secret because it was marked for deletion.",
+    )
+}
+
+pub(crate) fn ensure_not_deleted(s: &SecretRecord) -> Result<(), ApiError> {
+    if s.deleted_at.is_some() {
+        return Err(marked_for_deletion());
+    }
+    Ok(())
+}
+
+/// A change that rewrites `secret`'s metadata and nothing else.
+pub(crate) fn metadata_change(secret: SecretRecord) -> SecretChange {
+    SecretChange {
+        expected_revision: secret.revision,
+        secret,
+        new_versions: Vec::new(),
+        restaged: Vec::new(),
+        removed_versions: Vec::new(),
+    }
+}

@@ -1,0 +1,79 @@
+//! Configuration: one struct, read from a TOML file, then the environment, then flags
+//! (later wins). Secret material (the root key, access keys) comes from files or the
+//! environment, never from flags, which `ps` would show.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9610";
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub account_id: Option<String>,
+    /// Path of the SQLite database file.
+    pub database: Option<PathBuf>,
+    /// Path of the root key file (mode 0600). `ARCA_ROOT_KEY` may be used instead.
+    pub root_key_file: Option<PathBuf>,
+    pub purge_interval_secs: Option<u64>,
+    /// Static access keys. The file holding them must not be readable by group or others.
+    #[serde(default)]
+    pub access_keys: Vec<StaticKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticKey {
+    pub id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for StaticKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticKey")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let cfg: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("parsing config file {}", path.display()))?;
+        if !cfg.access_keys.is_empty() {
+            check_private(path)?;
+        }
+        Ok(cfg)
+    }
+}
+
+/// A file that holds secrets must not be readable by group or others.
+#[cfg(unix)]
+pub fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} holds access keys but is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn check_private(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Where the database lives when neither the config nor a flag says.
+pub fn default_database() -> PathBuf {
+    PathBuf::from("arca.db")
+}
