@@ -138,5 +138,5 @@ def test_raw_requests_with_token_work(sm, raw):
     resp = raw.call("CreateSecret", {"Name": "rawok", "SecretString": "v", "ClientRequestToken": tok})
     assert resp.status == 200, resp.body
     assert resp.json["VersionId"] == tok
-    assert resp.headers.get("Content-Type", "").startswith("application/x-amz-json-1.1")
+    assert {k.lower(): v for k, v in resp.headers.items()}.get("content-type", "").startswith("application/x-amz-json-1.1")
     assert sm.get_secret_value(SecretId="rawok")["SecretString"] == "v"

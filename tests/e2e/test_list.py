@@ -65,11 +65,13 @@ def test_filters_with_different_keys_are_and(sm, catalog):
     assert listed(sm, f("name", "prod"), f("tag-key", "team")) == {"prod/db"}
 
 
-def test_filter_description_prefix_case_insensitive(sm, catalog):
-    # Documented: description - prefix match, not case-sensitive.
-    assert listed(sm, f("description", "primary")) == {"prod/db", "Prod/upper"}
-    assert listed(sm, f("description", "PRIMARY DATA")) == {"prod/db"}
-    assert listed(sm, f("description", "!primary")) == {"production-cache", "dev/db", "my-prod"}
+def test_filter_description_word_prefix_case_insensitive(sm, catalog):
+    # The user guide ("Find secrets"): description "matches the words in secret
+    # descriptions, not case-sensitive"; tests LocalStack validated against AWS show each
+    # word of the value is a prefix of a word of the description.
+    assert listed(sm, f("description", "primary")) == {"prod/db", "Prod/upper", "dev/db"}
+    assert listed(sm, f("description", "PRIMARY DATA")) == {"prod/db", "dev/db"}
+    assert listed(sm, f("description", "!primary")) == {"production-cache", "my-prod"}
 
 
 def test_filter_tag_key_prefix_case_sensitive(sm, catalog):

@@ -23,9 +23,10 @@ pub(crate) enum VersionOutcome {
 }
 
 /// A missing ClientRequestToken: SDKs always fill one in; AWS documents that raw HTTP
-/// callers must generate it themselves.
+/// callers must generate it themselves (LocalStack's recordings of AWS show
+/// InvalidRequestException for the omission).
 pub(crate) fn token_required() -> ApiError {
-    ApiError::invalid_parameter(
+    ApiError::invalid_request(
         "You must provide a ClientRequestToken when you provide a secret value; SDKs and the AWS CLI generate one for you.",
     )
 }
