@@ -106,7 +106,18 @@ async fn serve_one(
 ) -> Served {
     // Authenticate first: nothing about secrets, not even which operations exist, is
     // revealed to an unauthenticated caller.
-    let region = authenticate(state, parts, body).map_err(|e| ("-", e))?;
+    let region = match authenticate(state, parts, body) {
+        Ok(r) => r,
+        // An access key the admin CLI created after start-up: reread the stored keys
+        // (at most once a second) and try once more.
+        Err(e) if e.code == ErrorCode::UnrecognizedClient && state.access_keys.refresh_due() => {
+            if let Err(err) = state.access_keys.refresh().await {
+                tracing::warn!(error = %err, "rereading access keys failed");
+            }
+            authenticate(state, parts, body).map_err(|e| ("-", e))?
+        }
+        Err(e) => return Err(("-", e)),
+    };
     let name = Operation::name_of(target).map_err(|e| ("-", e))?;
     let op = Operation::parse(name, body).map_err(|e| ("-", e))?;
     let op_name = op.name();

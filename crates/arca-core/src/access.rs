@@ -8,7 +8,9 @@ use arca_types::secret::SecretString;
 use arca_types::time::Millis;
 use rand::Rng;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 const SEAL_PURPOSE: &str = "arca/access-key/v1";
 
@@ -16,7 +18,14 @@ pub struct AccessKeys {
     keys: Arc<KeyService>,
     store: Arc<dyn Store>,
     cache: RwLock<HashMap<String, SecretString>>,
+    /// When the stored keys were last reread (ms since start), to rate-limit rereads
+    /// that unknown access key ids trigger.
+    last_refresh: AtomicU64,
+    started: Instant,
 }
+
+/// Unknown access key ids trigger at most one reread of the stored keys per interval.
+const REFRESH_INTERVAL_MS: u64 = 1000;
 
 impl AccessKeys {
     /// Loads every enabled stored key, plus `extra` keys from configuration.
@@ -52,6 +61,8 @@ impl AccessKeys {
             keys,
             store,
             cache: RwLock::new(cache),
+            last_refresh: AtomicU64::new(0),
+            started: Instant::now(),
         })
     }
 
@@ -62,6 +73,17 @@ impl AccessKeys {
             .unwrap_or_else(|p| p.into_inner())
             .get(access_key_id)
             .cloned()
+    }
+
+    /// Whether a reread is allowed now; claims the slot if so.
+    pub fn refresh_due(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64 + REFRESH_INTERVAL_MS;
+        let last = self.last_refresh.load(Ordering::Relaxed);
+        now - last >= REFRESH_INTERVAL_MS
+            && self
+                .last_refresh
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Re-reads stored keys (another process, such as the admin CLI, may have added one).

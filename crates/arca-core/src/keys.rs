@@ -138,6 +138,21 @@ impl KeyService {
         } else {
             self.find(|m| m.region == region && m.key_id == local)
         };
+        // A key the admin CLI created after start-up: reread the stored keys once.
+        let found = match found {
+            Some(k) => Some(k),
+            None => {
+                if let Err(e) = self.reload().await {
+                    tracing::warn!(error = %e, "rereading encryption keys failed");
+                }
+                self.find(|m| {
+                    m.region == region
+                        && (m.key_id == local
+                            || local.strip_prefix("key/") == Some(m.key_id.as_str())
+                            || m.alias.as_deref() == Some(local))
+                })
+            }
+        };
         match found {
             Some(k) => Ok(ResolvedKey {
                 arn: Some(kms_key_arn(region, &self.account, &k.key_id)),
@@ -148,6 +163,30 @@ impl KeyService {
                 "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.",
             )),
         }
+    }
+
+    /// Loads keys stored since start-up (by another process, such as the admin CLI).
+    pub async fn reload(&self) -> Result<(), KeyServiceError> {
+        let _guard = self.create_lock.lock().await;
+        for rec in self.store.list_encryption_keys().await? {
+            if self.keyring.contains(&rec.key_id) {
+                continue;
+            }
+            let kek = self
+                .root
+                .unwrap_kek(&rec.key_id, &rec.wrapped)
+                .map_err(|_| KeyServiceError::Unwrap(rec.key_id.clone()))?;
+            self.keyring.insert(&rec.key_id, kek);
+            self.meta
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(KeyMeta {
+                    key_id: rec.key_id,
+                    alias: rec.alias,
+                    region: rec.region,
+                });
+        }
+        Ok(())
     }
 
     fn find(&self, pred: impl Fn(&KeyMeta) -> bool) -> Option<KeyMeta> {

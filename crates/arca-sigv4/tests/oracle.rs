@@ -51,11 +51,24 @@ fn word(rng: &mut StdRng, alphabet: &[u8], min: usize, max: usize) -> String {
 
 /// Path and query pieces that are valid in a URI as received (already percent-encoded).
 const URI_ATOMS: &[&str] = &[
-    "a", "b", "Z", "0", "9", "-", "_", ".", "~", "%20", "%2F", "%3D", "%C3%A9", "@", ":", "!",
-    "$", "'", "(", ")", "*", ",", ";",
+    "a", "b", "Z", "0", "9", "-", "_", ".", "~", "%20", "%2F", "%3D", "%C3%A9", "@", ":", "!", "$",
+    "'", "(", ")", "*", ",", ";",
 ];
 const QUERY_ATOMS: &[&str] = &[
-    "a", "B", "7", "-", "_", ".", "~", "%20", "%2B", "+", "%26", "%3D", "%E1%88%B4", "%7e",
+    "a",
+    "B",
+    "7",
+    "-",
+    "_",
+    ".",
+    "~",
+    "%20",
+    "%2B",
+    "+",
+    "%26",
+    "%3D",
+    "%E1%88%B4",
+    "%7e",
 ];
 
 fn atoms(rng: &mut StdRng, set: &[&str], max: usize) -> String {
@@ -107,10 +120,7 @@ fn gen_case(rng: &mut StdRng) -> Case {
         _ => "127.0.0.1:8080".to_string(),
     };
     let mut headers: Vec<(String, String)> = vec![
-        (
-            "Content-Type".into(),
-            "application/x-amz-json-1.1".into(),
-        ),
+        ("Content-Type".into(), "application/x-amz-json-1.1".into()),
         (
             "X-Amz-Target".into(),
             format!(
@@ -143,7 +153,11 @@ fn gen_case(rng: &mut StdRng) -> Case {
         (0..rng.gen_range(0..600)).map(|_| rng.gen()).collect()
     };
     let region = if rng.gen_bool(0.5) {
-        pick(rng, &["us-east-1", "eu-west-2", "ap-southeast-1", "us-gov-west-1"]).to_string()
+        pick(
+            rng,
+            &["us-east-1", "eu-west-2", "ap-southeast-1", "us-gov-west-1"],
+        )
+        .to_string()
     } else {
         let lower = b"abcdefghijklmnopqrstuvwxyz";
         format!(
@@ -242,8 +256,10 @@ impl Signer<'_> {
         // https, the SDK leaves it out, and so does the client).
         out.headers.push(("Host".into(), c.host.clone()));
         for h in new_headers {
-            out.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(h.name()));
-            out.headers.push((h.name().to_string(), h.value().to_string()));
+            out.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case(h.name()));
+            out.headers
+                .push((h.name().to_string(), h.value().to_string()));
         }
         for (k, v) in new_params {
             let v: Cow<str> = v;
@@ -323,7 +339,10 @@ fn header_signed_requests_from_aws_sigv4_verify_and_mutations_fail() {
             .unwrap_or_else(|e| panic!("{ctx}: rejected: {e}"));
         assert_eq!(v.access_key_id, c.akid, "{ctx}");
         assert_eq!(v.region, c.region, "{ctx}");
-        assert!(v.signed_headers.iter().any(|h| h == "x-amz-target"), "{ctx}");
+        assert!(
+            v.signed_headers.iter().any(|h| h == "x-amz-target"),
+            "{ctx}"
+        );
 
         // A body byte.
         let mut m = signed.clone();
@@ -331,12 +350,20 @@ fn header_signed_requests_from_aws_sigv4_verify_and_mutations_fail() {
             Some(b) => *b ^= 0x20,
             None => m.body.push(b'x'),
         }
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: body");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: body"
+        );
 
         // A signed header value.
         let mut m = signed.clone();
         set_header(&mut m, "X-Amz-Target", "secretsmanager.DeleteSecret".into());
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: header");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: header"
+        );
 
         // The region in the credential scope.
         let mut m = signed.clone();
@@ -347,17 +374,29 @@ fn header_signed_requests_from_aws_sigv4_verify_and_mutations_fail() {
         );
         assert_ne!(moved, authz);
         set_header(&mut m, "Authorization", moved);
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: region");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: region"
+        );
 
         // The date, moved by one second towards `now` so it stays inside the skew window
         // (it may cross midnight, which the scope-date check catches: still InvalidSignature).
         let mut m = signed.clone();
         set_header(&mut m, "X-Amz-Date", format_amz_date(nudge(c.time, now)));
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: date");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: date"
+        );
 
         // The secret.
         let wrong = Keys::one(&c.akid, &format!("{}x", &c.secret[1..]));
-        assert_eq!(kind_of(&signed, now, &wrong), Err(AuthErrorKind::InvalidSignature), "{ctx}: secret");
+        assert_eq!(
+            kind_of(&signed, now, &wrong),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: secret"
+        );
 
         // The key id.
         let unknown = Keys::one("AKIAOTHER", &c.secret);
@@ -368,8 +407,16 @@ fn header_signed_requests_from_aws_sigv4_verify_and_mutations_fail() {
         );
 
         // The clock, both ways.
-        assert_eq!(kind_of(&signed, c.time + 301, &keys), Err(AuthErrorKind::SignatureExpired), "{ctx}");
-        assert_eq!(kind_of(&signed, c.time - 301, &keys), Err(AuthErrorKind::SignatureExpired), "{ctx}");
+        assert_eq!(
+            kind_of(&signed, c.time + 301, &keys),
+            Err(AuthErrorKind::SignatureExpired),
+            "{ctx}"
+        );
+        assert_eq!(
+            kind_of(&signed, c.time - 301, &keys),
+            Err(AuthErrorKind::SignatureExpired),
+            "{ctx}"
+        );
     }
 }
 
@@ -396,38 +443,75 @@ fn presigned_requests_from_aws_sigv4_verify_and_mutations_fail() {
             Some(b) => *b ^= 0x20,
             None => m.body.push(b'x'),
         }
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: body");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: body"
+        );
 
         let mut m = signed.clone();
         set_header(&mut m, "X-Amz-Target", "secretsmanager.DeleteSecret".into());
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: header");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: header"
+        );
 
         let mut m = signed.clone();
         m.query = replace_query_param(&m.query, "X-Amz-Date", &format_amz_date(nudge(c.time, now)));
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: date");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: date"
+        );
 
         let mut m = signed.clone();
-        m.query = replace_query_param(&m.query, "X-Amz-Expires", &(expires % 604_800 + 1).to_string());
-        assert_eq!(kind_of(&m, now.min(c.time), &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: expires");
+        m.query = replace_query_param(
+            &m.query,
+            "X-Amz-Expires",
+            &(expires % 604_800 + 1).to_string(),
+        );
+        assert_eq!(
+            kind_of(&m, now.min(c.time), &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: expires"
+        );
 
         let mut m = signed.clone();
         let cred = utf8_percent_encode(
-            &format!("{}/{}/{}/{SERVICE}/aws4_request", c.akid, &format_amz_date(c.time)[..8], other_region(&c.region)),
+            &format!(
+                "{}/{}/{}/{SERVICE}/aws4_request",
+                c.akid,
+                &format_amz_date(c.time)[..8],
+                other_region(&c.region)
+            ),
             NON_ALPHANUMERIC,
         )
         .to_string();
         m.query = replace_query_param(&m.query, "X-Amz-Credential", &cred);
-        assert_eq!(kind_of(&m, now, &keys), Err(AuthErrorKind::InvalidSignature), "{ctx}: region");
+        assert_eq!(
+            kind_of(&m, now, &keys),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: region"
+        );
 
         let wrong = Keys::one(&c.akid, &format!("{}x", &c.secret[1..]));
-        assert_eq!(kind_of(&signed, now, &wrong), Err(AuthErrorKind::InvalidSignature), "{ctx}: secret");
+        assert_eq!(
+            kind_of(&signed, now, &wrong),
+            Err(AuthErrorKind::InvalidSignature),
+            "{ctx}: secret"
+        );
 
         assert_eq!(
             kind_of(&signed, c.time + expires as i64 + 1, &keys),
             Err(AuthErrorKind::SignatureExpired),
             "{ctx}: expired"
         );
-        assert_eq!(kind_of(&signed, c.time - 301, &keys), Err(AuthErrorKind::SignatureExpired), "{ctx}");
+        assert_eq!(
+            kind_of(&signed, c.time - 301, &keys),
+            Err(AuthErrorKind::SignatureExpired),
+            "{ctx}"
+        );
     }
 }
 
@@ -467,6 +551,9 @@ fn sdk_session_tokens_are_unrecognized_in_both_forms() {
             .with_parts(|p| verify(p, &cfg(), c.time, &keys))
             .expect_err("token");
         assert_eq!(e.kind, AuthErrorKind::UnrecognizedClient, "{presign:?}");
-        assert_eq!(e.message, "The security token included in the request is invalid.");
+        assert_eq!(
+            e.message,
+            "The security token included in the request is invalid."
+        );
     }
 }

@@ -1,0 +1,142 @@
+"""The admin CLI and a production-mode server (no --dev): root key file, access keys and
+encryption keys made with `arca`, persistence across restarts, keys added while the
+server runs, and a wrong root key refused at start-up."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import REPO, _drain
+
+LISTEN_RE = re.compile(r"arca: listening on (\S+:\d+)")
+
+
+def _binary() -> str:
+    b = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
+    return str(b if b.is_absolute() else REPO / b)
+
+
+def _arca(*args: str, env: dict) -> str:
+    out = subprocess.run([_binary(), *args], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"arca {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+class Server:
+    def __init__(self, env: dict):
+        self.log: list[str] = []
+        self.proc = subprocess.Popen(
+            [_binary(), "server", "--listen", "127.0.0.1:0"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        lines: "queue.Queue[str | None]" = queue.Queue()
+        threading.Thread(target=_drain, args=(self.proc.stdout, self.log, lines), daemon=True).start()
+        deadline = time.monotonic() + 20
+        self.endpoint = None
+        while self.endpoint is None:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if line is None:
+                raise RuntimeError("arca exited:\n" + "\n".join(self.log))
+            m = LISTEN_RE.search(line)
+            if m:
+                self.endpoint = f"http://{m.group(1)}"
+
+    def client(self, key_id: str, secret: str, region: str = "us-east-1"):
+        return boto3.session.Session(
+            aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=region
+        ).client("secretsmanager", endpoint_url=self.endpoint,
+                 config=Config(retries={"max_attempts": 1}))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def _pair(stdout: str) -> tuple[str, str]:
+    kv = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    return kv["AWS_ACCESS_KEY_ID"], kv["AWS_SECRET_ACCESS_KEY"]
+
+
+@pytest.fixture
+def prod_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARCA_"))}
+    root = tmp_path / "root.key"
+    env["ARCA_DATABASE"] = str(tmp_path / "arca.db")
+    env["ARCA_ROOT_KEY_FILE"] = str(root)
+    _arca("init-root-key", str(root), env=env)
+    assert (root.stat().st_mode & 0o777) == 0o600
+    return env
+
+
+def test_admin_keys_persistence_and_live_additions(prod_env):
+    key_id, secret = _pair(_arca("access-key", "create", "--description", "ci", env=prod_env))
+    assert key_id.startswith("AKIA") and len(key_id) == 20
+    assert key_id in _arca("access-key", "list", env=prod_env)
+    team_arn = _arca("key", "create", "--alias", "alias/team-a", env=prod_env).strip()
+    assert re.fullmatch(r"arn:aws:kms:us-east-1:123456789012:key/[0-9a-f-]{36}", team_arn)
+    assert "alias/team-a" in _arca("key", "list", env=prod_env)
+
+    srv = Server(prod_env)
+    try:
+        sm = srv.client(key_id, secret)
+        sm.create_secret(Name="team", SecretString="under-team-key", KmsKeyId="alias/team-a")
+        assert sm.describe_secret(SecretId="team")["KmsKeyId"] == team_arn
+        versions = sm.list_secret_version_ids(SecretId="team")["Versions"]
+        assert versions[0]["KmsKeyIds"] == [team_arn]
+        sm.create_secret(Name="default", SecretString="under-default-key")
+        assert "KmsKeyId" not in sm.describe_secret(SecretId="default")
+        with pytest.raises(ClientError) as e:
+            sm.create_secret(Name="nokey", SecretString="x", KmsKeyId="alias/missing")
+        assert e.value.response["Error"]["Code"] == "EncryptionFailure"
+
+        # Made by the CLI while the server runs: usable at once.
+        key2, secret2 = _pair(_arca("access-key", "create", env=prod_env))
+        live_arn = _arca("key", "create", "--alias", "live", env=prod_env).strip()
+        sm2 = srv.client(key2, secret2)
+        sm2.create_secret(Name="live", SecretString="v", KmsKeyId=live_arn)
+        assert sm2.describe_secret(SecretId="live")["KmsKeyId"] == live_arn
+    finally:
+        srv.stop()
+
+    # Everything acknowledged survives a restart.
+    srv = Server(prod_env)
+    try:
+        sm = srv.client(key_id, secret)
+        assert sm.get_secret_value(SecretId="team")["SecretString"] == "under-team-key"
+        assert sm.get_secret_value(SecretId="default")["SecretString"] == "under-default-key"
+        assert sm.get_secret_value(SecretId="live")["SecretString"] == "v"
+        with pytest.raises(ClientError) as e:
+            srv.client(key_id, "wrong" + secret[5:]).list_secrets()
+        assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    finally:
+        srv.stop()
+    assert "database:" in _arca("status", env=prod_env)
+
+
+def test_wrong_root_key_is_refused_at_start(prod_env, tmp_path):
+    _arca("key", "create", "--alias", "alias/x", env=prod_env)
+    other = tmp_path / "other.key"
+    _arca("init-root-key", str(other), env=prod_env)
+    env = dict(prod_env, ARCA_ROOT_KEY_FILE=str(other))
+    out = subprocess.run([_binary(), "server", "--listen", "127.0.0.1:0"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "root key" in (out.stdout + out.stderr)
+
+
+def test_world_readable_root_key_is_refused(prod_env, tmp_path):
+    os.chmod(prod_env["ARCA_ROOT_KEY_FILE"], 0o644)
+    out = subprocess.run([_binary(), "status"], env=prod_env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "0o644" in out.stderr or "644" in out.stderr
