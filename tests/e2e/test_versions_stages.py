@@ -155,3 +155,27 @@ def test_update_version_stage_unknown_version(sm):
     # InvalidParameterException or ResourceNotFoundException are both plausible.
     expect_error(("InvalidParameterException", "ResourceNotFoundException"), sm.update_secret_version_stage,
                  SecretId="uv", VersionStage="X", MoveToVersionId=token())
+
+
+def test_version_quota_prunes_old_deprecated_versions_only(sm, server):
+    # AWS keeps at most 100 versions: deprecated (unlabelled) versions beyond that are
+    # removed, oldest first, but never within 24 hours of their creation; a write that
+    # would exceed the quota with nothing removable fails with LimitExceededException.
+    first = sm.create_secret(Name="many-versions", SecretString="v0")["VersionId"]
+    for i in range(1, 100):
+        sm.put_secret_value(SecretId="many-versions", SecretString=f"v{i}")
+    listed = sm.list_secret_version_ids(SecretId="many-versions", IncludeDeprecated=True, MaxResults=100)
+    assert len(listed["Versions"]) == 100 and "NextToken" not in listed
+    expect_error(("LimitExceededException",), sm.put_secret_value, SecretId="many-versions",
+                 SecretString="too-soon")
+    assert sm.get_secret_value(SecretId="many-versions")["SecretString"] == "v99"
+
+    server.advance_clock(25 * 3600)
+    sm.put_secret_value(SecretId="many-versions", SecretString="v100")
+    ids = [v["VersionId"] for v in sm.list_secret_version_ids(
+        SecretId="many-versions", IncludeDeprecated=True, MaxResults=100)["Versions"]]
+    assert len(ids) == 100
+    assert first not in ids  # the oldest deprecated version went
+    stages = sm.describe_secret(SecretId="many-versions")["VersionIdsToStages"]
+    assert sorted(s for v in stages.values() for s in v) == ["AWSCURRENT", "AWSPREVIOUS"]
+    assert sm.get_secret_value(SecretId="many-versions", VersionStage="AWSPREVIOUS")["SecretString"] == "v99"
