@@ -1,7 +1,7 @@
 //! Whole-secret operations: CreateSecret, UpdateSecret, DescribeSecret, DeleteSecret,
 //! RestoreSecret, TagResource, UntagResource, and GetRandomPassword.
 
-use super::values::{digests_equal, token_required, VersionOutcome};
+use super::values::{digests_equal, token_required, VersionInput, VersionOutcome};
 use super::{ensure_not_deleted, metadata_change};
 use crate::stages::AWSCURRENT;
 use crate::value::Value;
@@ -78,11 +78,13 @@ impl Arca {
             if let (Some(v), Some(t)) = (&value, &token) {
                 match self.new_version_change(
                     secret.clone(),
-                    t,
-                    v,
-                    &[AWSCURRENT.to_owned()],
-                    &key,
-                    false,
+                    VersionInput {
+                        token: t,
+                        value: v,
+                        labels: &[AWSCURRENT.to_owned()],
+                        key: &key,
+                        reject_existing: false,
+                    },
                     now,
                 )? {
                     VersionOutcome::New(change, version) => {
@@ -191,11 +193,13 @@ impl Arca {
                 (Some(v), Some(t)) => {
                     match self.new_version_change(
                         secret,
-                        t,
-                        v,
-                        &[AWSCURRENT.to_owned()],
-                        &key,
-                        true,
+                        VersionInput {
+                            token: t,
+                            value: v,
+                            labels: &[AWSCURRENT.to_owned()],
+                            key: &key,
+                            reject_existing: true,
+                        },
                         now,
                     )? {
                         VersionOutcome::New(change, version) => Ok((

@@ -14,6 +14,18 @@ use arca_types::wire::*;
 use arca_types::{ApiError, ErrorCode};
 use base64::Engine;
 
+/// A version to add: its id (the ClientRequestToken), value, the labels to give it, the
+/// key to seal it under, and whether reusing an existing token is an error.
+pub(crate) struct VersionInput<'a> {
+    pub token: &'a str,
+    pub value: &'a Value,
+    pub labels: &'a [String],
+    pub key: &'a ResolvedKey,
+    /// UpdateSecret's rule: any reuse of a token is an error there, where PutSecretValue
+    /// and CreateSecret accept a same-value retry.
+    pub reject_existing: bool,
+}
+
 /// What adding a version with a given token amounts to.
 pub(crate) enum VersionOutcome {
     /// The token already names a version with the same value: nothing to write.
@@ -32,20 +44,21 @@ pub(crate) fn token_required() -> ApiError {
 }
 
 impl Arca {
-    /// Plans a new version `token` holding `value` with `labels` on `secret`: moves the
-    /// labels (AWSCURRENT's old holder becomes AWSPREVIOUS), checks the quotas and prunes
-    /// old deprecated versions. `reject_existing` is UpdateSecret's rule: any reuse of a
-    /// token is an error there, where PutSecretValue accepts a same-value retry.
+    /// Plans adding `input` to `secret`: moves the labels (AWSCURRENT's old holder
+    /// becomes AWSPREVIOUS), checks the quotas and prunes old deprecated versions.
     pub(crate) fn new_version_change(
         &self,
         mut secret: SecretRecord,
-        token: &str,
-        value: &Value,
-        labels: &[String],
-        key: &ResolvedKey,
-        reject_existing: bool,
+        input: VersionInput<'_>,
         now: Millis,
     ) -> Result<VersionOutcome, ApiError> {
+        let VersionInput {
+            token,
+            value,
+            labels,
+            key,
+            reject_existing,
+        } = input;
         let digest = self.digest(&secret.arn, value);
         if let Some(existing) = secret.versions.iter().find(|v| v.version_id == token) {
             let same = existing.has_value && digests_equal(&existing.value_digest, &digest);
@@ -233,7 +246,14 @@ impl Arca {
         self.modify(ctx, &id, |secret| {
             ensure_not_deleted(&secret)?;
             let (arn, name) = (secret.arn.clone(), secret.name.clone());
-            match self.new_version_change(secret, &token, &value, &labels, &key, false, now)? {
+            let input = VersionInput {
+                token: &token,
+                value: &value,
+                labels: &labels,
+                key: &key,
+                reject_existing: false,
+            };
+            match self.new_version_change(secret, input, now)? {
                 VersionOutcome::Existing(v) => Ok((
                     None,
                     PutSecretValueResponse {
