@@ -167,7 +167,10 @@ fn append(buf: &Mutex<Vec<u8>>, bytes: &[u8]) {
 /// `arca: listening on 127.0.0.1:PORT` -> the address.
 fn listening_addr(line: &[u8]) -> Option<SocketAddr> {
     let line = std::str::from_utf8(line).ok()?;
-    line.trim().strip_prefix("arca: listening on ")?.parse().ok()
+    line.trim()
+        .strip_prefix("arca: listening on ")?
+        .parse()
+        .ok()
 }
 
 /// A running `arca server`; killed on drop.
@@ -316,7 +319,10 @@ impl RawResponse {
 
     /// The bare `__type` of an error body.
     pub fn error_type(&self) -> String {
-        let t = self.json()["__type"].as_str().unwrap_or_default().to_owned();
+        let t = self.json()["__type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         t.rsplit('#').next().unwrap_or_default().to_owned()
     }
 }
