@@ -585,6 +585,7 @@ mod tests {
             last_accessed_day: None,
             deleted_at: None,
             purge_at: None,
+            rotation_due_at: None,
             extra: serde_json::Value::Null,
             tags: Vec::new(),
             versions: Vec::new(),

@@ -90,6 +90,7 @@ pub fn secret(region: &str, name: &str, created_at: Millis) -> SecretRecord {
         last_accessed_day: None,
         deleted_at: None,
         purge_at: None,
+        rotation_due_at: None,
         extra: serde_json::json!({}),
         tags: Vec::new(),
         versions: Vec::new(),

@@ -76,6 +76,26 @@ pub trait Store: Send + Sync + 'static {
     /// Secrets (across regions) whose scheduled deletion date is at or before `now`.
     async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;
 
+    /// Secrets (any region) whose rotation_due_at <= now, earliest first: (region, arn).
+    async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;
+
+    // ----- events -----
+
+    /// Appends an event; returns its id (strictly increasing). `event.id` is ignored.
+    /// Durable once this returns, like every other write.
+    async fn append_event(&self, event: &EventRecord) -> Result<i64>;
+    /// Events with id > query.after_id, ascending, at most query.limit, optionally only one secret's.
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
+
+    // ----- rotation functions -----
+
+    /// Rotation-function bindings (operator configuration), keyed by function ARN; put = upsert.
+    async fn put_rotation_function(&self, f: &RotationFunctionRecord) -> Result<()>;
+    /// Every binding, ordered by ARN.
+    async fn list_rotation_functions(&self) -> Result<Vec<RotationFunctionRecord>>;
+    /// Removes a binding. Missing is not an error.
+    async fn delete_rotation_function(&self, arn: &str) -> Result<()>;
+
     // ----- access keys (SigV4 credentials) -----
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
@@ -89,6 +109,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- dev only -----
 
-    /// Removes every secret, version and tag (not keys). Used by `--dev` resets.
+    /// Removes every secret, version, tag and event: all state except access keys,
+    /// encryption keys and rotation-function bindings. Used by `--dev` resets.
     async fn wipe_secrets(&self) -> Result<()>;
 }

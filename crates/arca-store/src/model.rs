@@ -23,6 +23,11 @@ pub struct SecretRecord {
     pub deleted_at: Option<Millis>,
     /// When the background purge removes the secret for good, if scheduled.
     pub purge_at: Option<Millis>,
+    /// When the rotation worker must next look at this secret: a scheduled rotation, a
+    /// retry after a failure, or the expiry of a claimed attempt's lease. None = nothing
+    /// to do. Written like any other metadata field (so a claim is an `update_secret`
+    /// with a revision check); `Store::due_for_rotation` finds the due ones.
+    pub rotation_due_at: Option<Millis>,
     /// Rotation and replication configuration, owned by later features as a JSON
     /// document so adding them needs no schema change here.
     pub extra: serde_json::Value,
@@ -128,5 +133,48 @@ pub struct EncryptionKeyRecord {
     pub region: String,
     /// Key material wrapped by the root key.
     pub wrapped: Vec<u8>,
+    pub created_at: Millis,
+}
+
+/// Something that happened to a secret or the server (a rotation started, succeeded,
+/// failed, was cancelled, ...), kept in an append-only log. Never holds secret material.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Assigned by the store on append, strictly increasing and never reused, so a
+    /// reader can resume after the last id it saw.
+    pub id: i64,
+    pub time: Millis,
+    /// What happened, e.g. "RotationStarted".
+    pub name: String,
+    pub region: String,
+    pub secret_arn: Option<String>,
+    pub version_id: Option<String>,
+    /// The rotation step involved, if any (e.g. "setSecret").
+    pub step: Option<String>,
+    /// A log-safe error message, for failures.
+    pub error: Option<String>,
+    /// Further event-specific fields, owned by the producer.
+    pub detail: serde_json::Value,
+}
+
+/// One page of the event log: events with `id > after_id`, ascending by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    pub after_id: i64,
+    pub limit: usize,
+    /// Only this secret's events, if set.
+    pub secret_arn: Option<String>,
+}
+
+/// The operator's binding of a rotation-function ARN to what runs it (an HTTP endpoint,
+/// a local command or a built-in rotator, described by `spec`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationFunctionRecord {
+    /// The function's ARN (`arn:aws:lambda:<region>:<account>:function:<name>`); the key.
+    pub arn: String,
+    /// How to invoke the function, owned by the rotation feature as a JSON document.
+    pub spec: serde_json::Value,
+    /// e.g. an HMAC signing secret, sealed under the root key by the caller.
+    pub sealed_secret: Option<Vec<u8>>,
     pub created_at: Millis,
 }

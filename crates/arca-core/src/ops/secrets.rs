@@ -68,6 +68,7 @@ impl Arca {
                 last_accessed_day: None,
                 deleted_at: None,
                 purge_at: None,
+                rotation_due_at: None,
                 extra: serde_json::Value::Null,
                 tags: tags.clone(),
                 versions: Vec::new(),

@@ -24,8 +24,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{
-    AccessKeyRecord, EncryptionKeyRecord, ListQuery, NewVersion, Result, SealedValue, SecretChange,
-    SecretPredicate, SecretRecord, Store, StoreError,
+    AccessKeyRecord, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion, Result,
+    RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store,
+    StoreError,
 };
 use error::sql_err;
 use schema::Role;
@@ -100,10 +101,17 @@ impl SqliteStore {
     /// transaction (group commit), which is what makes thousands of durable writes per
     /// second possible on one disk. If the caller stops waiting, the write may still
     /// apply, as with any database.
-    async fn write(
+    async fn write<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Connection) -> Result<()> + Send + 'static,
-    ) -> Result<()> {
+        job: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        // The job's value travels apart from the commit outcome and is handed out only
+        // once the group committed: an id from a rolled-back insert is never returned.
+        let (value_tx, mut value_rx) = oneshot::channel();
+        let job = move |c: &Connection| {
+            let _ = value_tx.send(job(c)?);
+            Ok(())
+        };
         let (reply, done) = oneshot::channel();
         let stopped = || StoreError::Backend("sqlite writer thread has stopped".to_owned());
         self.writer
@@ -114,7 +122,10 @@ impl SqliteStore {
                 reply,
             })
             .map_err(|_| stopped())?;
-        done.await.map_err(|_| stopped())?
+        done.await.map_err(|_| stopped())??;
+        value_rx
+            .try_recv()
+            .map_err(|_| StoreError::Backend("write committed without a result".to_owned()))
     }
 }
 
@@ -353,6 +364,38 @@ impl Store for SqliteStore {
     async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {
         let conn = self.readers.get()?;
         read::due_for_purge(&conn, now, limit)
+    }
+
+    async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {
+        let conn = self.readers.get()?;
+        read::due_for_rotation(&conn, now, limit)
+    }
+
+    async fn append_event(&self, event: &EventRecord) -> Result<i64> {
+        let event = event.clone();
+        self.write(move |c| write::append_event(c, &event)).await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
+        let conn = self.readers.get()?;
+        read::events(&conn, query)
+    }
+
+    async fn put_rotation_function(&self, f: &RotationFunctionRecord) -> Result<()> {
+        let f = f.clone();
+        self.write(move |c| write::put_rotation_function(c, &f))
+            .await
+    }
+
+    async fn list_rotation_functions(&self) -> Result<Vec<RotationFunctionRecord>> {
+        let conn = self.readers.get()?;
+        read::rotation_functions(&conn)
+    }
+
+    async fn delete_rotation_function(&self, arn: &str) -> Result<()> {
+        let arn = arn.to_owned();
+        self.write(move |c| write::delete_rotation_function(c, &arn))
+            .await
     }
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {

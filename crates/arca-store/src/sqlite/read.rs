@@ -10,14 +10,15 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::error::{json_err, sql_err};
 use crate::{
-    AccessKeyRecord, CursorValue, EncryptionKeyRecord, ListQuery, Result, SealedValue,
-    SecretPredicate, SecretRecord, SortBy, StoreError, VersionRecord,
+    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, Result,
+    RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy, StoreError,
+    VersionRecord,
 };
 
 /// Columns of `secrets`, in the order `secret_from_row` reads them.
 pub(super) const SECRET_COLS: &str = "id, region, arn, name, description, kms_key_id, \
     secret_type, owning_service, primary_region, created_at, last_changed_at, \
-    last_accessed_day, deleted_at, purge_at, extra, revision";
+    last_accessed_day, deleted_at, purge_at, extra, revision, rotation_due_at";
 
 /// Upper bound on rows fetched per list round trip. Bounded so a page whose predicate
 /// rejects most candidates works through the table in steps instead of materializing it.
@@ -48,6 +49,7 @@ fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
             last_accessed_day: r.get(11)?,
             deleted_at: r.get(12)?,
             purge_at: r.get(13)?,
+            rotation_due_at: r.get(16)?,
             extra: serde_json::Value::Null,
             tags: Vec::new(),
             versions: Vec::new(),
@@ -221,6 +223,102 @@ pub(super) fn due_for_purge(
         .map_err(sql_err("scan due purges"))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(sql_err("scan due purges"))
+}
+
+pub(super) fn due_for_rotation(
+    conn: &Connection,
+    now: Millis,
+    limit: usize,
+) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT region, arn FROM secrets \
+             WHERE rotation_due_at IS NOT NULL AND rotation_due_at <= ?1 \
+             ORDER BY rotation_due_at, arn LIMIT ?2",
+        )
+        .map_err(sql_err("prepare rotation scan"))?;
+    let rows = stmt
+        .query_map(params![now, clamp_limit(limit)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sql_err("scan due rotations"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql_err("scan due rotations"))
+}
+
+// ----- events -----
+
+/// One page of the event log. The secret filter walks `events_by_secret`; without it the
+/// rowid order is the id order.
+pub(super) fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, time, name, region, secret_arn, version_id, step, error, detail \
+             FROM events WHERE id > ?1 AND (?2 IS NULL OR secret_arn = ?2) \
+             ORDER BY id LIMIT ?3",
+        )
+        .map_err(sql_err("prepare event list"))?;
+    let rows = stmt
+        .query_map(
+            params![q.after_id, q.secret_arn, clamp_limit(q.limit)],
+            |r| {
+                Ok((
+                    EventRecord {
+                        id: r.get(0)?,
+                        time: r.get(1)?,
+                        name: r.get(2)?,
+                        region: r.get(3)?,
+                        secret_arn: r.get(4)?,
+                        version_id: r.get(5)?,
+                        step: r.get(6)?,
+                        error: r.get(7)?,
+                        detail: serde_json::Value::Null,
+                    },
+                    r.get::<_, String>(8)?,
+                ))
+            },
+        )
+        .map_err(sql_err("list events"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut e, detail) = row.map_err(sql_err("list events"))?;
+        e.detail = serde_json::from_str(&detail).map_err(json_err("decode events.detail"))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+// ----- rotation functions -----
+
+pub(super) fn rotation_functions(conn: &Connection) -> Result<Vec<RotationFunctionRecord>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT arn, spec, sealed_secret, created_at FROM rotation_functions ORDER BY arn",
+        )
+        .map_err(sql_err("prepare rotation function list"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                RotationFunctionRecord {
+                    arn: r.get(0)?,
+                    spec: serde_json::Value::Null,
+                    sealed_secret: r.get(2)?,
+                    created_at: r.get(3)?,
+                },
+                r.get::<_, String>(1)?,
+            ))
+        })
+        .map_err(sql_err("list rotation functions"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut f, spec) = row.map_err(sql_err("list rotation functions"))?;
+        f.spec = serde_json::from_str(&spec).map_err(json_err("decode rotation_functions.spec"))?;
+        out.push(f);
+    }
+    Ok(out)
 }
 
 // ----- keys -----

@@ -12,7 +12,13 @@ use crate::{Result, StoreError};
 
 /// (version, SQL). A migration's version is the `user_version` after it is applied.
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/sqlite/001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/001_initial.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/002_rotation_events.sql"),
+    ),
+];
 
 /// How long a connection waits on a lock held by another connection (another process
 /// opening the same file, or a checkpoint) before reporting `SQLITE_BUSY`.

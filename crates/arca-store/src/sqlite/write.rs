@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{is_name_taken, json_err, sql_err};
 use crate::{
-    AccessKeyRecord, EncryptionKeyRecord, NewVersion, Result, SecretChange, SecretRecord,
-    StoreError,
+    AccessKeyRecord, EncryptionKeyRecord, EventRecord, NewVersion, Result, RotationFunctionRecord,
+    SecretChange, SecretRecord, StoreError,
 };
 
 fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
@@ -33,8 +33,8 @@ pub(super) fn create_secret(
     conn.prepare_cached(
         "INSERT INTO secrets (region, arn, name, description, kms_key_id, secret_type, \
          owning_service, primary_region, created_at, last_changed_at, last_accessed_day, \
-         deleted_at, purge_at, extra, revision) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1)",
+         deleted_at, purge_at, extra, rotation_due_at, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1)",
     )
     .map_err(sql_err("prepare secret insert"))?
     .execute(params![
@@ -52,6 +52,7 @@ pub(super) fn create_secret(
         s.deleted_at,
         s.purge_at,
         json(&s.extra, "encode extra")?,
+        s.rotation_due_at,
     ])
     .map_err(|e| {
         if is_name_taken(&e) {
@@ -119,7 +120,8 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
              last_accessed_day = CASE \
                  WHEN last_accessed_day IS NULL OR last_accessed_day < ?11 THEN ?11 \
                  ELSE last_accessed_day END, \
-             deleted_at = ?12, purge_at = ?13, extra = ?14, revision = revision + 1 \
+             deleted_at = ?12, purge_at = ?13, extra = ?14, rotation_due_at = ?16, \
+             revision = revision + 1 \
              WHERE region = ?1 AND arn = ?2 AND revision = ?15 RETURNING id",
         )
         .map_err(sql_err("prepare secret update"))?
@@ -140,6 +142,7 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
                 s.purge_at,
                 json(&s.extra, "encode extra")?,
                 c.expected_revision,
+                s.rotation_due_at,
             ],
             |r| r.get(0),
         )
@@ -271,10 +274,61 @@ pub(super) fn put_encryption_key(conn: &Connection, k: &EncryptionKeyRecord) -> 
     Ok(())
 }
 
+/// Returns the new event's id. Ids come from AUTOINCREMENT on the single writer, so they
+/// are assigned and committed in order and never reused (not even after a wipe).
+pub(super) fn append_event(conn: &Connection, e: &EventRecord) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO events (time, name, region, secret_arn, version_id, step, error, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(sql_err("prepare event insert"))?
+    .execute(params![
+        e.time,
+        e.name,
+        e.region,
+        e.secret_arn,
+        e.version_id,
+        e.step,
+        e.error,
+        json(&e.detail, "encode event detail")?,
+    ])
+    .map_err(sql_err("insert event"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(super) fn put_rotation_function(conn: &Connection, f: &RotationFunctionRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO rotation_functions (arn, spec, sealed_secret, created_at) \
+         VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (arn) DO UPDATE SET spec = excluded.spec, \
+         sealed_secret = excluded.sealed_secret, created_at = excluded.created_at",
+    )
+    .map_err(sql_err("prepare rotation function upsert"))?
+    .execute(params![
+        f.arn,
+        json(&f.spec, "encode rotation function spec")?,
+        f.sealed_secret,
+        f.created_at
+    ])
+    .map_err(sql_err("put rotation function"))?;
+    Ok(())
+}
+
+pub(super) fn delete_rotation_function(conn: &Connection, arn: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM rotation_functions WHERE arn = ?1")
+        .map_err(sql_err("prepare rotation function delete"))?
+        .execute([arn])
+        .map_err(sql_err("delete rotation function"))?;
+    Ok(())
+}
+
+/// Everything but keys and rotation-function bindings (operator configuration).
 pub(super) fn wipe_secrets(conn: &Connection) -> Result<()> {
     // Children first: deleting them directly is much cheaper than cascading per row.
+    // The events' AUTOINCREMENT counter (in sqlite_sequence) survives, so ids are not reused.
     conn.execute_batch(
-        "DELETE FROM sealed_values; DELETE FROM tags; DELETE FROM versions; DELETE FROM secrets;",
+        "DELETE FROM sealed_values; DELETE FROM tags; DELETE FROM versions; DELETE FROM secrets; \
+         DELETE FROM events;",
     )
     .map_err(sql_err("wipe secrets"))
 }
