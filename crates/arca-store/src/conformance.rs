@@ -11,8 +11,9 @@
 use arca_types::time::{Millis, MILLIS_PER_DAY};
 
 use crate::{
-    AccessKeyRecord, CursorValue, EncryptionKeyRecord, ListCursor, ListQuery, NewVersion,
-    SealedValue, SecretChange, SecretRecord, SortBy, Store, StoreError, VersionRecord,
+    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListCursor,
+    ListQuery, NewVersion, RotationFunctionRecord, SealedValue, SecretChange, SecretRecord, SortBy,
+    Store, StoreError, VersionRecord,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -47,6 +48,14 @@ macro_rules! store_conformance_tests {
             list_predicate_filters_with_limit,
             list_records_are_complete,
             due_for_purge_finds_due_secrets_across_regions,
+            rotation_due_at_round_trips_through_create_and_update,
+            due_for_rotation_finds_due_secrets_in_order_across_regions,
+            due_for_rotation_forgets_cleared_and_postponed_secrets,
+            events_get_increasing_ids_and_round_trip,
+            events_list_after_id_with_limit_and_secret_filter,
+            events_are_all_listed_after_many_appends,
+            wipe_secrets_removes_events_without_reusing_ids,
+            rotation_functions_upsert_list_delete,
             access_keys_round_trip,
             encryption_keys_round_trip,
             wipe_secrets_keeps_keys,
@@ -804,6 +813,377 @@ pub async fn due_for_purge_finds_due_secrets_across_regions<S: Store>(store: &S)
         .await
         .expect("due")
         .is_empty());
+}
+
+// ----- rotation schedule -----
+
+pub async fn rotation_due_at_round_trips_through_create_and_update<S: Store>(store: &S) {
+    let mut s = secret(R1, "rotated", T0);
+    s.rotation_due_at = Some(T0 + 30 * MILLIS_PER_DAY);
+    create(store, &s, None).await;
+    assert_eq!(by_arn(store, &s).await, created(&s, None));
+
+    // Set, moved and cleared like any other metadata field.
+    for due in [Some(T0 + 5), Some(T0 - 5), None, Some(T0)] {
+        let mut c = change(&by_arn(store, &s).await);
+        c.secret.rotation_due_at = due;
+        store.update_secret(&c).await.expect("update");
+        let got = by_arn(store, &s).await;
+        assert_eq!(got.rotation_due_at, due);
+        assert_eq!(got.revision, c.expected_revision + 1);
+    }
+    // A change that loses the revision race does not move it.
+    let stale = by_arn(store, &s).await;
+    store.update_secret(&change(&stale)).await.expect("winner");
+    let mut loser = change(&stale);
+    loser.secret.rotation_due_at = None;
+    let err = store.update_secret(&loser).await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "got {err:?}");
+    assert_eq!(by_arn(store, &s).await.rotation_due_at, Some(T0));
+}
+
+pub async fn due_for_rotation_finds_due_secrets_in_order_across_regions<S: Store>(store: &S) {
+    // Created out of due order, spread over two regions; ties at T0 - 10.
+    let specs = [
+        (R2, "r-late-due", Some(T0)),
+        (R1, "r-future", Some(T0 + 1)),
+        (R1, "r-early", Some(T0 - 1000)),
+        (R1, "r-none", None),
+        (R2, "r-mid-b", Some(T0 - 10)),
+        (R1, "r-mid-a", Some(T0 - 10)),
+    ];
+    for (region, name, due) in specs {
+        let mut s = secret(region, name, T0);
+        s.rotation_due_at = due;
+        create(store, &s, None).await;
+    }
+    let pair = |region: &str, name: &str| (region.to_owned(), arn(region, name));
+    let (mid_a, mid_b) = (pair(R1, "r-mid-a"), pair(R2, "r-mid-b"));
+    let got = store.due_for_rotation(T0, 10).await.expect("due");
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0], pair(R1, "r-early"));
+    // Equal due times may come in either order, but both before the later one.
+    let mut middle = got[1..3].to_vec();
+    middle.sort();
+    let mut want_middle = vec![mid_a, mid_b];
+    want_middle.sort();
+    assert_eq!(middle, want_middle);
+    assert_eq!(got[3], pair(R2, "r-late-due"));
+
+    // The limit keeps the earliest.
+    let first_two = store.due_for_rotation(T0, 2).await.expect("due");
+    assert_eq!(first_two, got[..2]);
+    assert!(store.due_for_rotation(T0, 0).await.expect("due").is_empty());
+    // Due exactly at `now` counts; nothing is due before the earliest.
+    assert_eq!(
+        store.due_for_rotation(T0 - 1000, 10).await.expect("due"),
+        [pair(R1, "r-early")]
+    );
+    assert!(store
+        .due_for_rotation(T0 - 1001, 10)
+        .await
+        .expect("due")
+        .is_empty());
+    assert_eq!(
+        store.due_for_rotation(T0 + 1, 10).await.expect("due").len(),
+        5
+    );
+}
+
+pub async fn due_for_rotation_forgets_cleared_and_postponed_secrets<S: Store>(store: &S) {
+    let mut a = secret(R1, "claim-a", T0);
+    a.rotation_due_at = Some(T0 - 2);
+    let mut b = secret(R2, "claim-b", T0);
+    b.rotation_due_at = Some(T0 - 1);
+    create(store, &a, None).await;
+    create(store, &b, None).await;
+    let due = |s: &SecretRecord| (s.region.clone(), s.arn.clone());
+    assert_eq!(
+        store.due_for_rotation(T0, 10).await.expect("due"),
+        [due(&a), due(&b)]
+    );
+
+    // A worker claims `a` by pushing its due time past a lease; `b` finishes.
+    let mut c = change(&by_arn(store, &a).await);
+    c.secret.rotation_due_at = Some(T0 + 60_000);
+    store.update_secret(&c).await.expect("claim a");
+    let mut c = change(&by_arn(store, &b).await);
+    c.secret.rotation_due_at = None;
+    store.update_secret(&c).await.expect("finish b");
+    assert!(store
+        .due_for_rotation(T0, 10)
+        .await
+        .expect("due")
+        .is_empty());
+
+    // The lease expires: `a` is due again, and only `a`.
+    assert_eq!(
+        store.due_for_rotation(T0 + 60_000, 10).await.expect("due"),
+        [due(&a)]
+    );
+    // Deleting a secret takes it off the schedule.
+    store.delete_secret(R1, &a.arn).await.expect("delete");
+    assert!(store
+        .due_for_rotation(i64::MAX, 10)
+        .await
+        .expect("due")
+        .is_empty());
+}
+
+// ----- events -----
+
+/// An event with every optional field set from `i`, or left empty when `i` is odd.
+pub fn event(i: i64, secret_arn: Option<&str>) -> EventRecord {
+    let full = i % 2 == 0;
+    EventRecord {
+        id: -1,
+        time: T0 + i,
+        name: if full {
+            "RotationFailed".into()
+        } else {
+            "RotationStarted".into()
+        },
+        region: R1.into(),
+        secret_arn: secret_arn.map(str::to_owned),
+        version_id: full.then(|| format!("v-{i}")),
+        step: full.then(|| "setSecret".to_owned()),
+        error: full.then(|| format!("connection refused ({i})")),
+        detail: if full {
+            serde_json::json!({ "attempt": i, "nested": { "list": [1, "two", null] } })
+        } else {
+            serde_json::json!({})
+        },
+    }
+}
+
+fn events_query(after_id: i64, limit: usize, secret_arn: Option<&str>) -> EventQuery {
+    EventQuery {
+        after_id,
+        limit,
+        secret_arn: secret_arn.map(str::to_owned),
+    }
+}
+
+async fn append<S: Store>(store: &S, e: &EventRecord) -> EventRecord {
+    let id = store.append_event(e).await.expect("append_event");
+    EventRecord { id, ..e.clone() }
+}
+
+/// Every event after `after_id`, read in pages of `page`.
+async fn all_events<S: Store>(
+    store: &S,
+    after_id: i64,
+    page: usize,
+    secret_arn: Option<&str>,
+) -> Vec<EventRecord> {
+    let mut out: Vec<EventRecord> = Vec::new();
+    let mut after = after_id;
+    loop {
+        let got = store
+            .list_events(&events_query(after, page, secret_arn))
+            .await
+            .expect("list_events");
+        assert!(got.len() <= page, "page larger than limit");
+        let Some(last) = got.last() else { break };
+        after = last.id;
+        out.extend(got);
+        assert!(out.len() < 100_000, "event paging does not terminate");
+    }
+    out
+}
+
+pub async fn events_get_increasing_ids_and_round_trip<S: Store>(store: &S) {
+    assert!(store
+        .list_events(&events_query(0, 10, None))
+        .await
+        .expect("list")
+        .is_empty());
+    let sa = arn(R1, "evented");
+    let mut made = Vec::new();
+    for i in 0..4 {
+        let mut e = event(i, (i != 1).then_some(sa.as_str()));
+        // The id passed in is ignored.
+        e.id = 1000 - i;
+        made.push(append(store, &e).await);
+    }
+    for w in made.windows(2) {
+        assert!(w[0].id < w[1].id, "ids not increasing: {made:?}");
+    }
+    assert!(made[0].id > 0, "ids start above 0, so after_id 0 lists all");
+    assert_eq!(
+        store
+            .list_events(&events_query(0, 10, None))
+            .await
+            .expect("list"),
+        made
+    );
+}
+
+pub async fn events_list_after_id_with_limit_and_secret_filter<S: Store>(store: &S) {
+    let (sa, sb) = (arn(R1, "ev-a"), arn(R2, "ev-b"));
+    let mut made = Vec::new();
+    for i in 0..9 {
+        let target = match i % 3 {
+            0 => Some(sa.as_str()),
+            1 => Some(sb.as_str()),
+            _ => None,
+        };
+        made.push(append(store, &event(i, target)).await);
+    }
+    let ids = |es: &[EventRecord]| es.iter().map(|e| e.id).collect::<Vec<_>>();
+
+    // after_id is exclusive; limit keeps the oldest.
+    let got = store
+        .list_events(&events_query(made[2].id, 3, None))
+        .await
+        .expect("list");
+    assert_eq!(got, made[3..6]);
+    assert!(store
+        .list_events(&events_query(made[8].id, 10, None))
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .list_events(&events_query(0, 0, None))
+        .await
+        .expect("list")
+        .is_empty());
+    for page in [1, 2, 4, 100] {
+        assert_eq!(all_events(store, 0, page, None).await, made, "page {page}");
+    }
+
+    // One secret's events, paged, starting after any id (not only that secret's).
+    let of = |arn: &str| -> Vec<EventRecord> {
+        made.iter()
+            .filter(|e| e.secret_arn.as_deref() == Some(arn))
+            .cloned()
+            .collect()
+    };
+    for page in [1, 2, 10] {
+        assert_eq!(all_events(store, 0, page, Some(&sa)).await, of(&sa));
+        assert_eq!(all_events(store, 0, page, Some(&sb)).await, of(&sb));
+    }
+    let after_b = all_events(store, made[1].id, 10, Some(&sb)).await;
+    assert_eq!(ids(&after_b), ids(&of(&sb)[1..]));
+    let after_other = all_events(store, made[2].id, 1, Some(&sa)).await;
+    assert_eq!(ids(&after_other), ids(&of(&sa)[1..]));
+    assert!(all_events(store, 0, 10, Some(&arn(R1, "quiet")))
+        .await
+        .is_empty());
+}
+
+pub async fn events_are_all_listed_after_many_appends<S: Store>(store: &S) {
+    let sa = arn(R1, "busy");
+    let mut made = Vec::new();
+    for i in 0..300 {
+        let target = (i % 4 == 0).then_some(sa.as_str());
+        made.push(append(store, &event(i, target)).await);
+    }
+    let listed = all_events(store, 0, 64, None).await;
+    assert_eq!(listed.len(), made.len());
+    assert_eq!(listed, made);
+    let ids: std::collections::BTreeSet<i64> = made.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), made.len(), "an id was handed out twice");
+    let mine = all_events(store, 0, 7, Some(&sa)).await;
+    assert_eq!(mine.len(), 75);
+    assert!(mine.iter().all(|e| e.secret_arn.as_deref() == Some(&*sa)));
+}
+
+pub async fn wipe_secrets_removes_events_without_reusing_ids<S: Store>(store: &S) {
+    let s = secret(R1, "wiped", T0);
+    create(store, &s, None).await;
+    let mut last = 0;
+    for i in 0..3 {
+        last = append(store, &event(i, Some(&s.arn))).await.id;
+    }
+    let f = RotationFunctionRecord {
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:keep".into(),
+        spec: serde_json::json!({"builtin": "generic"}),
+        sealed_secret: None,
+        created_at: T0,
+    };
+    store.put_rotation_function(&f).await.expect("put");
+
+    store.wipe_secrets().await.expect("wipe");
+    assert!(all_events(store, 0, 10, None).await.is_empty());
+    assert!(all_events(store, 0, 10, Some(&s.arn)).await.is_empty());
+    // Operator configuration survives a dev reset.
+    assert_eq!(store.list_rotation_functions().await.expect("list"), [f]);
+    // A consumer that had read up to `last` must still see what comes next.
+    let next = append(store, &event(9, None)).await;
+    assert!(
+        next.id > last,
+        "id {} reused after wipe (last {last})",
+        next.id
+    );
+    assert_eq!(
+        store
+            .list_events(&events_query(last, 10, None))
+            .await
+            .expect("list"),
+        [next]
+    );
+}
+
+// ----- rotation functions -----
+
+pub async fn rotation_functions_upsert_list_delete<S: Store>(store: &S) {
+    assert!(store
+        .list_rotation_functions()
+        .await
+        .expect("list")
+        .is_empty());
+    let fa = RotationFunctionRecord {
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:a-http".into(),
+        spec: serde_json::json!({"http": {"url": "https://rotator.internal/a", "timeout_ms": 5000}}),
+        sealed_secret: Some((0..=255u8).collect()),
+        created_at: T0,
+    };
+    let fb = RotationFunctionRecord {
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:b-cmd".into(),
+        spec: serde_json::json!({"command": ["python3", "handler.py"]}),
+        sealed_secret: None,
+        created_at: T0 + 1,
+    };
+    // Put out of ARN order.
+    store.put_rotation_function(&fb).await.expect("put b");
+    store.put_rotation_function(&fa).await.expect("put a");
+    let sorted = |mut v: Vec<RotationFunctionRecord>| {
+        v.sort_by(|x, y| x.arn.cmp(&y.arn));
+        v
+    };
+    assert_eq!(
+        sorted(store.list_rotation_functions().await.expect("list")),
+        [fa.clone(), fb.clone()]
+    );
+
+    // Put replaces every field, including clearing the sealed secret.
+    let fa2 = RotationFunctionRecord {
+        spec: serde_json::json!({"builtin": "postgres-single-user"}),
+        sealed_secret: None,
+        created_at: T0 + 2,
+        ..fa.clone()
+    };
+    store.put_rotation_function(&fa2).await.expect("put again");
+    assert_eq!(
+        sorted(store.list_rotation_functions().await.expect("list")),
+        [fa2, fb.clone()]
+    );
+
+    store
+        .delete_rotation_function(&fa.arn)
+        .await
+        .expect("delete");
+    // Deleting what is not there is fine.
+    store
+        .delete_rotation_function(&fa.arn)
+        .await
+        .expect("delete again");
+    store
+        .delete_rotation_function("arn:aws:lambda:us-east-1:123456789012:function:never")
+        .await
+        .expect("delete missing");
+    assert_eq!(store.list_rotation_functions().await.expect("list"), [fb]);
 }
 
 // ----- keys -----

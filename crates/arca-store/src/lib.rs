@@ -85,6 +85,8 @@ pub trait Store: Send + Sync + 'static {
     /// Durable once this returns, like every other write.
     async fn append_event(&self, event: &EventRecord) -> Result<i64>;
     /// Events with id > query.after_id, ascending, at most query.limit, optionally only one secret's.
+    /// Ids become visible in increasing order (an event never appears below an id a reader
+    /// has already seen), so a consumer may resume from the last id it processed.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
 
     // ----- rotation functions -----

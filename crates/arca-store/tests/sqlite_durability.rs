@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use arca_store::conformance::{secret, version};
+use arca_store::conformance::{event, secret, version};
 use arca_store::sqlite::SqliteStore;
-use arca_store::{AccessKeyRecord, SealedValue, SecretChange, Store, StoreError};
+use arca_store::{AccessKeyRecord, EventQuery, SealedValue, SecretChange, Store, StoreError};
 
 const T0: i64 = 1_700_000_000_000;
 const MARKER: &[u8] = b"ARCA-DURABILITY-MARKER-7f3c9e";
@@ -161,4 +161,40 @@ async fn concurrent_writers_share_commits_without_losing_or_mixing_writes() {
             .expect("find");
         assert!(own.is_some_and(|r| r.versions.len() == 1), "w{i:03} lost");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_event_appends_get_distinct_ids_in_commit_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arca.db");
+    let store = Arc::new(SqliteStore::open(&path).expect("open"));
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let e = event(i, None);
+            store.append_event(&e).await.map(|id| (id, e))
+        }));
+    }
+    let mut appended = Vec::new();
+    for t in tasks {
+        let (id, e) = t.await.expect("join").expect("append");
+        appended.push(arca_store::EventRecord { id, ..e });
+    }
+    appended.sort_by_key(|e| e.id);
+    // Every acknowledged append is listed, under the id it was given, once.
+    let all = |store: Arc<SqliteStore>| async move {
+        store
+            .list_events(&EventQuery {
+                after_id: 0,
+                limit: 1000,
+                secret_arn: None,
+            })
+            .await
+            .expect("list")
+    };
+    assert_eq!(all(Arc::clone(&store)).await, appended);
+    drop(store);
+    let store = Arc::new(SqliteStore::open(&path).expect("reopen"));
+    assert_eq!(all(store).await, appended, "events lost across a restart");
 }

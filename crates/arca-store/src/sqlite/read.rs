@@ -225,17 +225,18 @@ pub(super) fn due_for_purge(
         .map_err(sql_err("scan due purges"))
 }
 
+/// The `rotation_due_at IS NOT NULL` term lets SQLite use the partial index.
+const DUE_FOR_ROTATION: &str = "SELECT region, arn FROM secrets \
+    WHERE rotation_due_at IS NOT NULL AND rotation_due_at <= ?1 \
+    ORDER BY rotation_due_at, arn LIMIT ?2";
+
 pub(super) fn due_for_rotation(
     conn: &Connection,
     now: Millis,
     limit: usize,
 ) -> Result<Vec<(String, String)>> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT region, arn FROM secrets \
-             WHERE rotation_due_at IS NOT NULL AND rotation_due_at <= ?1 \
-             ORDER BY rotation_due_at, arn LIMIT ?2",
-        )
+        .prepare_cached(DUE_FOR_ROTATION)
         .map_err(sql_err("prepare rotation scan"))?;
     let rows = stmt
         .query_map(params![now, clamp_limit(limit)], |r| {
@@ -248,22 +249,30 @@ pub(super) fn due_for_rotation(
 
 // ----- events -----
 
-/// One page of the event log. The secret filter walks `events_by_secret`; without it the
-/// rowid order is the id order.
+/// Two shapes rather than `(?3 IS NULL OR secret_arn = ?3)`, which SQLite cannot serve
+/// from an index: one secret's page is a range of `events_by_secret`, the whole log's a
+/// range of the rowid (which is the id).
+fn event_sql(one_secret: bool) -> &'static str {
+    if one_secret {
+        "SELECT id, time, name, region, secret_arn, version_id, step, error, detail \
+         FROM events WHERE secret_arn = ?3 AND id > ?1 ORDER BY id LIMIT ?2"
+    } else {
+        "SELECT id, time, name, region, secret_arn, version_id, step, error, detail \
+         FROM events WHERE id > ?1 AND ?3 IS NULL ORDER BY id LIMIT ?2"
+    }
+}
+
+/// One page of the event log.
 pub(super) fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
     if q.limit == 0 {
         return Ok(Vec::new());
     }
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, time, name, region, secret_arn, version_id, step, error, detail \
-             FROM events WHERE id > ?1 AND (?2 IS NULL OR secret_arn = ?2) \
-             ORDER BY id LIMIT ?3",
-        )
+        .prepare_cached(event_sql(q.secret_arn.is_some()))
         .map_err(sql_err("prepare event list"))?;
     let rows = stmt
         .query_map(
-            params![q.after_id, q.secret_arn, clamp_limit(q.limit)],
+            params![q.after_id, clamp_limit(q.limit), q.secret_arn],
             |r| {
                 Ok((
                     EventRecord {
@@ -676,6 +685,54 @@ mod tests {
         );
         assert_eq!(prefix_ranges(&["".into(), "a".into()]), None);
         assert_eq!(prefix_ranges(&[]), None);
+    }
+
+    fn plan(conn: &Connection, sql: &str, args: &[Value]) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("plan");
+        let rows: Vec<String> = stmt
+            .query_map(params_from_iter(args.iter()), |r| r.get(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("plan");
+        rows.join("; ")
+    }
+
+    /// The rotation scan and event pages are range scans of an index, never a sort or a
+    /// walk over the whole table.
+    #[test]
+    fn rotation_and_event_queries_use_an_index_range() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = super::super::schema::open_connection(
+            &dir.path().join("plan.db"),
+            super::super::schema::Role::Writer,
+        )
+        .expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let due = plan(
+            &conn,
+            DUE_FOR_ROTATION,
+            &[Value::Integer(0), Value::Integer(10)],
+        );
+        assert!(due.contains("secrets_by_rotation"), "{due}");
+        for one_secret in [false, true] {
+            let arn = if one_secret {
+                Value::Text("arn:x".into())
+            } else {
+                Value::Null
+            };
+            let p = plan(
+                &conn,
+                event_sql(one_secret),
+                &[Value::Integer(0), Value::Integer(10), arn],
+            );
+            assert!(!p.contains("TEMP B-TREE"), "{p}");
+            assert!(p.contains(">"), "not a range scan: {p}");
+            if one_secret {
+                assert!(p.contains("events_by_secret"), "{p}");
+            }
+        }
     }
 
     /// Every list shape must walk an index in list order: a temp B-tree would mean
