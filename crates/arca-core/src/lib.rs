@@ -8,6 +8,7 @@ pub mod filter;
 pub mod keys;
 mod ops;
 pub mod password;
+pub mod schedule;
 pub mod stages;
 mod validate;
 mod value;
