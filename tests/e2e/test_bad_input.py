@@ -116,8 +116,6 @@ def test_get_request_is_rejected(server, raw):
 
 
 UNIMPLEMENTED = [
-    ("RotateSecret", {"SecretId": "x", "ClientRequestToken": "0" * 32}),
-    ("CancelRotateSecret", {"SecretId": "x"}),
     ("ReplicateSecretToRegions", {"SecretId": "x", "AddReplicaRegions": [{"Region": "eu-west-1"}]}),
     ("RemoveRegionsFromReplication", {"SecretId": "x", "RemoveReplicaRegions": ["eu-west-1"]}),
     ("StopReplicationToReplica", {"SecretId": "x"}),

@@ -1,5 +1,6 @@
 //! Dev-only endpoints for test suites: wipe all secrets, move the service clock forward
-//! (and wake the purge so deletion windows end without waiting). Refused unless the
+//! (and wake the purge and the rotation scheduler so windows end without waiting), and
+//! read the event log. Refused unless the
 //! server runs with `--dev`.
 
 use crate::ApiState;
@@ -44,7 +45,31 @@ pub(crate) async fn handle(
             };
             dev.clock.advance(secs * 1000);
             dev.purge_wakeup.notify_one();
+            state.arca.rotation_wakeup().notify_one();
             plain(StatusCode::OK, "{}")
+        }
+        "events" => {
+            let query = arca_store::EventQuery {
+                after_id: q.get("after").and_then(|s| s.parse().ok()).unwrap_or(0),
+                limit: q.get("limit").and_then(|s| s.parse().ok()).unwrap_or(1000),
+                secret_arn: q.get("secret").cloned(),
+            };
+            match state.arca.store().list_events(&query).await {
+                Ok(events) => {
+                    let list: Vec<_> = events.iter().map(arca_core::events::event_json).collect();
+                    let body = serde_json::json!({ "events": list }).to_string();
+                    let mut r = Response::new(Body::from(body));
+                    r.headers_mut().insert(
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    );
+                    r
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "listing events failed");
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, "listing events failed\n")
+                }
+            }
         }
         _ => plain(StatusCode::NOT_FOUND, "unknown dev action\n"),
     }

@@ -106,7 +106,7 @@ async fn serve_one(
 ) -> Served {
     // Authenticate first: nothing about secrets, not even which operations exist, is
     // revealed to an unauthenticated caller.
-    let region = match authenticate(state, parts, body) {
+    let principal = match authenticate(state, parts, body) {
         Ok(r) => r,
         // An access key the admin CLI created after start-up: reread the stored keys
         // (at most once a second) and try once more.
@@ -119,9 +119,12 @@ async fn serve_one(
         Err(e) => return Err(("-", e)),
     };
     let name = Operation::name_of(target).map_err(|e| ("-", e))?;
-    let op = Operation::parse(name, body).map_err(|e| ("-", e))?;
+    let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
     let op_name = op.name();
-    let ctx = RequestCtx { region };
+    let ctx = RequestCtx {
+        region: principal.region,
+        only_secret: state.access_keys.scope_of(&principal.access_key_id),
+    };
     let resp = dispatch(&state.arca, &ctx, op, request_id)
         .await
         .map_err(|e| (op_name, e))?;
@@ -132,7 +135,7 @@ fn authenticate(
     state: &ApiState,
     parts: &axum::http::request::Parts,
     body: &[u8],
-) -> Result<String, ApiError> {
+) -> Result<arca_sigv4::Verified, ApiError> {
     let headers: Vec<(&str, &str)> = parts
         .headers
         .iter()
@@ -148,7 +151,7 @@ fn authenticate(
     let now = state.auth_clock.now_millis() / 1000;
     let lookup = |id: &str| state.access_keys.lookup(id);
     match verify(&req, &state.verify, now, &lookup) {
-        Ok(v) => Ok(v.region),
+        Ok(v) => Ok(v),
         Err(e) => {
             tracing::debug!(kind = ?e.kind, "request rejected by signature verification");
             Err(ApiError::new(e.kind.error_code(), e.message))
@@ -168,6 +171,7 @@ async fn dispatch(
         BatchGetSecretValue(r) => {
             codec::ok(&arca.batch_get_secret_value(ctx, r).await?, request_id)
         }
+        CancelRotateSecret(r) => codec::ok(&arca.cancel_rotate_secret(ctx, r).await?, request_id),
         CreateSecret(r) => codec::ok(&arca.create_secret(ctx, r).await?, request_id),
         DeleteSecret(r) => codec::ok(&arca.delete_secret(ctx, r).await?, request_id),
         DescribeSecret(r) => codec::ok(&arca.describe_secret(ctx, r).await?, request_id),
@@ -179,6 +183,7 @@ async fn dispatch(
         ListSecrets(r) => codec::ok(&arca.list_secrets(ctx, r).await?, request_id),
         PutSecretValue(r) => codec::ok(&arca.put_secret_value(ctx, r).await?, request_id),
         RestoreSecret(r) => codec::ok(&arca.restore_secret(ctx, r).await?, request_id),
+        RotateSecret(r) => codec::ok(&arca.rotate_secret(ctx, r).await?, request_id),
         TagResource(r) => codec::ok(&arca.tag_resource(ctx, r).await?, request_id),
         UntagResource(r) => codec::ok(&arca.untag_resource(ctx, r).await?, request_id),
         UpdateSecret(r) => codec::ok(&arca.update_secret(ctx, r).await?, request_id),

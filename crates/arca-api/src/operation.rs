@@ -11,6 +11,7 @@ const TARGET_PREFIX: &str = "secretsmanager.";
 #[derive(Debug)]
 pub enum Operation {
     BatchGetSecretValue(BatchGetSecretValueRequest),
+    CancelRotateSecret(SecretIdRequest),
     CreateSecret(CreateSecretRequest),
     DeleteSecret(DeleteSecretRequest),
     DescribeSecret(DescribeSecretRequest),
@@ -20,6 +21,7 @@ pub enum Operation {
     ListSecrets(ListSecretsRequest),
     PutSecretValue(PutSecretValueRequest),
     RestoreSecret(SecretIdRequest),
+    RotateSecret(RotateSecretRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     UpdateSecret(UpdateSecretRequest),
@@ -28,15 +30,13 @@ pub enum Operation {
     Unsupported(&'static str),
 }
 
-/// Operations of the model that later issues bring (rotation, replication, policies).
+/// Operations of the model that later issues bring (replication, policies).
 const UNSUPPORTED: &[&str] = &[
-    "CancelRotateSecret",
     "DeleteResourcePolicy",
     "GetResourcePolicy",
     "PutResourcePolicy",
     "RemoveRegionsFromReplication",
     "ReplicateSecretToRegions",
-    "RotateSecret",
     "StopReplicationToReplica",
     "ValidateResourcePolicy",
 ];
@@ -53,6 +53,7 @@ impl Operation {
         use Operation::*;
         Ok(match name {
             "BatchGetSecretValue" => BatchGetSecretValue(decode(body)?),
+            "CancelRotateSecret" => CancelRotateSecret(decode(body)?),
             "CreateSecret" => CreateSecret(decode(body)?),
             "DeleteSecret" => DeleteSecret(decode(body)?),
             "DescribeSecret" => DescribeSecret(decode(body)?),
@@ -62,6 +63,7 @@ impl Operation {
             "ListSecrets" => ListSecrets(decode(body)?),
             "PutSecretValue" => PutSecretValue(decode(body)?),
             "RestoreSecret" => RestoreSecret(decode(body)?),
+            "RotateSecret" => RotateSecret(decode(body)?),
             "TagResource" => TagResource(decode(body)?),
             "UntagResource" => UntagResource(decode(body)?),
             "UpdateSecret" => UpdateSecret(decode(body)?),
@@ -73,10 +75,39 @@ impl Operation {
         })
     }
 
+    /// The model's name for `name`, as a static string for logs ("-" if unknown).
+    pub fn static_name(name: &str) -> &'static str {
+        const KNOWN: &[&str] = &[
+            "BatchGetSecretValue",
+            "CancelRotateSecret",
+            "CreateSecret",
+            "DeleteSecret",
+            "DescribeSecret",
+            "GetRandomPassword",
+            "GetSecretValue",
+            "ListSecretVersionIds",
+            "ListSecrets",
+            "PutSecretValue",
+            "RestoreSecret",
+            "RotateSecret",
+            "TagResource",
+            "UntagResource",
+            "UpdateSecret",
+            "UpdateSecretVersionStage",
+        ];
+        KNOWN
+            .iter()
+            .chain(UNSUPPORTED.iter())
+            .find(|k| **k == name)
+            .copied()
+            .unwrap_or("-")
+    }
+
     pub fn name(&self) -> &'static str {
         use Operation::*;
         match self {
             BatchGetSecretValue(_) => "BatchGetSecretValue",
+            CancelRotateSecret(_) => "CancelRotateSecret",
             CreateSecret(_) => "CreateSecret",
             DeleteSecret(_) => "DeleteSecret",
             DescribeSecret(_) => "DescribeSecret",
@@ -86,6 +117,7 @@ impl Operation {
             ListSecrets(_) => "ListSecrets",
             PutSecretValue(_) => "PutSecretValue",
             RestoreSecret(_) => "RestoreSecret",
+            RotateSecret(_) => "RotateSecret",
             TagResource(_) => "TagResource",
             UntagResource(_) => "UntagResource",
             UpdateSecret(_) => "UpdateSecret",
@@ -110,8 +142,8 @@ mod tests {
         let op = Operation::parse("GetSecretValue", br#"{"SecretId":"x"}"#).unwrap();
         assert_eq!(op.name(), "GetSecretValue");
         assert!(matches!(
-            Operation::parse("RotateSecret", b"{}").unwrap(),
-            Operation::Unsupported("RotateSecret")
+            Operation::parse("PutResourcePolicy", b"{}").unwrap(),
+            Operation::Unsupported("PutResourcePolicy")
         ));
         assert_eq!(
             Operation::parse("Nope", b"{}").unwrap_err().code,

@@ -18,10 +18,18 @@ pub struct AccessKeys {
     keys: Arc<KeyService>,
     store: Arc<dyn Store>,
     cache: RwLock<HashMap<String, SecretString>>,
+    /// Short-lived keys limited to one secret, issued to rotation commands; memory only.
+    scoped: RwLock<HashMap<String, ScopedKey>>,
     /// When the stored keys were last reread (ms since start), to rate-limit rereads
     /// that unknown access key ids trigger.
     last_refresh: AtomicU64,
     started: Instant,
+}
+
+struct ScopedKey {
+    secret: SecretString,
+    secret_arn: String,
+    expires_at: Instant,
 }
 
 /// Unknown access key ids trigger at most one reread of the stored keys per interval.
@@ -61,18 +69,65 @@ impl AccessKeys {
             keys,
             store,
             cache: RwLock::new(cache),
+            scoped: RwLock::new(HashMap::new()),
             last_refresh: AtomicU64::new(0),
             started: Instant::now(),
         })
     }
 
-    /// The secret for an access key id, if the key is known and enabled.
+    /// The secret for an access key id, if the key is known, enabled and not expired.
     pub fn lookup(&self, access_key_id: &str) -> Option<SecretString> {
-        self.cache
+        if let Some(s) = self
+            .cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(access_key_id)
-            .cloned()
+        {
+            return Some(s.clone());
+        }
+        let scoped = self.scoped.read().unwrap_or_else(|p| p.into_inner());
+        scoped
+            .get(access_key_id)
+            .filter(|k| k.expires_at > Instant::now())
+            .map(|k| k.secret.clone())
+    }
+
+    /// The one secret (ARN) a key may act on, if it is a scoped key.
+    pub fn scope_of(&self, access_key_id: &str) -> Option<String> {
+        self.scoped
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+            .map(|k| k.secret_arn.clone())
+    }
+
+    /// Issues a key pair that expires after `ttl` and may act only on `secret_arn`.
+    pub fn issue_scoped(
+        &self,
+        secret_arn: &str,
+        ttl: std::time::Duration,
+    ) -> (String, SecretString) {
+        let (id, secret) = generate_pair();
+        let now = Instant::now();
+        let mut scoped = self.scoped.write().unwrap_or_else(|p| p.into_inner());
+        scoped.retain(|_, k| k.expires_at > now);
+        scoped.insert(
+            id.clone(),
+            ScopedKey {
+                secret: secret.clone(),
+                secret_arn: secret_arn.to_owned(),
+                expires_at: now + ttl,
+            },
+        );
+        (id, secret)
+    }
+
+    /// Ends a scoped key before its expiry (its rotation step is over).
+    pub fn revoke_scoped(&self, access_key_id: &str) {
+        self.scoped
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(access_key_id);
     }
 
     /// Whether a reread is allowed now; claims the slot if so.

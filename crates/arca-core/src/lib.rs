@@ -4,10 +4,13 @@
 //! by arca-api; answers leave as wire DTOs or an `ApiError` from the one error table.
 
 pub mod access;
+pub mod events;
 pub mod filter;
 pub mod keys;
+mod locks;
 mod ops;
 pub mod password;
+pub mod rotation;
 pub mod schedule;
 pub mod stages;
 mod validate;
@@ -25,6 +28,18 @@ pub use keys::KeyService;
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
     pub region: String,
+    /// When set, the caller may act on this one secret (by ARN) and no other: the
+    /// short-lived credentials a rotation command gets are scoped this way.
+    pub only_secret: Option<String>,
+}
+
+impl RequestCtx {
+    pub fn new(region: impl Into<String>) -> Self {
+        Self {
+            region: region.into(),
+            only_secret: None,
+        }
+    }
 }
 
 /// The Secrets Manager service: one per process, shared by every request.
@@ -33,6 +48,10 @@ pub struct Arca {
     pub(crate) keys: Arc<KeyService>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) account: String,
+    /// Wakes the rotation scheduler when RotateSecret starts a rotation.
+    rotation_wakeup: Arc<tokio::sync::Notify>,
+    /// Serializes writes to one secret within this process.
+    pub(crate) write_locks: locks::StripedLocks,
 }
 
 impl Arca {
@@ -47,7 +66,22 @@ impl Arca {
             keys,
             clock,
             account,
+            rotation_wakeup: Arc::new(tokio::sync::Notify::new()),
+            write_locks: locks::StripedLocks::new(),
         }
+    }
+
+    /// What the rotation scheduler waits on besides its timer.
+    pub fn rotation_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.rotation_wakeup.clone()
+    }
+
+    pub(crate) fn wake_rotation(&self) {
+        self.rotation_wakeup.notify_one();
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn account(&self) -> &str {

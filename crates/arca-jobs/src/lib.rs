@@ -1,7 +1,10 @@
-//! Background workers. Each runs `work()` until there is nothing left, then waits for
+//! Background workers (the deletion purge here, the rotation scheduler in `rotation`).
+//! Each runs `work()` until there is nothing left, then waits for
 //! its interval, a wake-up, or shutdown; failures back off exponentially with jitter.
 //! The purge removes secrets whose recovery window has ended; the state it works from
 //! (each secret's purge date) is persisted, so a restarted server simply resumes.
+
+pub mod rotation;
 
 use arca_core::Arca;
 use rand::Rng;

@@ -375,3 +375,37 @@ pub struct GetRandomPasswordResponse {
 /// The empty JSON object AWS returns for TagResource and UntagResource.
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
+
+// ---------- RotateSecret / CancelRotateSecret ----------
+#[derive(Debug, Default, Deserialize, Serialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExternalSecretRotationMetadataItem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateSecretRequest {
+    pub secret_id: Option<String>,
+    pub client_request_token: Option<String>,
+    #[serde(rename = "RotationLambdaARN")]
+    pub rotation_lambda_arn: Option<String>,
+    pub rotation_rules: Option<RotationRules>,
+    pub external_secret_rotation_metadata: Option<Vec<ExternalSecretRotationMetadataItem>>,
+    pub external_secret_rotation_role_arn: Option<String>,
+    pub rotate_immediately: Option<bool>,
+}
+
+/// RotateSecret's and CancelRotateSecret's response.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateSecretResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}

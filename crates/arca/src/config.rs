@@ -22,6 +22,22 @@ pub struct FileConfig {
     /// Static access keys. The file holding them must not be readable by group or others.
     #[serde(default)]
     pub access_keys: Vec<StaticKey>,
+    /// Rotation-function bindings, stored at start-up (the admin CLI can add more).
+    #[serde(default)]
+    pub rotation_functions: Vec<ConfiguredFunction>,
+}
+
+/// `[[rotation_functions]]`: an ARN and what it runs, e.g.
+/// `arn = "arn:aws:lambda:us-east-1:123456789012:function:rotate-db"`,
+/// `type = "builtin"`, `kind = "postgres-single-user"`; or `type = "http"`, `url`,
+/// `hmac_secret_file`; or `type = "command"`, `argv = [...]`; each with `timeout_secs`.
+#[derive(Debug, Deserialize)]
+pub struct ConfiguredFunction {
+    pub arn: String,
+    /// File holding an HTTP function's signing secret (mode 0600).
+    pub hmac_secret_file: Option<PathBuf>,
+    #[serde(flatten)]
+    pub spec: arca_rotation::FunctionSpec,
 }
 
 #[derive(Deserialize)]

@@ -72,6 +72,22 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Bind rotation-function ARNs to what runs them.
+    RotationFunction {
+        #[command(subcommand)]
+        action: FunctionAction,
+    },
+    /// Print recorded events (rotation start, success, failure, cancellation) as JSON lines.
+    Events {
+        /// Only events after this id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Only this secret's events (its ARN).
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Create a new root key file (mode 0600).
     InitRootKey { path: PathBuf },
     /// Show what the store holds.
@@ -87,6 +103,40 @@ enum AccessKeyAction {
     },
     /// List access key ids.
     List,
+}
+
+#[derive(Subcommand)]
+enum FunctionAction {
+    /// Bind an ARN (arn:aws:lambda:<region>:<account>:function:<name>) to an HTTP endpoint,
+    /// a built-in rotator, or a local command (given after `--`).
+    Add {
+        #[arg(long)]
+        arn: String,
+        /// POST each step's event to this URL, HMAC-signed.
+        #[arg(long, conflicts_with_all = ["builtin", "command"])]
+        http: Option<String>,
+        /// File holding the HTTP signing secret (mode 0600); without it one is generated
+        /// and printed once.
+        #[arg(long, requires = "http")]
+        hmac_secret_file: Option<PathBuf>,
+        /// A built-in rotator: generic, postgres-single-user, postgres-alternating-users,
+        /// mysql-single-user, mysql-alternating-users.
+        #[arg(long, conflicts_with = "command")]
+        builtin: Option<String>,
+        /// Options of the built-in rotator, as JSON.
+        #[arg(long, requires = "builtin")]
+        options: Option<String>,
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+        /// The command to run, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    List,
+    Remove {
+        #[arg(long)]
+        arn: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +160,7 @@ fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,6 +289,117 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::RotationFunction { action } => {
+            let file = file_config(&cli)?;
+            let root = load_root_key(&cli, &file)?;
+            let db = cli
+                .database
+                .clone()
+                .or_else(|| file.database.clone())
+                .unwrap_or_else(config::default_database);
+            let o = open(&cli, root, db, file).await?;
+            match action {
+                FunctionAction::Add {
+                    arn,
+                    http,
+                    hmac_secret_file,
+                    builtin,
+                    options,
+                    timeout_secs,
+                    command,
+                } => {
+                    let mut printed_secret = None;
+                    let (spec, secret) = if let Some(url) = http {
+                        let secret = match hmac_secret_file {
+                            Some(p) => read_private_file(p)?,
+                            None => {
+                                let s: [u8; 32] = rand::random();
+                                printed_secret = Some(hex::encode(s));
+                                hex::encode(s).into_bytes()
+                            }
+                        };
+                        (
+                            arca_rotation::FunctionSpec::Http {
+                                url: url.clone(),
+                                timeout_secs: *timeout_secs,
+                            },
+                            Some(secret),
+                        )
+                    } else if let Some(kind) = builtin {
+                        let options = match options {
+                            Some(o) => serde_json::from_str(o).context("--options must be JSON")?,
+                            None => serde_json::Value::Null,
+                        };
+                        (
+                            arca_rotation::FunctionSpec::Builtin {
+                                kind: kind.clone(),
+                                options,
+                            },
+                            None,
+                        )
+                    } else if !command.is_empty() {
+                        (
+                            arca_rotation::FunctionSpec::Command {
+                                argv: command.clone(),
+                                timeout_secs: *timeout_secs,
+                            },
+                            None,
+                        )
+                    } else {
+                        bail!("give --http URL, --builtin KIND, or a command after --");
+                    };
+                    let rec = arca_rotation::functions::binding_record(
+                        o.keys.root(),
+                        arn,
+                        &spec,
+                        secret.as_deref(),
+                        SystemClock.now_millis(),
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                    o.store.put_rotation_function(&rec).await?;
+                    println!("bound {arn}");
+                    if let Some(s) = printed_secret {
+                        println!("ARCA_ROTATION_HMAC_SECRET={s}");
+                    }
+                }
+                FunctionAction::List => {
+                    for f in o.store.list_rotation_functions().await? {
+                        println!("{}\t{}", f.arn, f.spec);
+                    }
+                }
+                FunctionAction::Remove { arn } => {
+                    o.store.delete_rotation_function(arn).await?;
+                    println!("removed {arn}");
+                }
+            }
+            Ok(())
+        }
+        Command::Events {
+            after,
+            secret,
+            limit,
+        } => {
+            let file = file_config(&cli)?;
+            let root = load_root_key(&cli, &file)?;
+            let db = cli
+                .database
+                .clone()
+                .or_else(|| file.database.clone())
+                .unwrap_or_else(config::default_database);
+            let o = open(&cli, root, db, file).await?;
+            let events = o
+                .store
+                .list_events(&arca_store::EventQuery {
+                    after_id: *after,
+                    limit: *limit,
+                    secret_arn: secret.clone(),
+                })
+                .await?;
+            for e in events {
+                println!("{}", arca_core::events::event_json(&e));
+            }
+            Ok(())
+        }
         Command::Status => {
             let file = file_config(&cli)?;
             let root = load_root_key(&cli, &file)?;
@@ -300,6 +462,22 @@ async fn server(
         static_keys.push((id, SecretString::new(secret)));
     }
     let access = Arc::new(AccessKeys::load(o.keys.clone(), o.store.clone(), static_keys).await?);
+    for f in &o.file.rotation_functions {
+        let secret = f
+            .hmac_secret_file
+            .as_ref()
+            .map(|p| read_private_file(p))
+            .transpose()?;
+        let rec = arca_rotation::functions::binding_record(
+            o.keys.root(),
+            &f.arn,
+            &f.spec,
+            secret.as_deref(),
+            SystemClock.now_millis(),
+        )
+        .map_err(|e| anyhow::anyhow!("rotation function {}: {e}", f.arn))?;
+        o.store.put_rotation_function(&rec).await?;
+    }
 
     let offset_clock = OffsetClock::new();
     let clock: Arc<dyn Clock> = if dev {
@@ -356,6 +534,25 @@ async fn server(
         arca.clone(),
         Duration::from_secs(purge_interval_secs.max(1)),
         purge_wakeup,
+        shutdown_rx.clone(),
+    ));
+    // Local rotation commands reach this server on its own address.
+    let endpoint = if local.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", local.port())
+    } else {
+        format!("http://{local}")
+    };
+    let registry = Arc::new(arca_rotation::Registry::new(
+        o.store.clone(),
+        o.keys.clone(),
+        arca.clone(),
+        state.access_keys.clone(),
+        endpoint,
+    ));
+    let rotation = tokio::spawn(arca_jobs::rotation::run_rotation(
+        arca.clone(),
+        registry,
+        Duration::from_secs(5),
         shutdown_rx,
     ));
     axum::serve(listener, arca_api::router(state))
@@ -363,8 +560,17 @@ async fn server(
         .await?;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
     tracing::info!("arca server stopped");
     Ok(())
+}
+
+/// Reads a file holding a secret, refusing one that group or others can read.
+fn read_private_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    config::check_private(path)?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.trim().as_bytes().to_vec())
 }
 
 async fn shutdown_signal() {

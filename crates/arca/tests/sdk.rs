@@ -1324,7 +1324,7 @@ async fn regions_are_separate_namespaces() {
 }
 
 #[tokio::test]
-async fn rotate_secret_is_unsupported_and_harmless() {
+async fn rotate_secret_without_a_function_is_refused_and_harmless() {
     let server = Server::dev();
     let sm = server.client(REGION);
     sm.create_secret()
@@ -1339,10 +1339,10 @@ async fn rotate_secret_is_unsupported_and_harmless() {
         .rotate_immediately(true)
         .send()
         .await
-        .expect_err("RotateSecret is not supported");
+        .expect_err("RotateSecret without a rotation function");
     let message = err.as_service_error().and_then(|e| e.message());
     assert!(
-        message.is_some_and(|m| m.to_lowercase().contains("not support")),
+        message.is_some_and(|m| m.contains("No Lambda rotation function ARN is associated")),
         "{err:?}"
     );
     assert!(
@@ -1351,6 +1351,21 @@ async fn rotate_secret_is_unsupported_and_harmless() {
             RotateSecretError::InvalidRequestException(_)
         ),
         "RotateSecret should be an InvalidRequestException"
+    );
+    // A function ARN nothing is bound to is refused too.
+    let err = sm
+        .rotate_secret()
+        .secret_id("rot")
+        .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:nothing-bound")
+        .send()
+        .await
+        .expect_err("RotateSecret with an unbound function");
+    assert!(
+        matches!(
+            err.into_service_error(),
+            RotateSecretError::InvalidRequestException(_)
+        ),
+        "an unbound function should be an InvalidRequestException"
     );
     // The server still works, and the secret is untouched.
     assert_eq!(current_string(&sm, "rot").await, "before");

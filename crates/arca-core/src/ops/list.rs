@@ -2,6 +2,7 @@
 //! window has ended. Filter semantics live in `crate::filter`; pages are keyset pages
 //! (the last item's sort value and ARN), so they stay right while secrets come and go.
 
+use super::ensure_unscoped;
 use crate::filter::{decode_list_token, encode_list_token, query_fingerprint, Filters};
 use crate::{store_err, validate, Arca, RequestCtx};
 use arca_store::{CursorValue, ListCursor, ListQuery, SecretRecord, SortBy};
@@ -14,6 +15,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: ListSecretsRequest,
     ) -> Result<ListSecretsResponse, ApiError> {
+        ensure_unscoped(ctx)?;
         let limit = validate::max_results(req.max_results, 100)?.unwrap_or(100);
         let sort_by = match req.sort_by.as_deref() {
             None | Some("created-date") => SortBy::CreatedDate,
@@ -102,6 +104,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: BatchGetSecretValueRequest,
     ) -> Result<BatchGetSecretValueResponse, ApiError> {
+        ensure_unscoped(ctx)?;
         match (&req.secret_id_list, &req.filters) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(ApiError::invalid_parameter(

@@ -27,6 +27,19 @@ impl Arca {
         ctx: &RequestCtx,
         secret_id: &str,
     ) -> Result<Option<SecretRecord>, ApiError> {
+        let found = self.lookup_unscoped(ctx, secret_id).await?;
+        match (&ctx.only_secret, &found) {
+            (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
+            (Some(_), None) => Err(access_denied()),
+            _ => Ok(found),
+        }
+    }
+
+    async fn lookup_unscoped(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<Option<SecretRecord>, ApiError> {
         match SecretRef::parse(secret_id) {
             SecretRef::Name(name) => self.store.find_by_name(&ctx.region, &name).await,
             SecretRef::Arn {
@@ -111,14 +124,19 @@ impl Arca {
 
     /// Runs read-modify-write `f` on one secret until it commits without a concurrent
     /// change in between. `f` returns the change to apply (None: nothing to write) and
-    /// the operation's result.
+    /// the operation's result. Writers of one secret in this process queue on a striped
+    /// lock, so they don't race each other; the store's revision check still guards
+    /// against writers in other processes sharing the database.
     pub(crate) async fn modify<T>(
         &self,
         ctx: &RequestCtx,
         secret_id: &str,
         mut f: impl FnMut(SecretRecord) -> Result<(Option<SecretChange>, T), ApiError>,
     ) -> Result<T, ApiError> {
+        let arn = self.must_find(ctx, secret_id).await?.arn;
+        let _guard = self.write_locks.lock(&arn).await;
         for _ in 0..MAX_WRITE_ATTEMPTS {
+            // (Re)read under the lock: the first read may predate a queued writer.
             let secret = self.must_find(ctx, secret_id).await?;
             let (change, out) = f(secret)?;
             let Some(change) = change else {
@@ -147,7 +165,7 @@ impl Arca {
         } else {
             (stages, None)
         };
-        DescribeSecretResponse {
+        let mut out = DescribeSecretResponse {
             arn: s.arn.clone(),
             name: s.name.clone(),
             secret_type: s.secret_type.clone(),
@@ -167,7 +185,9 @@ impl Arca {
             created_date: Some(to_wire(s.created_at)),
             primary_region: s.primary_region.clone(),
             ..Default::default()
-        }
+        };
+        crate::rotation::describe_rotation(s, &mut out);
+        out
     }
 }
 
@@ -186,6 +206,23 @@ pub(crate) fn wire_tags(tags: &[(String, String)]) -> Vec<Tag> {
             value: Some(v.clone()),
         })
         .collect()
+}
+
+/// A scoped caller reaching for another secret. The message names no secret, so it
+/// reveals nothing about which exist.
+pub(crate) fn access_denied() -> ApiError {
+    ApiError::new(
+        ErrorCode::AccessDenied,
+        "The credentials used are not authorized to perform this operation on this resource.",
+    )
+}
+
+/// Refuses operations that are not about one secret to a scoped caller.
+pub(crate) fn ensure_unscoped(ctx: &RequestCtx) -> Result<(), ApiError> {
+    if ctx.only_secret.is_some() {
+        return Err(access_denied());
+    }
+    Ok(())
 }
 
 /// AWS's answer to any value or metadata change of a secret scheduled for deletion.

@@ -2,7 +2,7 @@
 //! RestoreSecret, TagResource, UntagResource, and GetRandomPassword.
 
 use super::values::{digests_equal, token_required, VersionInput, VersionOutcome};
-use super::{ensure_not_deleted, metadata_change};
+use super::{ensure_not_deleted, ensure_unscoped, metadata_change};
 use crate::stages::AWSCURRENT;
 use crate::value::Value;
 use crate::{password, store_err, validate, Arca, RequestCtx};
@@ -20,6 +20,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: CreateSecretRequest,
     ) -> Result<CreateSecretResponse, ApiError> {
+        ensure_unscoped(ctx)?;
         let name = validate::required(&req.name, "Name")?.clone();
         validate::secret_name(&name)?;
         validate::description(&req.description)?;
@@ -153,6 +154,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: UpdateSecretRequest,
     ) -> Result<UpdateSecretResponse, ApiError> {
+        ensure_unscoped(ctx)?;
         let id = validate::secret_id(&req.secret_id)?.to_owned();
         validate::description(&req.description)?;
         validate::secret_type(&req.secret_type)?;
@@ -242,6 +244,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: DeleteSecretRequest,
     ) -> Result<DeleteSecretResponse, ApiError> {
+        ensure_unscoped(ctx)?;
         let id = validate::secret_id(&req.secret_id)?.to_owned();
         let force = req.force_delete_without_recovery.unwrap_or(false);
         if force && req.recovery_window_in_days.is_some() {
@@ -309,6 +312,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: SecretIdRequest,
     ) -> Result<ArnNameResponse, ApiError> {
+        ensure_unscoped(ctx)?;
         let id = validate::secret_id(&req.secret_id)?.to_owned();
         self.modify(ctx, &id, |mut secret| {
             let out = ArnNameResponse {
@@ -330,6 +334,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: TagResourceRequest,
     ) -> Result<Empty, ApiError> {
+        ensure_unscoped(ctx)?;
         let id = validate::secret_id(&req.secret_id)?.to_owned();
         let new_tags = validate::tags(validate::required(&req.tags, "Tags")?)?;
         let now = self.now();
@@ -357,6 +362,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: UntagResourceRequest,
     ) -> Result<Empty, ApiError> {
+        ensure_unscoped(ctx)?;
         let id = validate::secret_id(&req.secret_id)?.to_owned();
         let keys = validate::required(&req.tag_keys, "TagKeys")?.clone();
         for k in &keys {

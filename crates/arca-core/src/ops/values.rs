@@ -100,6 +100,9 @@ impl Arca {
             .cloned()
             .ok_or_else(ApiError::internal)?;
         secret.last_changed_at = now;
+        if version.stages.iter().any(|s| s == AWSCURRENT) {
+            crate::rotation::note_manual_rotation(&mut secret, now);
+        }
         let mut change = metadata_change(secret);
         change.new_versions.push(NewVersion {
             version: version.clone(),

@@ -1,0 +1,111 @@
+//! The local-command invoker: runs the operator's command with the event as JSON on
+//! stdin, and in its environment the endpoint (`AWS_ENDPOINT_URL`), the secret's region,
+//! and short-lived credentials that may act on the secret being rotated and nothing else.
+//! So a Lambda-style handler written for boto3 runs unmodified (see `contrib/lambda_shim.py`).
+//! Exit status 0 is success; anything else, or overrunning the timeout, is failure.
+
+use crate::event::{InvokeError, Invoker, RotationEvent};
+use arca_core::access::AccessKeys;
+use arca_types::arn::SecretRef;
+use async_trait::async_trait;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+pub struct CommandInvoker {
+    argv: Vec<String>,
+    timeout: Duration,
+    endpoint: String,
+    access_keys: Arc<AccessKeys>,
+}
+
+impl CommandInvoker {
+    pub fn new(
+        argv: Vec<String>,
+        timeout: Duration,
+        endpoint: String,
+        access_keys: Arc<AccessKeys>,
+    ) -> Result<Self, InvokeError> {
+        if argv.is_empty() {
+            return Err(InvokeError::new("the rotation command is empty"));
+        }
+        Ok(Self {
+            argv,
+            timeout,
+            endpoint,
+            access_keys,
+        })
+    }
+}
+
+#[async_trait]
+impl Invoker for CommandInvoker {
+    async fn invoke(&self, event: &RotationEvent) -> Result<(), InvokeError> {
+        let step = event.step.as_str();
+        let region = match SecretRef::parse(&event.secret_id) {
+            SecretRef::Arn { region, .. } => region,
+            SecretRef::Name(_) => {
+                return Err(InvokeError::new(
+                    "the rotation event must name the secret by ARN",
+                ))
+            }
+        };
+        let body =
+            serde_json::to_vec(event).map_err(|_| InvokeError::new("cannot encode the event"))?;
+        // Credentials live a little longer than the step may run, and end with it.
+        let (key_id, secret) = self
+            .access_keys
+            .issue_scoped(&event.secret_id, self.timeout + Duration::from_secs(30));
+        let mut cmd = tokio::process::Command::new(&self.argv[0]);
+        cmd.args(&self.argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            // The function's own output may carry secret values: never captured or logged.
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") || k.to_string_lossy().starts_with("ARCA_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint)
+            .env("AWS_REGION", &region)
+            .env("AWS_DEFAULT_REGION", &region)
+            .env("AWS_ACCESS_KEY_ID", &key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret.expose());
+        let result = async {
+            let mut child = cmd.spawn().map_err(|_| {
+                InvokeError::new(format!("{step} step: cannot start the rotation command"))
+            })?;
+            if let Some(mut stdin) = child.stdin.take() {
+                // A command that never reads stdin is its own business.
+                let _ = stdin.write_all(&body).await;
+            }
+            match tokio::time::timeout(self.timeout, child.wait()).await {
+                Ok(Ok(status)) if status.success() => Ok(()),
+                Ok(Ok(status)) => Err(InvokeError::new(format!(
+                    "{step} step: rotation command exited with {}",
+                    status
+                        .code()
+                        .map(|c| format!("status {c}"))
+                        .unwrap_or_else(|| "a signal".into())
+                ))),
+                Ok(Err(_)) => Err(InvokeError::new(format!(
+                    "{step} step: waiting for the rotation command failed"
+                ))),
+                Err(_) => {
+                    let _ = child.kill().await;
+                    Err(InvokeError::new(format!(
+                        "{step} step: rotation command timed out after {} s",
+                        self.timeout.as_secs()
+                    )))
+                }
+            }
+        }
+        .await;
+        self.access_keys.revoke_scoped(&key_id);
+        result
+    }
+}

@@ -1,0 +1,225 @@
+//! Rotation-function bindings: which ARN (`arn:aws:lambda:<region>:<account>:function:<name>`)
+//! runs as which invoker. The operator binds them in the config file or with
+//! `arca rotation-function add`; they live in the store (an HTTP function's signing secret
+//! sealed under the root key), so every server process sees the same bindings.
+
+use crate::api::CoreSecretsApi;
+use crate::command::CommandInvoker;
+use crate::event::{InvokeError, Invoker};
+use crate::http::HttpInvoker;
+use arca_core::access::AccessKeys;
+use arca_core::Arca;
+use arca_core::KeyService;
+use arca_crypto::RootKey;
+use arca_store::{RotationFunctionRecord, Store};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Purpose string binding sealed HTTP signing secrets to their use.
+pub const HMAC_SEAL_PURPOSE: &str = "arca/rotation-function-hmac/v1";
+const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// What a function ARN is bound to (the `spec` JSON of its record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum FunctionSpec {
+    /// POST the event to `url`, HMAC-signed with the function's sealed secret.
+    Http {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
+    },
+    /// Run `argv` with the event on stdin and scoped credentials in the environment.
+    Command {
+        argv: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
+    },
+    /// One of Arca's built-in rotators.
+    Builtin {
+        kind: String,
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        options: serde_json::Value,
+    },
+}
+
+/// `arn:aws:lambda:<region>:<12-digit account>:function:<name>`.
+pub fn valid_function_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    parts.len() == 7
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5] == "function"
+        && !parts[6].is_empty()
+        && parts[6]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
+}
+
+/// Finds the invoker for a function ARN. The scheduler depends on this seam only.
+#[async_trait]
+pub trait InvokerSource: Send + Sync {
+    async fn invoker_for(&self, function_arn: &str) -> Result<Arc<dyn Invoker>, InvokeError>;
+}
+
+/// Builds invokers from the stored bindings.
+pub struct Registry {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyService>,
+    arca: Arc<Arca>,
+    access_keys: Arc<AccessKeys>,
+    /// Where local commands reach Arca (`AWS_ENDPOINT_URL`).
+    endpoint: String,
+}
+
+impl Registry {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyService>,
+        arca: Arc<Arca>,
+        access_keys: Arc<AccessKeys>,
+        endpoint: String,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            arca,
+            access_keys,
+            endpoint,
+        }
+    }
+}
+
+#[async_trait]
+impl InvokerSource for Registry {
+    async fn invoker_for(&self, function_arn: &str) -> Result<Arc<dyn Invoker>, InvokeError> {
+        let records = self
+            .store
+            .list_rotation_functions()
+            .await
+            .map_err(|_| InvokeError::new("cannot read rotation-function bindings"))?;
+        let rec = records
+            .into_iter()
+            .find(|r| r.arn == function_arn)
+            .ok_or_else(|| {
+                InvokeError::new(format!("no rotation function is bound to {function_arn}"))
+            })?;
+        let spec: FunctionSpec = serde_json::from_value(rec.spec.clone())
+            .map_err(|_| InvokeError::new(format!("the binding of {function_arn} is malformed")))?;
+        Ok(match spec {
+            FunctionSpec::Http { url, timeout_secs } => {
+                let sealed = rec
+                    .sealed_secret
+                    .as_ref()
+                    .ok_or_else(|| InvokeError::new("the HTTP function has no signing secret"))?;
+                let secret = self
+                    .keys
+                    .root()
+                    .open_blob(HMAC_SEAL_PURPOSE, sealed)
+                    .map_err(|_| {
+                        InvokeError::new("the HTTP function's signing secret cannot be opened")
+                    })?;
+                Arc::new(HttpInvoker::new(
+                    function_arn,
+                    &url,
+                    secret,
+                    Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+                )?)
+            }
+            FunctionSpec::Command { argv, timeout_secs } => Arc::new(CommandInvoker::new(
+                argv,
+                Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+                self.endpoint.clone(),
+                self.access_keys.clone(),
+            )?),
+            FunctionSpec::Builtin { kind, options } => crate::builtin::from_spec(
+                &kind,
+                &options,
+                Arc::new(CoreSecretsApi::new(self.arca.clone())),
+            )?,
+        })
+    }
+}
+
+/// A binding ready to store: validates the ARN and the spec, seals an HTTP secret.
+pub fn binding_record(
+    root: &RootKey,
+    arn: &str,
+    spec: &FunctionSpec,
+    hmac_secret: Option<&[u8]>,
+    now: arca_types::time::Millis,
+) -> Result<RotationFunctionRecord, String> {
+    if !valid_function_arn(arn) {
+        return Err(format!(
+            "{arn} is not a function ARN (arn:aws:lambda:<region>:<account>:function:<name>)"
+        ));
+    }
+    let sealed_secret = match spec {
+        FunctionSpec::Http { url, .. } => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err("the URL must start with http:// or https://".into());
+            }
+            let secret = hmac_secret.ok_or("an HTTP function needs a signing secret")?;
+            if secret.len() < 16 {
+                return Err("the signing secret must be at least 16 bytes".into());
+            }
+            Some(root.seal_blob(HMAC_SEAL_PURPOSE, secret))
+        }
+        FunctionSpec::Command { argv, .. } => {
+            if argv.is_empty() {
+                return Err("the command is empty".into());
+            }
+            None
+        }
+        FunctionSpec::Builtin { kind, .. } => {
+            crate::builtin::parse_kind(kind).map_err(|e| e.message)?;
+            None
+        }
+    };
+    Ok(RotationFunctionRecord {
+        arn: arn.to_owned(),
+        spec: serde_json::to_value(spec).map_err(|e| e.to_string())?,
+        sealed_secret,
+        created_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_arns() {
+        assert!(valid_function_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:rotate-db"
+        ));
+        assert!(!valid_function_arn(
+            "arn:aws:lambda:us-east-1:123:function:x"
+        ));
+        assert!(!valid_function_arn(
+            "arn:aws:s3:us-east-1:123456789012:function:x"
+        ));
+        assert!(!valid_function_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:"
+        ));
+    }
+
+    #[test]
+    fn spec_json_is_tagged() {
+        let s = FunctionSpec::Command {
+            argv: vec!["python3".into(), "shim.py".into()],
+            timeout_secs: Some(5),
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["type"], "command");
+        assert_eq!(serde_json::from_value::<FunctionSpec>(v).unwrap(), s);
+        let b: FunctionSpec =
+            serde_json::from_str(r#"{"type":"builtin","kind":"generic"}"#).unwrap();
+        assert!(matches!(b, FunctionSpec::Builtin { .. }));
+    }
+}
