@@ -10,7 +10,7 @@ use crate::ops::{ensure_not_deleted, ensure_unscoped, metadata_change};
 use crate::schedule::RotationSchedule;
 use crate::stages::{self, AWSCURRENT, AWSPENDING};
 use crate::{store_err, validate, Arca, RequestCtx};
-use arca_store::{EventRecord, SecretRecord};
+use arca_store::{EventRecord, NewVersion, SealedValue, SecretRecord, VersionRecord};
 use arca_types::time::{to_wire, Millis};
 use arca_types::wire::{
     DescribeSecretResponse, RotateSecretRequest, RotateSecretResponse, RotationRules,
@@ -166,6 +166,22 @@ fn pending_elsewhere(s: &SecretRecord) -> Option<String> {
     (Some(pending.version_id.as_str()) != current).then(|| pending.version_id.clone())
 }
 
+/// The value-less AWSPENDING version a rotation's token names until createSecret fills it.
+fn pending_placeholder(s: &SecretRecord, token: &str, now: Millis) -> NewVersion {
+    NewVersion {
+        version: VersionRecord {
+            version_id: token.to_owned(),
+            stages: vec![AWSPENDING.to_owned()],
+            created_at: now,
+            last_accessed_day: None,
+            kms_key_ids: vec![s.kms_key_id.clone().unwrap_or_else(|| "DEFAULT".to_owned())],
+            value_digest: Vec::new(),
+            has_value: false,
+        },
+        sealed: SealedValue(Vec::new()),
+    }
+}
+
 fn new_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -258,9 +274,12 @@ impl Arca {
                     name: secret.name.clone(),
                     version_id: rotate_now.then(|| job_token.clone()),
                 };
+                let placeholder = rotate_now.then(|| pending_placeholder(&secret, &job_token, now));
                 let event = event(EVENT_ROTATION_STARTED, &secret, Some(&job_token), now)
                     .with_detail(serde_json::json!({"trigger": "RotateSecret", "rotateImmediately": rotate_now, "lambdaArn": lambda_arn}));
-                Ok((Some(metadata_change(secret)), (resp, event)))
+                let mut change = metadata_change(secret);
+                change.new_versions.extend(placeholder);
+                Ok((Some(change), (resp, event)))
             })
             .await?;
         self.record_event(event).await;
@@ -334,6 +353,7 @@ impl Arca {
             let mut started_event = None;
             let result = self
                 .modify(&ctx, &arn, |mut secret| {
+                    let mut new_placeholder = None;
                     let mut st = rotation_state(&secret);
                     if secret.deleted_at.is_some() {
                         // No rotation while deletion is scheduled; RestoreSecret brings it back.
@@ -362,7 +382,14 @@ impl Arca {
                             }
                             // A scheduled rotation. An unfinished one (AWSPENDING left on
                             // another version) is reattempted with its own token.
-                            let token = pending_elsewhere(&secret).unwrap_or_else(new_token);
+                            let token = match pending_elsewhere(&secret) {
+                                Some(t) => t,
+                                None => {
+                                    let t = new_token();
+                                    new_placeholder = Some(pending_placeholder(&secret, &t, now));
+                                    t
+                                }
+                            };
                             started_event = Some(
                                 event(EVENT_ROTATION_STARTED, &secret, Some(&token), now)
                                     .with_detail(serde_json::json!({"trigger": "schedule", "lambdaArn": lambda_arn})),
@@ -391,7 +418,9 @@ impl Arca {
                         lambda_arn,
                         job,
                     };
-                    Ok((Some(metadata_change(secret)), Some(claim)))
+                    let mut change = metadata_change(secret);
+                    change.new_versions.extend(new_placeholder);
+                    Ok((Some(change), Some(claim)))
                 })
                 .await;
             match result {
@@ -436,10 +465,20 @@ impl Arca {
                     }
                     other => other.clone(),
                 };
+                let mut restaged = Vec::new();
                 let ev = match outcome {
                     Ok(()) => {
                         if !job.test_only {
                             st.last_rotated_at = Some(now);
+                            // AWS takes AWSPENDING off the new version once finishSecret
+                            // succeeds (the templates leave it there).
+                            if let Some(v) = secret.versions.iter().find(|v| v.version_id == job.token) {
+                                if v.stages.iter().any(|s| s == AWSPENDING) {
+                                    let stages: Vec<String> =
+                                        v.stages.iter().filter(|s| *s != AWSPENDING).cloned().collect();
+                                    restaged.push((job.token.clone(), stages));
+                                }
+                            }
                         }
                         schedule_next(&mut st, now);
                         event(EVENT_ROTATION_SUCCEEDED, &secret, Some(&job.token), now)
@@ -463,7 +502,9 @@ impl Arca {
                     }
                 };
                 set_rotation_state(&mut secret, &st);
-                Ok((Some(metadata_change(secret)), Some(ev)))
+                let mut change = metadata_change(secret);
+                change.restaged = restaged;
+                Ok((Some(change), Some(ev)))
             })
             .await?;
         if let Some(ev) = ev {

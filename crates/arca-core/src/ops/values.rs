@@ -60,21 +60,30 @@ impl Arca {
             reject_existing,
         } = input;
         let digest = self.digest(&secret.arn, value);
+        // RotateSecret stages its token as a value-less AWSPENDING version before the
+        // rotation function's createSecret step fills it (as AWS does: the templates refuse
+        // a token that isn't staged). Filling that placeholder is the one way to write a
+        // value into an existing version id.
+        let mut placeholder = None;
         if let Some(existing) = secret.versions.iter().find(|v| v.version_id == token) {
-            let same = existing.has_value && digests_equal(&existing.value_digest, &digest);
-            if same && !reject_existing {
-                return Ok(VersionOutcome::Existing(existing.clone()));
+            if !existing.has_value && !reject_existing {
+                placeholder = Some(existing.clone());
+            } else {
+                let same = existing.has_value && digests_equal(&existing.value_digest, &digest);
+                if same && !reject_existing {
+                    return Ok(VersionOutcome::Existing(existing.clone()));
+                }
+                return Err(ApiError::new(
+                    ErrorCode::ResourceExists,
+                    "A resource with the ID you requested already exists. You can't modify an existing version, you can only create new versions.",
+                ));
             }
-            return Err(ApiError::new(
-                ErrorCode::ResourceExists,
-                "A resource with the ID you requested already exists. You can't modify an existing version, you can only create new versions.",
-            ));
         }
         let sealed = self.seal(&key.key_id, &secret.arn, token, value)?;
         let version = VersionRecord {
             version_id: token.to_owned(),
             stages: Vec::new(),
-            created_at: now,
+            created_at: placeholder.as_ref().map_or(now, |p| p.created_at),
             last_accessed_day: None,
             kms_key_ids: vec![key.arn.clone().unwrap_or_else(|| "DEFAULT".to_owned())],
             value_digest: digest,
@@ -82,6 +91,7 @@ impl Arca {
         };
         let before = secret.versions.clone();
         let mut after = before.clone();
+        after.retain(|v| v.version_id != token);
         after.push(version);
         let mut labels: Vec<String> = labels.to_vec();
         // The first version of a secret always becomes AWSCURRENT.
@@ -110,9 +120,14 @@ impl Arca {
         });
         change.restaged = restaged
             .into_iter()
-            .filter(|(id, _)| !removed.contains(id))
+            .filter(|(id, _)| !removed.contains(id) && id != token)
             .collect();
         change.removed_versions = removed;
+        if placeholder.is_some() {
+            // The store applies removals before insertions: the placeholder row goes and
+            // the filled version takes its id.
+            change.removed_versions.push(token.to_owned());
+        }
         Ok(VersionOutcome::New(Box::new(change), version))
     }
 
@@ -169,6 +184,15 @@ impl Arca {
                 })?
             }
         };
+        if !version.has_value {
+            return Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!(
+                    "Secrets Manager can't find the specified secret value for VersionId: {}",
+                    version.version_id
+                ),
+            ));
+        }
         let value = self.open(&secret.arn, &version.version_id).await?;
         let (secret_string, secret_binary) = match value {
             Value::String(s) => (Some(s), None),
