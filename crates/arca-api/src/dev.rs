@@ -32,7 +32,7 @@ pub(crate) async fn handle(
         );
     };
     match action.as_str() {
-        "reset" => match state.arca.store().wipe_secrets().await {
+        "reset" => match state.arca.wipe_secrets().await {
             Ok(()) => plain(StatusCode::OK, "{}"),
             Err(e) => {
                 tracing::error!(error = %e, "dev reset failed");

@@ -4,6 +4,7 @@
 //! by arca-api; answers leave as wire DTOs or an `ApiError` from the one error table.
 
 pub mod access;
+mod cache;
 pub mod events;
 pub mod filter;
 pub mod keys;
@@ -52,6 +53,7 @@ pub struct Arca {
     rotation_wakeup: Arc<tokio::sync::Notify>,
     /// Serializes writes to one secret within this process.
     pub(crate) write_locks: locks::StripedLocks,
+    pub(crate) cache: cache::ReadCache,
 }
 
 impl Arca {
@@ -68,6 +70,7 @@ impl Arca {
             account,
             rotation_wakeup: Arc::new(tokio::sync::Notify::new()),
             write_locks: locks::StripedLocks::new(),
+            cache: cache::ReadCache::new(cache::DEFAULT_CAPACITY),
         }
     }
 
@@ -90,6 +93,13 @@ impl Arca {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Removes every secret and event (the `--dev` reset), and forgets cached reads.
+    pub async fn wipe_secrets(&self) -> Result<(), ApiError> {
+        let result = self.store.wipe_secrets().await.map_err(store_err);
+        self.cache.clear();
+        result
     }
 
     pub(crate) fn now(&self) -> i64 {

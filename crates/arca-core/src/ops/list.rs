@@ -197,10 +197,10 @@ impl Arca {
                 return Ok(purged);
             }
             for (region, arn) in &due {
-                self.store
-                    .delete_secret(region, arn)
-                    .await
-                    .map_err(store_err)?;
+                let deleted = self.store.delete_secret(region, arn).await;
+                // The name is not at hand; the stale name entry resolves to nothing.
+                self.cache.invalidate(region, "", arn);
+                deleted.map_err(store_err)?;
                 tracing::info!(%arn, "purged secret at the end of its recovery window");
                 purged += 1;
             }

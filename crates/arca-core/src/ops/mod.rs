@@ -27,7 +27,25 @@ impl Arca {
         ctx: &RequestCtx,
         secret_id: &str,
     ) -> Result<Option<SecretRecord>, ApiError> {
-        let found = self.lookup_unscoped(ctx, secret_id).await?;
+        let found = self.lookup_unscoped(ctx, secret_id, false).await?;
+        self.check_scope(ctx, found)
+    }
+
+    /// As `lookup`, but straight from the store: what a read-modify-write must start from.
+    pub(crate) async fn lookup_fresh(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<Option<SecretRecord>, ApiError> {
+        let found = self.lookup_unscoped(ctx, secret_id, true).await?;
+        self.check_scope(ctx, found)
+    }
+
+    fn check_scope(
+        &self,
+        ctx: &RequestCtx,
+        found: Option<SecretRecord>,
+    ) -> Result<Option<SecretRecord>, ApiError> {
         match (&ctx.only_secret, &found) {
             (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
             (Some(_), None) => Err(access_denied()),
@@ -36,6 +54,31 @@ impl Arca {
     }
 
     async fn lookup_unscoped(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+        fresh: bool,
+    ) -> Result<Option<SecretRecord>, ApiError> {
+        if !fresh {
+            let cached = match SecretRef::parse(secret_id) {
+                SecretRef::Name(name) => self.cache.by_name(&ctx.region, &name),
+                SecretRef::Arn { arn, .. } => self.cache.by_arn(&arn),
+            };
+            if let Some(rec) = cached {
+                if rec.region == ctx.region {
+                    return Ok(Some((*rec).clone()));
+                }
+            }
+        }
+        let epoch = self.cache.epoch();
+        let found = self.lookup_in_store(ctx, secret_id).await?;
+        if let Some(rec) = &found {
+            self.cache.fill(rec, epoch);
+        }
+        Ok(found)
+    }
+
+    async fn lookup_in_store(
         &self,
         ctx: &RequestCtx,
         secret_id: &str,
@@ -93,12 +136,21 @@ impl Arca {
     }
 
     pub(crate) async fn open(&self, arn: &str, version_id: &str) -> Result<Value, ApiError> {
-        let sealed = self
-            .store
-            .get_sealed_value(arn, version_id)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(ApiError::not_found)?;
+        let sealed = match self.cache.sealed(arn, version_id) {
+            Some(s) => s,
+            None => {
+                let s = std::sync::Arc::new(
+                    self.store
+                        .get_sealed_value(arn, version_id)
+                        .await
+                        .map_err(store_err)?
+                        .ok_or_else(ApiError::not_found)?
+                        .0,
+                );
+                self.cache.fill_sealed(arn, version_id, s.clone());
+                s
+            }
+        };
         let decryption_failure = || {
             ApiError::new(
                 ErrorCode::DecryptionFailure,
@@ -108,7 +160,7 @@ impl Arca {
         let plain = self
             .keys
             .keyring()
-            .open(arn, version_id, &sealed.0)
+            .open(arn, version_id, &sealed)
             .map_err(|e| {
                 tracing::error!(error = %e, "opening a sealed secret value failed");
                 decryption_failure()
@@ -136,13 +188,23 @@ impl Arca {
         let arn = self.must_find(ctx, secret_id).await?.arn;
         let _guard = self.write_locks.lock(&arn).await;
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            // (Re)read under the lock: the first read may predate a queued writer.
-            let secret = self.must_find(ctx, secret_id).await?;
+            // (Re)read under the lock, from the store: the first read may predate a
+            // queued writer, and a cached record may predate another process's write.
+            let secret = self
+                .lookup_fresh(ctx, secret_id)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
             let (change, out) = f(secret)?;
             let Some(change) = change else {
                 return Ok(out);
             };
-            match self.store.update_secret(&change).await {
+            let result = self.store.update_secret(&change).await;
+            self.cache.invalidate(
+                &change.secret.region,
+                &change.secret.name,
+                &change.secret.arn,
+            );
+            match result {
                 Ok(()) => return Ok(out),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(ApiError::not_found()),

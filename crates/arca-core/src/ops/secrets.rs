@@ -97,7 +97,10 @@ impl Arca {
                 }
                 secret.last_changed_at = now;
             }
-            match self.store.create_secret(&secret, first.as_ref()).await {
+            let created = self.store.create_secret(&secret, first.as_ref()).await;
+            self.cache
+                .invalidate(&secret.region, &secret.name, &secret.arn);
+            match created {
                 Ok(()) => {
                     return Ok(CreateSecretResponse {
                         arn,
@@ -278,10 +281,10 @@ impl Arca {
                     deletion_date: to_wire(now),
                 });
             };
-            self.store
-                .delete_secret(&ctx.region, &secret.arn)
-                .await
-                .map_err(store_err)?;
+            let deleted = self.store.delete_secret(&ctx.region, &secret.arn).await;
+            self.cache
+                .invalidate(&ctx.region, &secret.name, &secret.arn);
+            deleted.map_err(store_err)?;
             return Ok(DeleteSecretResponse {
                 arn: secret.arn,
                 name: secret.name,

@@ -219,11 +219,13 @@ impl Arca {
         if secret.last_accessed_day == Some(today) && version.last_accessed_day == Some(today) {
             return;
         }
-        if let Err(e) = self
+        let touched = self
             .store
             .touch_accessed(&secret.arn, &version.version_id, today)
-            .await
-        {
+            .await;
+        self.cache
+            .invalidate(&secret.region, &secret.name, &secret.arn);
+        if let Err(e) = touched {
             // The read succeeded; a lost access date is logged, not failed.
             tracing::warn!(error = %e, "recording the access date failed");
         }

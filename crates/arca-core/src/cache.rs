@@ -1,0 +1,136 @@
+//! The read cache: secret records (metadata, tags, version labels) by ARN, names to ARNs,
+//! and sealed values by (ARN, version id). It holds no plaintext: values stay sealed and
+//! are opened per request. Every write in this process invalidates what it changed; a
+//! read that raced a write does not fill the cache (an epoch counter tells), so the cache
+//! never serves a record older than the last write this process acknowledged. One
+//! server process per database is assumed (SQLite's deployment model); writes through
+//! another process are seen once the entry is evicted or invalidated.
+
+use arca_store::SecretRecord;
+use quick_cache::sync::Cache;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Entries per map. A cached record is typically a few hundred bytes, a sealed 1 KB
+/// value about 1.1 KB: the defaults stay well under 200 MB.
+pub const DEFAULT_CAPACITY: usize = 65_536;
+
+pub(crate) struct ReadCache {
+    /// Bumped by every invalidation; a fill that saw another epoch is dropped.
+    epoch: AtomicU64,
+    /// Orders fills against invalidations (both are off the hot path: misses and writes).
+    fill_lock: Mutex<()>,
+    by_arn: Cache<String, Arc<SecretRecord>>,
+    by_name: Cache<(String, String), String>,
+    sealed: Cache<(String, String), Arc<Vec<u8>>>,
+}
+
+impl ReadCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(16);
+        Self {
+            epoch: AtomicU64::new(0),
+            fill_lock: Mutex::new(()),
+            by_arn: Cache::new(capacity),
+            by_name: Cache::new(capacity),
+            sealed: Cache::new(capacity),
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn by_arn(&self, arn: &str) -> Option<Arc<SecretRecord>> {
+        self.by_arn.get(arn)
+    }
+
+    pub(crate) fn by_name(&self, region: &str, name: &str) -> Option<Arc<SecretRecord>> {
+        let arn = self.by_name.get(&(region.to_owned(), name.to_owned()))?;
+        self.by_arn(&arn)
+            .filter(|r| r.name == name && r.region == region)
+    }
+
+    /// Caches a record read from the store, unless a write happened since `seen_epoch`.
+    pub(crate) fn fill(&self, record: &SecretRecord, seen_epoch: u64) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.epoch() != seen_epoch {
+            return;
+        }
+        self.by_name.insert(
+            (record.region.clone(), record.name.clone()),
+            record.arn.clone(),
+        );
+        self.by_arn
+            .insert(record.arn.clone(), Arc::new(record.clone()));
+    }
+
+    pub(crate) fn sealed(&self, arn: &str, version_id: &str) -> Option<Arc<Vec<u8>>> {
+        self.sealed.get(&(arn.to_owned(), version_id.to_owned()))
+    }
+
+    /// A version's sealed value never changes, so it can be cached whenever read.
+    pub(crate) fn fill_sealed(&self, arn: &str, version_id: &str, sealed: Arc<Vec<u8>>) {
+        self.sealed
+            .insert((arn.to_owned(), version_id.to_owned()), sealed);
+    }
+
+    /// Forgets a secret (after any write to it). Its sealed values stay: they are
+    /// immutable, and reachable only through a record that still lists their version.
+    pub(crate) fn invalidate(&self, region: &str, name: &str, arn: &str) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.by_arn.remove(arn);
+        self.by_name.remove(&(region.to_owned(), name.to_owned()));
+    }
+
+    pub(crate) fn clear(&self) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.by_arn.clear();
+        self.by_name.clear();
+        self.sealed.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, arn: &str) -> SecretRecord {
+        SecretRecord {
+            region: "us-east-1".into(),
+            arn: arn.into(),
+            name: name.into(),
+            description: None,
+            kms_key_id: None,
+            secret_type: None,
+            owning_service: None,
+            primary_region: None,
+            created_at: 0,
+            last_changed_at: 0,
+            last_accessed_day: None,
+            deleted_at: None,
+            purge_at: None,
+            extra: serde_json::Value::Null,
+            tags: vec![],
+            versions: vec![],
+            revision: 1,
+            rotation_due_at: None,
+        }
+    }
+
+    #[test]
+    fn a_fill_that_raced_a_write_is_dropped() {
+        let c = ReadCache::new(16);
+        let seen = c.epoch();
+        c.invalidate("us-east-1", "a", "arn:a");
+        c.fill(&rec("a", "arn:a"), seen);
+        assert!(c.by_arn("arn:a").is_none());
+        c.fill(&rec("a", "arn:a"), c.epoch());
+        assert!(c.by_name("us-east-1", "a").is_some());
+        assert!(c.by_name("eu-west-1", "a").is_none());
+        c.invalidate("us-east-1", "a", "arn:a");
+        assert!(c.by_name("us-east-1", "a").is_none());
+    }
+}
