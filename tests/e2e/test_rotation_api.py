@@ -261,3 +261,34 @@ def test_schedule_rotates_by_itself_and_catches_up_once(server, sm):
     assert names.count("RotationStarted") == 3, names
     assert "RotationFailed" not in names
     assert sm.describe_secret(SecretId=arn)["NextRotationDate"] > d["NextRotationDate"]
+
+
+def test_cron_schedule_with_duration_opens_the_window_at_the_given_hour(server, sm):
+    arn = new_secret(sm, "rot/cron")
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=GENERIC, RotateImmediately=False,
+                     RotationRules={"ScheduleExpression": "cron(0 8 * * ? *)", "Duration": "2h"},
+                     ClientRequestToken=token())
+    server.wait_event(arn, "RotationSucceeded")
+    d = sm.describe_secret(SecretId=arn)
+    rules = d["RotationRules"]
+    assert rules["ScheduleExpression"] == "cron(0 8 * * ? *)" and rules["Duration"] == "2h", rules
+    nxt = d["NextRotationDate"].astimezone(dt.timezone.utc)
+    assert (nxt.hour, nxt.minute) == (8, 0), nxt
+    # The service clock may have been moved by earlier tests: compare with its own time.
+    started = dt.datetime.fromtimestamp(server.events(arn)[0]["time"], dt.timezone.utc)
+    assert dt.timedelta(0) < nxt - started <= dt.timedelta(days=1), (started, nxt)
+
+
+def test_rate_days_is_echoed_as_automatically_after_days(server, sm):
+    arn = new_secret(sm, "rot/rate-days")
+    rotate_and_wait(server, sm, arn, RotationRules={"ScheduleExpression": "rate(10 days)"})
+    rules = sm.describe_secret(SecretId=arn)["RotationRules"]
+    assert rules.get("ScheduleExpression") == "rate(10 days)"
+    assert rules.get("AutomaticallyAfterDays") == 10
+
+
+def test_rotate_secret_scheduled_for_deletion_is_invalid_request(server, sm):
+    arn = new_secret(sm, "rot/deleted")
+    sm.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
+    expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
+                 RotationLambdaARN=GENERIC, ClientRequestToken=token())

@@ -54,9 +54,9 @@ def sm(server):
     return server.client()
 
 
-def rotate(server, sm, arn, kind, n):
+def rotate(server, sm, arn, kind, n, **kwargs):
     tok = token()
-    r = sm.rotate_secret(SecretId=arn, RotationLambdaARN=FN[kind], ClientRequestToken=tok)
+    r = sm.rotate_secret(SecretId=arn, RotationLambdaARN=FN[kind], ClientRequestToken=tok, **kwargs)
     assert r["VersionId"] == tok
     ok = server.wait_event(arn, "RotationSucceeded", count=n, timeout=20)
     assert ok["versionId"] == tok
@@ -227,4 +227,32 @@ def test_database_down_fails_at_set_secret_then_retry_completes(server, sm, pg):
         assert server.names(arn) == ["RotationStarted", "RotationFailed", "RotationSucceeded"]
     finally:
         proxy.down()
+        pg.execute(f"DROP ROLE IF EXISTS {user}")
+
+
+def test_confused_deputy_pending_version_naming_another_user_is_refused(server, sm, pg):
+    """A version someone staged AWSPENDING by hand names another user: the scheduled
+    rotation that takes it up must refuse at setSecret and change no password."""
+    user, victim = random_name("arca_e2e_cd"), random_name("arca_e2e_victim")
+    pw0, vpw = random_password(), random_password()
+    pg.execute(f"CREATE ROLE {user} LOGIN CREATEROLE PASSWORD '{pw0}' IN ROLE {PG_GROUP}")
+    pg.execute(f"CREATE ROLE {victim} LOGIN PASSWORD '{vpw}' IN ROLE {PG_GROUP}")
+    try:
+        arn = sm.create_secret(Name=f"rot/{user}", SecretString=json.dumps(pg_secret(user, pw0)))["ARN"]
+        rotate(server, sm, arn, "postgres-single-user", 1,
+               RotationRules={"AutomaticallyAfterDays": 1})
+        current = json_value(sm, arn)
+        evil = token()
+        sm.put_secret_value(SecretId=arn, ClientRequestToken=evil, VersionStages=["AWSPENDING"],
+                            SecretString=json.dumps(pg_secret(victim, "attacker-chosen-pw")))
+        server.advance_clock(2 * 86400)  # the next scheduled rotation takes up AWSPENDING
+        failed = server.wait_event(arn, "RotationFailed", timeout=20)
+        assert failed["step"] == "setSecret", failed
+        assert "attacker-chosen-pw" not in json.dumps(failed)
+        assert pg_login_ok(victim, vpw), "the victim's password did not change"
+        assert not pg_login_ok(victim, "attacker-chosen-pw")
+        assert json_value(sm, arn) == current
+        assert pg_login_ok(user, current["password"])
+    finally:
+        pg.execute(f"DROP ROLE IF EXISTS {victim}")
         pg.execute(f"DROP ROLE IF EXISTS {user}")

@@ -179,3 +179,74 @@ def test_command_timing_out_at_create_secret_then_retry(server, sm, ctl):
     flag.unlink()
     retry_completes(server, sm, arn, tok, old)
     assert value(sm, arn) != "slow-old"
+
+
+def test_step_credentials_end_with_the_step(server, sm, ctl):
+    from botocore.exceptions import ClientError
+    from rotation_helpers import make_sm
+    arn = sm.create_secret(Name="rot/cmd-leak", SecretString="leak-old")["ARN"]
+    (ctl / f"{key(arn)}.leak").touch()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=CMD, ClientRequestToken=token())
+    server.wait_event(arn, "RotationSucceeded", timeout=20)
+    key_id, secret = (ctl / f"{key(arn)}.creds").read_text().split("\n")
+    assert key_id and secret
+    leaked = make_sm(server.endpoint, access_key=key_id, secret_key=secret)
+    with pytest.raises(ClientError) as info:
+        leaked.get_secret_value(SecretId=arn)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403), info.value.response
+
+
+def test_http_function_failing_twice_backs_off_and_retries_until_it_works(server, sm, receiver):
+    arn = sm.create_secret(Name="rot/http-twice", SecretString="twice-old")["ARN"]
+    old = stage_holder(sm, arn, "AWSCURRENT")
+    receiver.fail.add((arn, "finishSecret"))
+    tok = token()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=HTTP, ClientRequestToken=tok)
+    assert_failed_safely(server, sm, arn, old, "twice-old", tok, "finishSecret")
+    server.advance_clock(2 * 3600)
+    second = server.wait_event(arn, "RotationFailed", count=2, timeout=20)
+    assert second["step"] == "finishSecret" and second["versionId"] == tok
+    assert stage_holder(sm, arn, "AWSCURRENT") == old
+    assert value(sm, arn) == "twice-old"
+    receiver.fail.clear()
+    server.tolerate_failures(arn, 2)
+    server.advance_clock(2 * 3600)
+    ok = server.wait_event(arn, "RotationSucceeded", timeout=20)
+    assert ok["versionId"] == tok
+    assert stage_holder(sm, arn, "AWSCURRENT") == tok
+    assert server.names(arn) == ["RotationStarted", "RotationFailed", "RotationFailed",
+                                 "RotationSucceeded"]
+
+
+def test_cancel_after_a_failure_stops_the_retries_and_leaves_pending(server, sm, receiver):
+    arn = sm.create_secret(Name="rot/http-cancel", SecretString="cancel-old")["ARN"]
+    old = stage_holder(sm, arn, "AWSCURRENT")
+    receiver.fail.add((arn, "testSecret"))
+    tok = token()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=HTTP, ClientRequestToken=tok)
+    assert_failed_safely(server, sm, arn, old, "cancel-old", tok, "testSecret")
+    calls = len(receiver.steps(arn))
+    r = sm.cancel_rotate_secret(SecretId=arn)
+    assert r.get("VersionId") == tok
+    cancelled = server.events(arn)[-1]
+    assert cancelled["name"] == "RotationCancelled" and cancelled["versionId"] == tok
+    assert sm.describe_secret(SecretId=arn)["RotationEnabled"] is False
+    receiver.fail.clear()
+    server.advance_clock(2 * 3600)
+    time.sleep(0.5)
+    assert len(receiver.steps(arn)) == calls, "no retry after CancelRotateSecret"
+    assert server.names(arn)[-1] == "RotationCancelled"
+    assert value(sm, arn) == "cancel-old"
+    # As in AWS, the partly made version keeps AWSPENDING until the caller removes it,
+    # and until then a new rotation is refused.
+    assert stage_holder(sm, arn, "AWSPENDING") == tok
+    from helpers import expect_error
+    expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
+                 RotationLambdaARN=HTTP, ClientRequestToken=token())
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING",
+                                   RemoveFromVersionId=tok)
+    tok2 = token()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=HTTP, ClientRequestToken=tok2)
+    server.tolerate_failures(arn, 1)
+    ok = server.wait_event(arn, "RotationSucceeded", timeout=20)
+    assert ok["versionId"] == tok2 and stage_holder(sm, arn, "AWSCURRENT") == tok2

@@ -13,7 +13,9 @@ directory in E2E_ROT_DIR, each invocation appends its step to `<key>.log` there,
   <key>.fail.<step>   makes that step raise (the shim exits 1);
   <key>.sleep.<step>  makes that step sleep 30 s first (longer than any test timeout);
   <key>.probe         holds another secret's ARN: createSecret tries to read it and writes
-                      the error code (or "ALLOWED") into <key>.probe.result.
+                      the error code (or "ALLOWED") into <key>.probe.result;
+  <key>.leak          makes createSecret write the step's credentials into <key>.creds
+                      (the suite checks they stop working when the step is over).
 """
 
 import os
@@ -41,6 +43,9 @@ def control(client, event):
         time.sleep(30)
     if os.path.exists(os.path.join(d, f"{key}.fail.{step}")):
         raise RuntimeError(f"injected failure at {step}")
+    if step == "createSecret" and os.path.exists(os.path.join(d, f"{key}.leak")):
+        with open(os.path.join(d, f"{key}.creds"), "w") as f:
+            f.write(os.environ["AWS_ACCESS_KEY_ID"] + "\n" + os.environ["AWS_SECRET_ACCESS_KEY"])
     probe = os.path.join(d, f"{key}.probe")
     if step == "createSecret" and os.path.exists(probe):
         with open(probe) as f:
