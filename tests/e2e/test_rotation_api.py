@@ -292,3 +292,69 @@ def test_rotate_secret_scheduled_for_deletion_is_invalid_request(server, sm):
     sm.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
     expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
                  RotationLambdaARN=GENERIC, ClientRequestToken=token())
+
+
+def test_second_rotate_secret_while_one_is_queued_is_invalid_request(server, sm, receiver):
+    arn = new_secret(sm, "rot/twice")
+    receiver.fail.add((arn, "createSecret"))
+    tok = token()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=HTTP, ClientRequestToken=tok)
+    expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
+                 RotationLambdaARN=HTTP, ClientRequestToken=token())
+    failed = server.wait_event(arn, "RotationFailed")
+    assert failed["versionId"] == tok
+    expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
+                 RotationLambdaARN=HTTP, ClientRequestToken=token())
+    receiver.fail.clear()
+    server.tolerate_failures(arn, 1)
+    server.advance_clock(2 * 3600)
+    assert server.wait_event(arn, "RotationSucceeded")["versionId"] == tok
+    assert server.count(arn, "RotationStarted") == 1
+
+
+def test_event_records_have_the_documented_shape(server, sm):
+    arn = new_secret(sm, "rot/events")
+    tok = rotate_and_wait(server, sm, arn)
+    evs = server.events(arn)
+    keys = {"id", "time", "name", "region", "secretArn", "versionId", "step", "error", "detail"}
+    for e in evs:
+        assert set(e) == keys, e
+        assert e["region"] == "us-east-1" and e["secretArn"] == arn and e["versionId"] == tok
+        assert isinstance(e["time"], (int, float))
+    assert [e["id"] for e in evs] == sorted(e["id"] for e in evs)
+    assert evs[-1]["step"] is None and evs[-1]["error"] is None
+    assert server.events(arn, after=evs[0]["id"]) == evs[1:]
+
+
+def test_secret_in_another_region_rotates_in_its_region(server):
+    from rotation_helpers import make_sm
+    west = make_sm(server.endpoint, region="eu-west-1")
+    arn = west.create_secret(Name="rot/west", SecretString="west-old")["ARN"]
+    assert ":eu-west-1:" in arn
+    rotate_and_wait(server, west, arn)
+    assert value(west, arn) != "west-old"
+    assert value(west, arn, "AWSPREVIOUS") == "west-old"
+    assert server.events(arn)[-1]["region"] == "eu-west-1"
+
+
+def test_no_rotation_while_deletion_is_scheduled_and_restore_resumes_it(server, sm):
+    arn = new_secret(sm, "rot/delete-restore")
+    rotate_and_wait(server, sm, arn, RotationRules={"AutomaticallyAfterDays": 1})
+    sm.delete_secret(SecretId=arn, RecoveryWindowInDays=30)
+    server.advance_clock(3 * 86400)
+    import time
+    time.sleep(0.5)
+    assert server.count(arn, "RotationStarted") == 1, server.names(arn)
+    sm.restore_secret(SecretId=arn)
+    d = sm.describe_secret(SecretId=arn)
+    assert d["RotationEnabled"] is True
+    # The missed window is caught up once the secret is back (at the latest at the next
+    # window, a day on).
+    server.advance_clock(86400)
+    try:
+        server.wait_event(arn, "RotationSucceeded", count=2, timeout=5)
+    except AssertionError:
+        raise AssertionError(f"no rotation after RestoreSecret; DescribeSecret after restore: "
+                             f"RotationEnabled={d.get('RotationEnabled')} "
+                             f"NextRotationDate={d.get('NextRotationDate')}; "
+                             f"events: {server.names(arn)}") from None
