@@ -83,6 +83,15 @@ pub fn rotation_state(s: &SecretRecord) -> RotationState {
         .unwrap_or_default()
 }
 
+/// Recomputes when the scheduler must look at `s` (e.g. after RestoreSecret: the
+/// scheduler stops looking at secrets scheduled for deletion).
+pub(crate) fn reschedule(s: &mut SecretRecord) {
+    if has_rotation_state(s) {
+        let st = rotation_state(s);
+        set_rotation_state(s, &st);
+    }
+}
+
 pub(crate) fn has_rotation_state(s: &SecretRecord) -> bool {
     s.extra.get("rotation").is_some()
 }
@@ -451,7 +460,13 @@ impl Arca {
             .modify(&ctx, &claim.arn, |mut secret| {
                 let mut st = rotation_state(&secret);
                 // Cancelled or superseded while running: nothing of ours to record.
-                let Some(mut job) = st.job.take().filter(|j| j.token == claim.job.token) else {
+                // A runner whose lease ran out may report after another took over: only the
+                // holder of the current attempt may record its outcome.
+                let Some(mut job) = st
+                    .job
+                    .take()
+                    .filter(|j| j.token == claim.job.token && j.attempt == claim.job.attempt)
+                else {
                     return Ok((None, None));
                 };
                 let outcome = match &outcome {

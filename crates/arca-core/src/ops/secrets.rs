@@ -327,6 +327,7 @@ impl Arca {
             }
             secret.deleted_at = None;
             secret.purge_at = None;
+            crate::rotation::reschedule(&mut secret);
             Ok((Some(metadata_change(secret)), out))
         })
         .await
