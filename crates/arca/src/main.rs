@@ -4,6 +4,9 @@
 
 mod config;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context, Result};
 use arca_core::access::AccessKeys;
 use arca_core::{Arca, KeyService};
