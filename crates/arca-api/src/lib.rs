@@ -9,7 +9,7 @@ pub mod operation;
 
 use arca_core::access::AccessKeys;
 use arca_core::{Arca, RequestCtx};
-use arca_sigv4::{verify, RequestParts, VerifyConfig};
+use arca_sigv4::{verify_cached, RequestParts, SigningKeyCache, VerifyConfig};
 use arca_types::time::{Clock, SystemClock};
 use arca_types::{ApiError, ErrorCode};
 use axum::body::Body;
@@ -35,6 +35,7 @@ pub struct ApiState {
     /// Signatures are checked against real time, even when `--dev` moves the service
     /// clock forward to end deletion windows.
     pub auth_clock: Arc<dyn Clock>,
+    signing_keys: SigningKeyCache,
 }
 
 impl ApiState {
@@ -45,6 +46,7 @@ impl ApiState {
             verify: VerifyConfig::default(),
             dev,
             auth_clock: Arc::new(SystemClock),
+            signing_keys: SigningKeyCache::new(),
         }
     }
 }
@@ -150,7 +152,7 @@ fn authenticate(
     };
     let now = state.auth_clock.now_millis() / 1000;
     let lookup = |id: &str| state.access_keys.lookup(id);
-    match verify(&req, &state.verify, now, &lookup) {
+    match verify_cached(&req, &state.verify, now, &lookup, Some(&state.signing_keys)) {
         Ok(v) => Ok(v),
         Err(e) => {
             tracing::debug!(kind = ?e.kind, "request rejected by signature verification");

@@ -33,4 +33,4 @@ pub use signing::{
     ALGORITHM, TERMINATOR,
 };
 pub use time::{format_amz_date, parse_amz_date, parse_http_date};
-pub use verify::{verify, KeyLookup, Verified, VerifyConfig};
+pub use verify::{verify, verify_cached, KeyLookup, SigningKeyCache, Verified, VerifyConfig};

@@ -15,7 +15,8 @@ use crate::parse::{
 };
 use crate::request::RequestParts;
 use crate::signing::{
-    compute_signature, derive_signing_key, string_to_sign, Signature, ALGORITHM, TERMINATOR,
+    compute_signature, derive_signing_key, string_to_sign, Signature, SigningKey, ALGORITHM,
+    TERMINATOR,
 };
 use crate::time::{format_amz_date, parse_amz_date, parse_http_date};
 
@@ -197,6 +198,18 @@ pub fn verify(
     now_unix_secs: i64,
     keys: &dyn KeyLookup,
 ) -> Result<Verified, AuthError> {
+    verify_cached(req, cfg, now_unix_secs, keys, None)
+}
+
+/// `verify`, reusing derived signing keys from `cache` (a server verifies many requests
+/// per key and day; deriving costs four HMACs).
+pub fn verify_cached(
+    req: &RequestParts,
+    cfg: &VerifyConfig,
+    now_unix_secs: i64,
+    keys: &dyn KeyLookup,
+    cache: Option<&SigningKeyCache>,
+) -> Result<Verified, AuthError> {
     let authorization = single_header(req, "authorization")?;
     let presigned = parse_presigned_query(req.query)?;
     let params = match (authorization, presigned) {
@@ -334,7 +347,16 @@ pub fn verify(
         &body_hash,
     );
     let sts = string_to_sign(&params.amz_date, scope, &creq);
-    let key = derive_signing_key(&secret, &scope.date, &scope.region, &scope.service);
+    let key = match cache {
+        Some(c) => c.get_or_derive(
+            access_key_id,
+            &secret,
+            &scope.date,
+            &scope.region,
+            &scope.service,
+        ),
+        None => derive_signing_key(&secret, &scope.date, &scope.region, &scope.service),
+    };
     let expected = compute_signature(&key, &sts);
     if !expected.ct_eq(&params.signature) {
         return Err(AuthError::signature_mismatch());
@@ -348,9 +370,84 @@ pub fn verify(
     })
 }
 
+/// Derived signing keys by (access key id, date, region, service). Each entry also keeps
+/// the secret it was derived from, compared in constant time on every hit, so a key whose
+/// secret changed is derived afresh. Bounded: cleared when full.
+/// (access key id, date, region, service).
+type ScopeId = (String, String, String, String);
+
+#[derive(Default)]
+pub struct SigningKeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<ScopeId, (SecretString, SigningKey)>>,
+}
+
+impl std::fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKeyCache([redacted])")
+    }
+}
+
+const SIGNING_KEY_CACHE_MAX: usize = 4096;
+
+impl SigningKeyCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get_or_derive(
+        &self,
+        access_key_id: &str,
+        secret: &SecretString,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> SigningKey {
+        let id = (
+            access_key_id.to_owned(),
+            date.to_owned(),
+            region.to_owned(),
+            service.to_owned(),
+        );
+        {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((s, k)) = entries.get(&id) {
+                // SecretString's PartialEq is constant time.
+                if s == secret {
+                    return k.clone();
+                }
+            }
+        }
+        let key = derive_signing_key(secret, date, region, service);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= SIGNING_KEY_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(id, (secret.clone(), key.clone()));
+        key
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_keys_match_derived_ones_and_follow_secret_changes() {
+        let cache = SigningKeyCache::new();
+        let a = SecretString::new("secret-a".into());
+        let b = SecretString::new("secret-b".into());
+        let k1 = cache.get_or_derive("AK", &a, "20150830", "us-east-1", "secretsmanager");
+        let k2 = cache.get_or_derive("AK", &a, "20150830", "us-east-1", "secretsmanager");
+        let d = derive_signing_key(&a, "20150830", "us-east-1", "secretsmanager");
+        assert_eq!(k1.expose(), d.expose());
+        assert_eq!(k2.expose(), d.expose());
+        let kb = cache.get_or_derive("AK", &b, "20150830", "us-east-1", "secretsmanager");
+        assert_eq!(
+            kb.expose(),
+            derive_signing_key(&b, "20150830", "us-east-1", "secretsmanager").expose()
+        );
+        assert!(!format!("{cache:?}").contains("secret"));
+    }
 
     #[test]
     fn region_shape() {
