@@ -172,6 +172,7 @@ fn main() -> Result<()> {
 }
 
 struct Opened {
+    database: PathBuf,
     store: Arc<dyn Store>,
     keys: Arc<KeyService>,
     account: String,
@@ -193,11 +194,24 @@ async fn open(cli: &Cli, root: RootKey, database: PathBuf, file: FileConfig) -> 
     }
     let keys = Arc::new(KeyService::load(root, store.clone(), account.clone()).await?);
     Ok(Opened {
+        database,
         store,
         keys,
         account,
         file,
     })
+}
+
+/// What every admin command starts from: the configuration, the root key, the store.
+async fn open_admin(cli: &Cli) -> Result<Opened> {
+    let file = file_config(cli)?;
+    let root = load_root_key(cli, &file)?;
+    let db = cli
+        .database
+        .clone()
+        .or_else(|| file.database.clone())
+        .unwrap_or_else(config::default_database);
+    open(cli, root, db, file).await
 }
 
 fn load_root_key(cli: &Cli, file: &FileConfig) -> Result<RootKey> {
@@ -230,14 +244,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::AccessKey { action } => {
-            let file = file_config(&cli)?;
-            let root = load_root_key(&cli, &file)?;
-            let db = cli
-                .database
-                .clone()
-                .or_else(|| file.database.clone())
-                .unwrap_or_else(config::default_database);
-            let o = open(&cli, root, db, file).await?;
+            let o = open_admin(&cli).await?;
             let access = AccessKeys::load(o.keys.clone(), o.store.clone(), Vec::new()).await?;
             match action {
                 AccessKeyAction::Create { description } => {
@@ -261,14 +268,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Key { action } => {
-            let file = file_config(&cli)?;
-            let root = load_root_key(&cli, &file)?;
-            let db = cli
-                .database
-                .clone()
-                .or_else(|| file.database.clone())
-                .unwrap_or_else(config::default_database);
-            let o = open(&cli, root, db, file).await?;
+            let o = open_admin(&cli).await?;
             match action {
                 KeyAction::Create { alias, region } => {
                     let alias = alias.as_ref().map(|a| {
@@ -293,14 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::RotationFunction { action } => {
-            let file = file_config(&cli)?;
-            let root = load_root_key(&cli, &file)?;
-            let db = cli
-                .database
-                .clone()
-                .or_else(|| file.database.clone())
-                .unwrap_or_else(config::default_database);
-            let o = open(&cli, root, db, file).await?;
+            let o = open_admin(&cli).await?;
             match action {
                 FunctionAction::Add {
                     arn,
@@ -382,14 +375,7 @@ async fn run(cli: Cli) -> Result<()> {
             secret,
             limit,
         } => {
-            let file = file_config(&cli)?;
-            let root = load_root_key(&cli, &file)?;
-            let db = cli
-                .database
-                .clone()
-                .or_else(|| file.database.clone())
-                .unwrap_or_else(config::default_database);
-            let o = open(&cli, root, db, file).await?;
+            let o = open_admin(&cli).await?;
             let events = o
                 .store
                 .list_events(&arca_store::EventQuery {
@@ -404,15 +390,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => {
-            let file = file_config(&cli)?;
-            let root = load_root_key(&cli, &file)?;
-            let db = cli
-                .database
-                .clone()
-                .or_else(|| file.database.clone())
-                .unwrap_or_else(config::default_database);
-            let o = open(&cli, root, db.clone(), file).await?;
-            println!("database: {}", db.display());
+            let o = open_admin(&cli).await?;
+            println!("database: {}", o.database.display());
             println!("account: {}", o.account);
             println!("access keys: {}", o.store.list_access_keys().await?.len());
             println!("encryption keys: {}", o.keys.list().len());
