@@ -65,6 +65,20 @@ impl ReadCache {
             .insert(record.arn.clone(), Arc::new(record.clone()));
     }
 
+    /// Shows a read's access day in the cached record before the store has it.
+    pub(crate) fn note_access(&self, arn: &str, version_id: &str, day: i64) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(rec) = self.by_arn.get(arn) else {
+            return;
+        };
+        let mut rec = (*rec).clone();
+        rec.last_accessed_day = rec.last_accessed_day.max(Some(day));
+        if let Some(v) = rec.versions.iter_mut().find(|v| v.version_id == version_id) {
+            v.last_accessed_day = v.last_accessed_day.max(Some(day));
+        }
+        self.by_arn.insert(arn.to_owned(), Arc::new(rec));
+    }
+
     pub(crate) fn sealed(&self, arn: &str, version_id: &str) -> Option<Arc<Vec<u8>>> {
         self.sealed.get(&(arn.to_owned(), version_id.to_owned()))
     }

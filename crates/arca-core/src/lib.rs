@@ -4,6 +4,7 @@
 //! by arca-api; answers leave as wire DTOs or an `ApiError` from the one error table.
 
 pub mod access;
+mod accessed;
 mod cache;
 pub mod events;
 pub mod filter;
@@ -53,7 +54,8 @@ pub struct Arca {
     rotation_wakeup: Arc<tokio::sync::Notify>,
     /// Serializes writes to one secret within this process.
     pub(crate) write_locks: locks::StripedLocks,
-    pub(crate) cache: cache::ReadCache,
+    pub(crate) cache: Arc<cache::ReadCache>,
+    pub(crate) accessed: accessed::AccessRecorder,
 }
 
 impl Arca {
@@ -63,6 +65,8 @@ impl Arca {
         clock: Arc<dyn Clock>,
         account: String,
     ) -> Self {
+        let cache = Arc::new(cache::ReadCache::new(cache::DEFAULT_CAPACITY));
+        let accessed = accessed::AccessRecorder::new(store.clone(), cache.clone());
         Self {
             store,
             keys,
@@ -70,7 +74,8 @@ impl Arca {
             account,
             rotation_wakeup: Arc::new(tokio::sync::Notify::new()),
             write_locks: locks::StripedLocks::new(),
-            cache: cache::ReadCache::new(cache::DEFAULT_CAPACITY),
+            cache,
+            accessed,
         }
     }
 

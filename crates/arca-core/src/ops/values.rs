@@ -145,7 +145,7 @@ impl Arca {
         let (version, response) = self
             .read_version(&secret, version_id.as_deref(), req.version_stage.as_deref())
             .await?;
-        self.note_access(&secret, &version).await;
+        self.note_access(&secret, &version);
         Ok(response)
     }
 
@@ -212,23 +212,20 @@ impl Arca {
         ))
     }
 
-    /// Records LastAccessedDate (day granularity), writing only when the day changed so
-    /// that reads stay reads.
-    pub(crate) async fn note_access(&self, secret: &SecretRecord, version: &VersionRecord) {
+    /// Records LastAccessedDate (day granularity) when the day changed, off the read
+    /// path (see `accessed`), so that reads stay reads.
+    pub(crate) fn note_access(&self, secret: &SecretRecord, version: &VersionRecord) {
         let today = day_floor(self.now());
         if secret.last_accessed_day == Some(today) && version.last_accessed_day == Some(today) {
             return;
         }
-        let touched = self
-            .store
-            .touch_accessed(&secret.arn, &version.version_id, today)
-            .await;
-        self.cache
-            .invalidate(&secret.region, &secret.name, &secret.arn);
-        if let Err(e) = touched {
-            // The read succeeded; a lost access date is logged, not failed.
-            tracing::warn!(error = %e, "recording the access date failed");
-        }
+        self.accessed.record(
+            &secret.region,
+            &secret.name,
+            &secret.arn,
+            &version.version_id,
+            today,
+        );
     }
 
     pub async fn put_secret_value(

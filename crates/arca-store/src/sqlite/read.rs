@@ -512,6 +512,13 @@ pub(super) fn list(
             }
             (_, rs) => (vec![None], rs),
         };
+    // For the other sorts, a narrow prefix is best served by the name index (then sorting
+    // the few matches), a broad one by the sort's index with the name only filtering rows
+    // (else SQLite may sort a million matches per page). A capped count tells which.
+    let names_indexed = match &name_filter {
+        Some(rs) => count_in_ranges(conn, region, rs, BROAD_PREFIX_ROWS)? < BROAD_PREFIX_ROWS,
+        None => false,
+    };
 
     let mut batch = query.limit.clamp(1, MAX_BATCH);
     for segment in segments {
@@ -523,7 +530,7 @@ pub(super) fn list(
                 query,
                 after.as_ref(),
                 segment.as_ref(),
-                name_filter.as_deref(),
+                name_filter.as_deref().map(|r| (r, names_indexed)),
                 batch,
             )?;
             let fetched = rows.len();
@@ -552,7 +559,7 @@ fn fetch_candidates(
     query: &ListQuery,
     after: Option<&(Value, String)>,
     segment: Option<&NameRange>,
-    name_filter: Option<&[NameRange]>,
+    name_filter: Option<(&[NameRange], bool)>,
     batch: usize,
 ) -> Result<Vec<SecretRow>> {
     let (sql, args) = candidate_sql(region, query, after, segment, name_filter, batch);
@@ -570,7 +577,7 @@ fn candidate_sql(
     query: &ListQuery,
     after: Option<&(Value, String)>,
     segment: Option<&NameRange>,
-    name_filter: Option<&[NameRange]>,
+    name_filter: Option<(&[NameRange], bool)>,
     batch: usize,
 ) -> (String, Vec<Value>) {
     let col = sort_column(query.sort_by);
@@ -623,14 +630,16 @@ fn candidate_sql(
             }
         }
     }
-    if let Some(ranges) = name_filter {
+    if let Some((ranges, indexed)) = name_filter {
+        // `+name` keeps SQLite from choosing the name index for a broad filter.
+        let column = if indexed { "name" } else { "+name" };
         sql.push_str(" AND (");
         for (i, r) in ranges.iter().enumerate() {
             if i > 0 {
                 sql.push_str(" OR ");
             }
             sql.push('(');
-            push_range_terms(&mut sql, &mut args, r);
+            push_range_terms_on(&mut sql, &mut args, r, column);
             sql.push(')');
         }
         sql.push(')');
@@ -646,12 +655,43 @@ fn push_range(sql: &mut String, args: &mut Vec<Value>, r: &NameRange) {
 }
 
 fn push_range_terms(sql: &mut String, args: &mut Vec<Value>, r: &NameRange) {
-    sql.push_str("name >= ?");
+    push_range_terms_on(sql, args, r, "name");
+}
+
+fn push_range_terms_on(sql: &mut String, args: &mut Vec<Value>, r: &NameRange, column: &str) {
+    sql.push_str(&format!("{column} >= ?"));
     args.push(Value::Text(r.lo.clone()));
     if let Some(hi) = &r.hi {
-        sql.push_str(" AND name < ?");
+        sql.push_str(&format!(" AND {column} < ?"));
         args.push(Value::Text(hi.clone()));
     }
+}
+
+/// Above this many secrets in the prefix ranges, a prefix counts as broad.
+const BROAD_PREFIX_ROWS: i64 = 4096;
+
+/// How many secrets of `region` have a name in `ranges`, counting no further than `cap`.
+fn count_in_ranges(conn: &Connection, region: &str, ranges: &[NameRange], cap: i64) -> Result<i64> {
+    let mut total = 0;
+    for r in ranges {
+        let mut sql =
+            String::from("SELECT count(*) FROM (SELECT 1 FROM secrets WHERE region = ? AND ");
+        let mut args: Vec<Value> = vec![Value::Text(region.to_owned())];
+        push_range_terms(&mut sql, &mut args, r);
+        sql.push_str(" LIMIT ?)");
+        args.push(Value::Integer(cap - total));
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .map_err(sql_err("prepare prefix count"))?;
+        let n: i64 = stmt
+            .query_row(params_from_iter(args.iter()), |row| row.get(0))
+            .map_err(sql_err("prefix count"))?;
+        total += n;
+        if total >= cap {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -771,9 +811,11 @@ mod tests {
                             };
                             (v, "arn:x".to_owned())
                         });
+                        // A broad name filter (`+name`) must ride the sort's index; a
+                        // narrow one may sort its few matches.
                         let (segment, filter) = match sort {
                             SortBy::Name => (Some(&ranges[0]), None),
-                            _ => (None, Some(&ranges[..])),
+                            _ => (None, Some((&ranges[..], false))),
                         };
                         for (segment, filter) in [(None, None), (segment, filter)] {
                             let (sql, args) =
