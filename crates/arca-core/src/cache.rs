@@ -89,6 +89,18 @@ impl ReadCache {
             .insert((arn.to_owned(), version_id.to_owned()), sealed);
     }
 
+    /// Puts the record a write just committed (the writer holds the secret's write lock, so
+    /// nothing newer exists); fills that raced the write are dropped by the epoch bump.
+    pub(crate) fn replace(&self, record: SecretRecord) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.by_name.insert(
+            (record.region.clone(), record.name.clone()),
+            record.arn.clone(),
+        );
+        self.by_arn.insert(record.arn.clone(), Arc::new(record));
+    }
+
     /// Forgets a secret (after any write to it). Its sealed values stay: they are
     /// immutable, and reachable only through a record that still lists their version.
     pub(crate) fn invalidate(&self, region: &str, name: &str, arn: &str) {

@@ -187,28 +187,39 @@ impl Arca {
     ) -> Result<T, ApiError> {
         let arn = self.must_find(ctx, secret_id).await?.arn;
         let _guard = self.write_locks.lock(&arn).await;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            // (Re)read under the lock, from the store: the first read may predate a
-            // queued writer, and a cached record may predate another process's write.
-            let secret = self
-                .lookup_fresh(ctx, secret_id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            // Read under the lock. The cache holds what this process last wrote (writes
+            // update it before the lock is released); after a conflict, which only a
+            // writer in another process can cause, read the store itself.
+            let secret = if attempt == 0 {
+                self.lookup(ctx, secret_id).await?
+            } else {
+                self.lookup_fresh(ctx, secret_id).await?
+            }
+            .ok_or_else(ApiError::not_found)?;
             let (change, out) = f(secret)?;
             let Some(change) = change else {
                 return Ok(out);
             };
             let result = self.store.update_secret(&change).await;
-            self.cache.invalidate(
-                &change.secret.region,
-                &change.secret.name,
-                &change.secret.arn,
-            );
             match result {
-                Ok(()) => return Ok(out),
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => return Err(ApiError::not_found()),
-                Err(e) => return Err(store_err(e)),
+                Ok(()) => {
+                    self.cache.replace(applied(&change));
+                    return Ok(out);
+                }
+                Err(StoreError::Conflict) => {
+                    let s = &change.secret;
+                    self.cache.invalidate(&s.region, &s.name, &s.arn);
+                    continue;
+                }
+                Err(e) => {
+                    let s = &change.secret;
+                    self.cache.invalidate(&s.region, &s.name, &s.arn);
+                    return Err(match e {
+                        StoreError::NotFound => ApiError::not_found(),
+                        e => store_err(e),
+                    });
+                }
             }
         }
         tracing::warn!("giving up on a write after repeated concurrent conflicts");
@@ -299,6 +310,23 @@ pub(crate) fn ensure_not_deleted(s: &SecretRecord) -> Result<(), ApiError> {
         return Err(marked_for_deletion());
     }
     Ok(())
+}
+
+/// The record as the store holds it after `change` applied: what `change.secret` says,
+/// with its versions less the removed ones, restaged, plus the new ones (oldest first).
+pub(crate) fn applied(change: &SecretChange) -> SecretRecord {
+    let mut rec = change.secret.clone();
+    rec.revision = change.expected_revision + 1;
+    rec.versions
+        .retain(|v| !change.removed_versions.contains(&v.version_id));
+    for (id, stages) in &change.restaged {
+        if let Some(v) = rec.versions.iter_mut().find(|v| &v.version_id == id) {
+            v.stages = stages.clone();
+        }
+    }
+    rec.versions
+        .extend(change.new_versions.iter().map(|n| n.version.clone()));
+    rec
 }
 
 /// A change that rewrites `secret`'s metadata and nothing else.
