@@ -46,6 +46,7 @@ macro_rules! store_conformance_tests {
             list_is_scoped_to_region,
             list_name_prefix_hint_does_not_change_results,
             list_predicate_filters_with_limit,
+            list_returns_labelled_versions_only,
             list_records_are_complete,
             due_for_purge_finds_due_secrets_across_regions,
             rotation_due_at_round_trips_through_create_and_update,
@@ -733,6 +734,55 @@ pub async fn list_name_prefix_hint_does_not_change_results<S: Store>(store: &S) 
             }
         }
     }
+}
+
+pub async fn list_returns_labelled_versions_only<S: Store>(store: &S) {
+    let s = secret(R1, "many", T0);
+    create(store, &s, Some(&version("v-current", &["AWSCURRENT"], T0))).await;
+    let found = store
+        .find_by_name(R1, "many")
+        .await
+        .expect("find")
+        .expect("exists");
+    let mut change = SecretChange {
+        secret: found.clone(),
+        expected_revision: found.revision,
+        new_versions: vec![
+            version("v-old", &[], T0 + 1),
+            version("v-custom", &["X"], T0 + 2),
+        ],
+        restaged: vec![],
+        removed_versions: vec![],
+    };
+    change.secret.versions.clear();
+    store.update_secret(&change).await.expect("update");
+    // The predicate sees metadata and tags, not versions.
+    let saw_versions = std::sync::atomic::AtomicBool::new(false);
+    let pred = |r: &SecretRecord| {
+        if !r.versions.is_empty() {
+            saw_versions.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        true
+    };
+    let page = store
+        .list_secrets(R1, &query(SortBy::Name, false, 10), &pred)
+        .await
+        .expect("list");
+    assert!(!saw_versions.load(std::sync::atomic::Ordering::SeqCst));
+    let mut ids: Vec<&str> = page[0]
+        .versions
+        .iter()
+        .map(|v| v.version_id.as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["v-current", "v-custom"]);
+    // Finding one secret still loads every version.
+    let full = store
+        .find_by_name(R1, "many")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(full.versions.len(), 3);
 }
 
 pub async fn list_predicate_filters_with_limit<S: Store>(store: &S) {

@@ -65,7 +65,10 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_accessed(&self, arn: &str, version_id: &str, day: Millis) -> Result<()>;
 
     /// One page of secrets in `query`'s order, starting strictly after `query.after`,
-    /// keeping only those `pred` accepts, at most `query.limit` of them.
+    /// keeping only those `pred` accepts, at most `query.limit` of them. `pred` sees each
+    /// candidate's metadata and tags but no versions; the returned records carry only their
+    /// labelled versions (deprecated ones are omitted: listing never shows them, and a
+    /// secret can have a hundred).
     async fn list_secrets(
         &self,
         region: &str,

@@ -62,6 +62,29 @@ fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
 /// Decodes `extra` and loads tags and versions for every row, with one tag query and one
 /// version query for the whole batch.
 fn complete(conn: &Connection, rows: Vec<SecretRow>) -> Result<Vec<SecretRecord>> {
+    let mut records = with_tags(conn, rows)?;
+    load_versions(conn, &mut records, false)?;
+    Ok(records.into_iter().map(|(_, r)| r).collect())
+}
+
+/// How a batch of secret ids is bound: one id directly, several as a JSON array (so a
+/// single cached statement serves every batch size).
+fn id_filter(records: &[(i64, SecretRecord)]) -> Result<(&'static str, Box<dyn ToSql>)> {
+    Ok(if records.len() == 1 {
+        ("secret_id = ?1", Box::new(records[0].0))
+    } else {
+        let ids = serde_json::to_string(&records.iter().map(|r| r.0).collect::<Vec<_>>())
+            .map_err(json_err("encode id batch"))?;
+        (
+            "secret_id IN (SELECT value FROM json_each(?1))",
+            Box::new(ids),
+        )
+    })
+}
+
+/// Decodes `extra` and loads the tags of every row (one query for the batch); versions
+/// are left empty.
+fn with_tags(conn: &Connection, rows: Vec<SecretRow>) -> Result<Vec<(i64, SecretRecord)>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,24 +96,13 @@ fn complete(conn: &Connection, rows: Vec<SecretRow>) -> Result<Vec<SecretRecord>
         index.insert(row.id, i);
         records.push((row.id, rec));
     }
-    // One secret (the GetSecretValue path) binds its id directly; a batch passes its ids
-    // as a JSON array so a single cached statement serves every batch size.
-    let ids_json;
-    let single_id = records[0].0;
-    let (filter, key): (&str, &dyn ToSql) = if records.len() == 1 {
-        ("secret_id = ?1", &single_id)
-    } else {
-        ids_json = serde_json::to_string(&records.iter().map(|r| r.0).collect::<Vec<_>>())
-            .map_err(json_err("encode id batch"))?;
-        ("secret_id IN (SELECT value FROM json_each(?1))", &ids_json)
-    };
-
+    let (filter, key) = id_filter(&records)?;
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT secret_id, key, value FROM tags WHERE {filter} ORDER BY secret_id, position"
         ))
         .map_err(sql_err("prepare tag load"))?;
-    let mut rows = stmt.query([key]).map_err(sql_err("load tags"))?;
+    let mut rows = stmt.query([&key]).map_err(sql_err("load tags"))?;
     while let Some(r) = rows.next().map_err(sql_err("load tags"))? {
         let id: i64 = r.get(0).map_err(sql_err("read tag"))?;
         let tag = (
@@ -101,14 +113,33 @@ fn complete(conn: &Connection, rows: Vec<SecretRow>) -> Result<Vec<SecretRecord>
             records[i].1.tags.push(tag);
         }
     }
+    Ok(records)
+}
 
+/// Loads the versions of every record (one query for the batch), or only the labelled
+/// ones (through the partial index on them).
+fn load_versions(
+    conn: &Connection,
+    records: &mut [(i64, SecretRecord)],
+    labelled_only: bool,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<i64, usize> = records.iter().enumerate().map(|(i, r)| (r.0, i)).collect();
+    let (filter, key) = id_filter(records)?;
+    let labelled = if labelled_only {
+        " AND stages <> '[]'"
+    } else {
+        ""
+    };
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT secret_id, version_id, stages, created_at, last_accessed_day, kms_key_ids, \
-             value_digest, has_value FROM versions WHERE {filter} ORDER BY secret_id, id"
+             value_digest, has_value FROM versions WHERE {filter}{labelled} ORDER BY secret_id, id"
         ))
         .map_err(sql_err("prepare version load"))?;
-    let mut rows = stmt.query([key]).map_err(sql_err("load versions"))?;
+    let mut rows = stmt.query([&key]).map_err(sql_err("load versions"))?;
     while let Some(r) = rows.next().map_err(sql_err("load versions"))? {
         let id: i64 = r.get(0).map_err(sql_err("read version"))?;
         let stages: String = r.get(2).map_err(sql_err("read version"))?;
@@ -127,7 +158,7 @@ fn complete(conn: &Connection, rows: Vec<SecretRow>) -> Result<Vec<SecretRecord>
             records[i].1.versions.push(version);
         }
     }
-    Ok(records.into_iter().map(|(_, r)| r).collect())
+    Ok(())
 }
 
 fn find_one(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<Option<SecretRecord>> {
@@ -534,14 +565,23 @@ pub(super) fn list(
                 batch,
             )?;
             let fetched = rows.len();
-            for rec in complete(conn, rows)? {
+            // The predicate needs metadata and tags only; versions are loaded for the kept.
+            let mut kept = Vec::new();
+            let mut full = false;
+            for (id, rec) in with_tags(conn, rows)? {
                 after = Some((sort_value(sort, &rec), rec.arn.clone()));
                 if pred(&rec) {
-                    out.push(rec);
-                    if out.len() == query.limit {
-                        return Ok(out);
+                    kept.push((id, rec));
+                    if out.len() + kept.len() == query.limit {
+                        full = true;
+                        break;
                     }
                 }
+            }
+            load_versions(conn, &mut kept, true)?;
+            out.extend(kept.into_iter().map(|(_, r)| r));
+            if full {
+                return Ok(out);
             }
             if fetched < batch {
                 break;

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/002_rotation_events.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/003_labelled_versions.sql"),
+    ),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process
