@@ -59,7 +59,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<ApiState>>, req: Request<Body>) -> Response<Body> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    // A request id needs uniqueness, not secrecy: no OS randomness (a syscall) per request.
+    let request_id = uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string();
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {

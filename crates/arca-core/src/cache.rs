@@ -52,7 +52,7 @@ impl ReadCache {
     }
 
     /// Caches a record read from the store, unless a write happened since `seen_epoch`.
-    pub(crate) fn fill(&self, record: &SecretRecord, seen_epoch: u64) {
+    pub(crate) fn fill(&self, record: Arc<SecretRecord>, seen_epoch: u64) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.epoch() != seen_epoch {
             return;
@@ -61,8 +61,7 @@ impl ReadCache {
             (record.region.clone(), record.name.clone()),
             record.arn.clone(),
         );
-        self.by_arn
-            .insert(record.arn.clone(), Arc::new(record.clone()));
+        self.by_arn.insert(record.arn.clone(), record);
     }
 
     /// Shows a read's access day in the cached record before the store has it.
@@ -151,9 +150,9 @@ mod tests {
         let c = ReadCache::new(16);
         let seen = c.epoch();
         c.invalidate("us-east-1", "a", "arn:a");
-        c.fill(&rec("a", "arn:a"), seen);
+        c.fill(Arc::new(rec("a", "arn:a")), seen);
         assert!(c.by_arn("arn:a").is_none());
-        c.fill(&rec("a", "arn:a"), c.epoch());
+        c.fill(Arc::new(rec("a", "arn:a")), c.epoch());
         assert!(c.by_name("us-east-1", "a").is_some());
         assert!(c.by_name("eu-west-1", "a").is_none());
         c.invalidate("us-east-1", "a", "arn:a");

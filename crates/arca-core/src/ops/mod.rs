@@ -15,6 +15,7 @@ use arca_types::time::to_wire;
 use arca_types::wire::{DescribeSecretResponse, Tag};
 use arca_types::{ApiError, ErrorCode};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How many times a write is retried when another write to the same secret won the race.
 const MAX_WRITE_ATTEMPTS: usize = 16;
@@ -59,6 +60,33 @@ impl Arca {
         secret_id: &str,
         fresh: bool,
     ) -> Result<Option<SecretRecord>, ApiError> {
+        Ok(self
+            .lookup_shared_unscoped(ctx, secret_id, fresh)
+            .await?
+            .map(Arc::unwrap_or_clone))
+    }
+
+    /// The read path's lookup: a shared record, straight from the cache when it is there
+    /// (no copy of the record per request).
+    pub(crate) async fn must_find_shared(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<Arc<SecretRecord>, ApiError> {
+        let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
+        match (&ctx.only_secret, found) {
+            (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
+            (Some(_), None) => Err(access_denied()),
+            (_, found) => found.ok_or_else(ApiError::not_found),
+        }
+    }
+
+    async fn lookup_shared_unscoped(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+        fresh: bool,
+    ) -> Result<Option<Arc<SecretRecord>>, ApiError> {
         if !fresh {
             let cached = match SecretRef::parse(secret_id) {
                 SecretRef::Name(name) => self.cache.by_name(&ctx.region, &name),
@@ -66,14 +94,14 @@ impl Arca {
             };
             if let Some(rec) = cached {
                 if rec.region == ctx.region {
-                    return Ok(Some((*rec).clone()));
+                    return Ok(Some(rec));
                 }
             }
         }
         let epoch = self.cache.epoch();
-        let found = self.lookup_in_store(ctx, secret_id).await?;
+        let found = self.lookup_in_store(ctx, secret_id).await?.map(Arc::new);
         if let Some(rec) = &found {
-            self.cache.fill(rec, epoch);
+            self.cache.fill(rec.clone(), epoch);
         }
         Ok(found)
     }

@@ -141,7 +141,7 @@ impl Arca {
         if let Some(s) = &req.version_stage {
             validate::stage("VersionStage", s)?;
         }
-        let secret = self.must_find(ctx, id).await?;
+        let secret = self.must_find_shared(ctx, id).await?;
         let (version, response) = self
             .read_version(&secret, version_id.as_deref(), req.version_stage.as_deref())
             .await?;
