@@ -86,9 +86,13 @@ struct RunArgs {
     /// Workloads, comma-separated: get, get1, get16, get64, put, put1, put16, list, mixed, create.
     #[arg(long, default_value = "get,put,list,mixed,create")]
     workloads: String,
-    /// Size of the hot set the reads and writes pick from.
+    /// Size of the hot set the reads (and the mixed run's writes) pick from.
     #[arg(long, default_value_t = 1000)]
     hot_set: usize,
+    /// Size of the set PutSecretValue cells write to (kept apart from the hot set so no
+    /// secret reaches the 100-version quota during a run).
+    #[arg(long, default_value_t = 5000)]
+    write_set: usize,
     /// Smoke mode for CI: Arca and the ceiling only, 1 repetition, half-second cells, a hot
     /// set of 100; fails if Arca answers any request with an error.
     #[arg(long)]
@@ -186,26 +190,31 @@ pub fn machine() -> String {
 }
 
 /// Seeds the hot set: CreateSecret (or a KV v2 write) of `hot` 1 KB secrets at c16.
-async fn seed(sys: &System, hot: usize) -> Result<()> {
+async fn seed(sys: &System, hot: usize, write_set: usize) -> Result<()> {
     if sys.kind == Kind::Ceiling {
         return Ok(());
     }
-    let r = load::run(LoadSpec {
-        addr: sys.addr,
-        proto: sys.proto(),
-        concurrency: 16,
-        stop: Stop::Count(hot as u64),
-        generator: workloads::seed(sys.proto(), workloads::hot_name_u64, 0),
-        server_pgid: None,
-        progress: None,
-    })
-    .await?;
-    if r.errors > 0 {
-        bail!(
-            "seeding {hot} secrets: {} errors, first: {}",
-            r.errors,
-            r.first_error.unwrap_or_default()
-        );
+    for (count, name_of) in [
+        (hot, workloads::hot_name_u64 as fn(u64) -> String),
+        (write_set, workloads::write_name_u64),
+    ] {
+        let r = load::run(LoadSpec {
+            addr: sys.addr,
+            proto: sys.proto(),
+            concurrency: 16,
+            stop: Stop::Count(count as u64),
+            generator: workloads::seed(sys.proto(), name_of, 0),
+            server_pgid: None,
+            progress: None,
+        })
+        .await?;
+        if r.errors > 0 {
+            bail!(
+                "seeding {count} secrets: {} errors, first: {}",
+                r.errors,
+                r.first_error.unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }
@@ -257,14 +266,15 @@ async fn ensure_alive(
 }
 
 async fn bench(args: RunArgs) -> Result<()> {
-    let (duration, warmup, reps, hot, systems_arg) = if args.tiny {
-        (0.5, 0.1, 1, 100, "arca,ceiling".to_string())
+    let (duration, warmup, reps, hot, write_set, systems_arg) = if args.tiny {
+        (0.5, 0.1, 1, 100, 100, "arca,ceiling".to_string())
     } else {
         (
             args.duration,
             args.warmup,
             args.reps.max(1),
             args.hot_set.max(1),
+            args.write_set.max(1),
             args.systems.clone(),
         )
     };
@@ -301,7 +311,7 @@ async fn bench(args: RunArgs) -> Result<()> {
             }
         };
         let t_seed = Instant::now();
-        if let Err(e) = seed(&sys, hot).await {
+        if let Err(e) = seed(&sys, hot, write_set).await {
             eprintln!("arca-bench: {} unavailable: {e:#}", k.name());
             results.unavailable.insert(k, format!("{e:#}"));
             continue;
@@ -360,7 +370,7 @@ async fn bench(args: RunArgs) -> Result<()> {
                     proto: sys.proto(),
                     concurrency: w.concurrency,
                     stop,
-                    generator: workloads::generator(sys.proto(), w.op, hot, tag),
+                    generator: workloads::generator(sys.proto(), w.op, hot, write_set, tag),
                     server_pgid: Some(sys.process.pgid()),
                     progress: None,
                 })
@@ -408,7 +418,7 @@ async fn bench(args: RunArgs) -> Result<()> {
     let mut out = String::new();
     out.push_str(&format!(
         "Machine: {}. Arca: {} (production mode: root key file, on-disk SQLite, synchronous=FULL).\n\
-         {reps} repetition(s) per cell, {duration} s measured after {warmup} s warm-up, hot set of {hot} secrets of 1 KB; \
+         {reps} repetition(s) per cell, {duration} s measured after {warmup} s warm-up, hot set of {hot} secrets of 1 KB (PutSecretValue cells write to a separate set of {write_set}); \
          figures are medians over repetitions; \"Arca ÷ this\" is the median of per-repetition rate ratios. \
          Client CPU is the load generator's own (user+sys, % of one core); server CPU is the server's process group; other CPU is everything else the machine ran meanwhile (noise: other people's builds). \
          Total wall time {:.0} s.\n\n",

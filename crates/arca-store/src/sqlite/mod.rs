@@ -48,6 +48,9 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Option<mpsc::Sender<WriteRequest>>,
     writer_thread: Option<JoinHandle<()>>,
+    /// Dropping it stops the checkpointer.
+    checkpoint_stop: Option<mpsc::Sender<()>>,
+    checkpoint_thread: Option<JoinHandle<()>>,
     readers: ReaderPool,
 }
 
@@ -66,6 +69,15 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let mut conn = schema::open_connection(path, Role::Writer)?;
         schema::migrate(&mut conn)?;
+        // Checkpoints copy the WAL into the main file and fsync it: done by the writer after
+        // a commit they stall every write queued behind it (measured: a sixth of the
+        // writer's time under PutSecretValue load), so a thread of their own runs them.
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0;
+             PRAGMA journal_size_limit = 67108864;",
+        )
+        .map_err(sql_err("set writer pragmas"))?;
+        let checkpoint_conn = schema::open_connection(path, Role::Writer)?;
         let readers = ReaderPool::new(path.to_owned());
         // Fail now, not on the first request, if readers cannot open the file.
         drop(readers.get()?);
@@ -74,10 +86,17 @@ impl SqliteStore {
             .name("arca-sqlite-writer".to_owned())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Backend(format!("spawn writer thread: {e}")))?;
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("arca-sqlite-checkpoint".to_owned())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(|e| StoreError::Backend(format!("spawn checkpoint thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: Some(tx),
             writer_thread: Some(thread),
+            checkpoint_stop: Some(stop_tx),
+            checkpoint_thread: Some(checkpoint_thread),
             readers,
         })
     }
@@ -135,6 +154,28 @@ impl Drop for SqliteStore {
         self.writer.take();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();
+        }
+        self.checkpoint_stop.take();
+        if let Some(t) = self.checkpoint_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How often the checkpointer copies committed WAL frames into the main file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// PASSIVE checkpoints never block the writer or readers; they copy what no reader still
+/// needs, and the writer restarts the WAL from its start once all of it was copied.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Stopped (the store is closing): its last connection checkpoints on close.
+            _ => return,
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %sql_err("checkpoint")(e), "WAL checkpoint failed");
         }
     }
 }
