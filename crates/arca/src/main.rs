@@ -56,9 +56,10 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:9610; port 0 picks a free port).
         #[arg(long, env = "ARCA_LISTEN")]
         listen: Option<String>,
-        /// Development mode: a temporary database and root key, a printed access key
-        /// (or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY pair from the environment),
-        /// and the /_arca/dev endpoints. Never for real secrets.
+        /// Development mode: a temporary database and root key (unless --database or a
+        /// root key is given), a printed access key (or the AWS_ACCESS_KEY_ID /
+        /// AWS_SECRET_ACCESS_KEY pair from the environment), and the /_arca/dev endpoints.
+        /// Never for real secrets.
         #[arg(long)]
         dev: bool,
         /// How often the deletion purge runs, in seconds (default 60).
@@ -413,11 +414,30 @@ async fn server(
     // With --dev the database and root key live only as long as the process.
     let mut _dev_dir = None;
     let (root, db) = if dev {
-        let dir = tempfile::Builder::new().prefix("arca-dev-").tempdir()?;
-        let db = dir.path().join("arca.db");
-        _dev_dir = Some(dir);
-        eprintln!("WARNING: --dev: temporary database and an EPHEMERAL ROOT KEY; everything is lost at exit. Never store real secrets this way.");
-        (RootKey::generate_ephemeral(), db)
+        // A database and root key given explicitly are used (crash tests restart a dev
+        // server on the same state); otherwise both are temporary.
+        let configured_db = cli.database.clone().or_else(|| file.database.clone());
+        let configured_root = cli.root_key_file.is_some()
+            || file.root_key_file.is_some()
+            || std::env::var_os("ARCA_ROOT_KEY").is_some();
+        let db = match configured_db {
+            Some(db) => db,
+            None => {
+                let dir = tempfile::Builder::new().prefix("arca-dev-").tempdir()?;
+                let db = dir.path().join("arca.db");
+                _dev_dir = Some(dir);
+                db
+            }
+        };
+        let root = if configured_root {
+            load_root_key(cli, &file)?
+        } else {
+            RootKey::generate_ephemeral()
+        };
+        if _dev_dir.is_some() || !configured_root {
+            eprintln!("WARNING: --dev: a temporary database and/or an EPHEMERAL ROOT KEY; what they hold is lost at exit. Never store real secrets this way.");
+        }
+        (root, db)
     } else {
         let db = cli
             .database
