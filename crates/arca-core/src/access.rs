@@ -36,43 +36,26 @@ struct ScopedKey {
 const REFRESH_INTERVAL_MS: u64 = 1000;
 
 impl AccessKeys {
-    /// Loads every enabled stored key, plus `extra` keys from configuration.
+    /// Loads `extra` keys from configuration, then every enabled stored key.
     pub async fn load(
         keys: Arc<KeyService>,
         store: Arc<dyn Store>,
         extra: Vec<(String, SecretString)>,
     ) -> Result<Self, arca_store::StoreError> {
         let mut cache = HashMap::new();
-        for rec in store.list_access_keys().await? {
-            if !rec.enabled {
-                continue;
-            }
-            match keys
-                .root()
-                .open_blob(&seal_purpose(&rec.access_key_id), &rec.sealed_secret)
-            {
-                Ok(secret) => {
-                    if let Ok(s) = String::from_utf8(secret.expose().to_vec()) {
-                        cache.insert(rec.access_key_id.clone(), SecretString::new(s));
-                    }
-                }
-                Err(_) => tracing::warn!(
-                    access_key_id = %rec.access_key_id,
-                    "stored access key cannot be opened with this root key; ignored"
-                ),
-            }
-        }
         for (id, secret) in extra {
             cache.insert(id, secret);
         }
-        Ok(Self {
+        let this = Self {
             keys,
             store,
             cache: RwLock::new(cache),
             scoped: RwLock::new(HashMap::new()),
             last_refresh: AtomicU64::new(0),
             started: Instant::now(),
-        })
+        };
+        this.refresh().await?;
+        Ok(this)
     }
 
     /// The secret for an access key id, if the key is known, enabled and not expired.
@@ -152,14 +135,20 @@ impl AccessKeys {
             if cache.contains_key(&rec.access_key_id) {
                 continue;
             }
-            if let Ok(secret) = self
+            match self
                 .keys
                 .root()
                 .open_blob(&seal_purpose(&rec.access_key_id), &rec.sealed_secret)
+                .ok()
+                .and_then(|secret| String::from_utf8(secret.expose().to_vec()).ok())
             {
-                if let Ok(s) = String::from_utf8(secret.expose().to_vec()) {
+                Some(s) => {
                     cache.insert(rec.access_key_id.clone(), SecretString::new(s));
                 }
+                None => tracing::warn!(
+                    access_key_id = %rec.access_key_id,
+                    "stored access key cannot be opened with this root key; ignored"
+                ),
             }
         }
         Ok(())

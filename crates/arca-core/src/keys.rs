@@ -59,29 +59,18 @@ impl KeyService {
         store: Arc<dyn Store>,
         account: String,
     ) -> Result<Self, KeyServiceError> {
-        let keyring = Keyring::new();
-        let mut meta = Vec::new();
-        for rec in store.list_encryption_keys().await? {
-            let kek = root
-                .unwrap_kek(&rec.key_id, &rec.wrapped)
-                .map_err(|_| KeyServiceError::Unwrap(rec.key_id.clone()))?;
-            keyring.insert(&rec.key_id, kek);
-            meta.push(KeyMeta {
-                key_id: rec.key_id,
-                alias: rec.alias,
-                region: rec.region,
-            });
-        }
         let digest = root.digest_key();
-        Ok(Self {
+        let this = Self {
             root,
-            keyring,
+            keyring: Keyring::new(),
             digest,
             store,
             account,
-            meta: RwLock::new(meta),
+            meta: RwLock::new(Vec::new()),
             create_lock: tokio::sync::Mutex::new(()),
-        })
+        };
+        this.reload().await?;
+        Ok(this)
     }
 
     pub fn keyring(&self) -> &Keyring {

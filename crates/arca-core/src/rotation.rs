@@ -269,14 +269,7 @@ impl Arca {
                     last_error: None,
                 });
                 // The schedule counts from the last rotation (or from now for a first one).
-                let base = st.last_rotated_at.unwrap_or(now);
-                let window = st
-                    .rules
-                    .as_ref()
-                    .and_then(|r| RotationSchedule::from_rules(r).ok())
-                    .and_then(|s| s.next_window(base, now));
-                st.next_rotation_at = window.map(|w| w.0);
-                st.window_end = window.map(|w| w.1);
+                schedule_next(&mut st, now);
                 set_rotation_state(&mut secret, &st);
                 let resp = RotateSecretResponse {
                     arn: secret.arn.clone(),
