@@ -5,18 +5,25 @@
 //! No web framework, no I/O, no clock: the caller passes `now`.
 //!
 //! Data flow: `parse` (header/query -> `AuthParams`) -> `verify` (checks, key lookup) ->
-//! `canonical` (canonical request) -> `signing` (string to sign, key derivation, signature).
-//! `sign` reuses the same steps to produce signatures for tests and load generators.
+//! `canonical` (canonical request) -> `signing` (string to sign, key derivation, signature),
+//! with `cache` keeping derived keys across requests. The public step functions build each
+//! piece as a string, as the spec describes it; `verify` uses streaming twins of them (parts
+//! borrowed from the request, the canonical request hashed as it is produced, the string to
+//! sign fed straight into the HMAC), tested to agree byte for byte.
+//! `sign` reuses the step functions to produce signatures for tests and load generators.
 
+mod cache;
 mod canonical;
 mod error;
 mod parse;
 mod request;
 mod sign;
 mod signing;
+mod split;
 mod time;
 mod verify;
 
+pub use cache::SigningKeyCache;
 pub use canonical::{
     canonical_headers, canonical_query_string, canonical_request, canonical_uri,
     parse_signed_headers, payload_hash, signed_headers, uri_encode,
@@ -33,4 +40,4 @@ pub use signing::{
     ALGORITHM, TERMINATOR,
 };
 pub use time::{format_amz_date, parse_amz_date, parse_http_date};
-pub use verify::{verify, verify_cached, KeyLookup, SigningKeyCache, Verified, VerifyConfig};
+pub use verify::{verify, verify_cached, KeyLookup, Verified, VerifyConfig};

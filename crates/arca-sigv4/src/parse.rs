@@ -2,9 +2,10 @@
 //! presigned query (`X-Amz-*` parameters). Parsing only checks shape; what the values must be
 //! (algorithm, scope, dates) is checked in `verify`, in the documented order.
 
-use crate::canonical::parse_signed_headers;
+use crate::canonical::{parse_signed_headers, parse_signed_names, SignedNames};
 use crate::error::AuthError;
 use crate::signing::{CredentialScope, Signature};
+use crate::split::{split_ascii, split_once_ascii};
 
 /// `AKID/YYYYMMDD/region/service/aws4_request`, split. The terminator is kept as sent so that
 /// `verify` can report a wrong one.
@@ -15,25 +16,61 @@ pub struct Credential {
     pub terminator: String,
 }
 
+/// A Credential value split into its five parts, borrowed from the header (the verify path's
+/// form of [`Credential`]: no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CredentialRef<'a> {
+    pub access_key_id: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub terminator: &'a str,
+    /// `AKID/YYYYMMDD/region/service`, everything before the terminator: one string that
+    /// names the signing key (no part contains '/'), so the key cache can be asked by it.
+    pub scope_id: &'a str,
+}
+
+const CREDENTIAL_SHAPE: &str = "Credential must have exactly 5 slash-separated elements: \
+     <access key id>/<YYYYMMDD>/<region>/<service>/aws4_request.";
+
+/// Splits a Credential value into its five parts, borrowing them. Fewer or more parts, or an
+/// empty part, is malformed (IncompleteSignature).
+pub(crate) fn parse_credential_ref(value: &str) -> Result<CredentialRef<'_>, AuthError> {
+    let mut parts = split_ascii(value, b'/');
+    let mut next = || parts.next().filter(|p| !p.is_empty());
+    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None) =
+        (next(), next(), next(), next(), next(), parts.next())
+    else {
+        return Err(AuthError::incomplete(CREDENTIAL_SHAPE));
+    };
+    Ok(CredentialRef {
+        access_key_id,
+        date,
+        region,
+        service,
+        terminator,
+        scope_id: &value[..value.len() - terminator.len() - 1],
+    })
+}
+
 /// Splits a Credential value into its five parts. Fewer or more parts, or an empty part, is
 /// malformed (IncompleteSignature).
 pub fn parse_credential(value: &str) -> Result<Credential, AuthError> {
-    let parts: Vec<&str> = value.split('/').collect();
-    if parts.len() != 5 || parts.iter().any(|p| p.is_empty()) {
-        return Err(AuthError::incomplete(
-            "Credential must have exactly 5 slash-separated elements: \
-             <access key id>/<YYYYMMDD>/<region>/<service>/aws4_request.",
-        ));
+    parse_credential_ref(value).map(|c| c.to_credential())
+}
+
+impl CredentialRef<'_> {
+    pub(crate) fn to_credential(self) -> Credential {
+        Credential {
+            access_key_id: self.access_key_id.to_string(),
+            scope: CredentialScope {
+                date: self.date.to_string(),
+                region: self.region.to_string(),
+                service: self.service.to_string(),
+            },
+            terminator: self.terminator.to_string(),
+        }
     }
-    Ok(Credential {
-        access_key_id: parts[0].to_string(),
-        scope: CredentialScope {
-            date: parts[1].to_string(),
-            region: parts[2].to_string(),
-            service: parts[3].to_string(),
-        },
-        terminator: parts[4].to_string(),
-    })
 }
 
 /// A parsed `Authorization` header. Its Debug prints no signature (see [`Signature`]).
@@ -46,11 +83,33 @@ pub struct ParsedAuthorization {
     pub signature: Signature,
 }
 
+/// An `Authorization` header parsed into parts borrowed from it: what `verify` works from,
+/// since the owned [`ParsedAuthorization`] costs an allocation per part on every request.
+/// No Debug: it holds the provided signature as a plain `&str`.
+pub(crate) struct AuthorizationRef<'a> {
+    pub algorithm: &'a str,
+    pub credential: CredentialRef<'a>,
+    pub signed_headers: SignedNames<'a>,
+    /// As sent; compared in constant time, never printed.
+    pub signature: &'a str,
+}
+
 /// Parses `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`. The
 /// components may come in any order, with or without spaces after the commas. Every missing
 /// component is named in one message, as AWS does, but the header itself is never echoed
 /// (it carries the signature).
 pub fn parse_authorization_header(value: &str) -> Result<ParsedAuthorization, AuthError> {
+    let p = parse_authorization_ref(value)?;
+    Ok(ParsedAuthorization {
+        algorithm: p.algorithm.to_string(),
+        credential: p.credential.to_credential(),
+        signed_headers: p.signed_headers.to_vec(),
+        signature: Signature::from_provided(p.signature),
+    })
+}
+
+/// [`parse_authorization_header`] without the copies: same checks, same order, same errors.
+pub(crate) fn parse_authorization_ref(value: &str) -> Result<AuthorizationRef<'_>, AuthError> {
     let value = value.trim();
     let (algorithm, rest) = value
         .split_once(|c: char| c.is_ascii_whitespace())
@@ -58,8 +117,8 @@ pub fn parse_authorization_header(value: &str) -> Result<ParsedAuthorization, Au
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
-    for component in rest.split(',') {
-        let Some((k, v)) = component.trim().split_once('=') else {
+    for component in split_ascii(rest, b',') {
+        let Some((k, v)) = split_once_ascii(component.trim(), b'=') else {
             continue;
         };
         let slot = match k.trim() {
@@ -75,28 +134,28 @@ pub fn parse_authorization_header(value: &str) -> Result<ParsedAuthorization, Au
             )));
         }
     }
-    let mut missing = String::new();
-    for (name, present) in [
-        ("Credential", credential.is_some()),
-        ("Signature", signature.is_some()),
-        ("SignedHeaders", signed_headers.is_some()),
-    ] {
-        if !present {
-            missing.push_str(&format!(
-                "Authorization header requires '{name}' parameter. "
-            ));
-        }
-    }
     let (Some(credential), Some(signed_headers), Some(signature)) =
         (credential, signed_headers, signature)
     else {
+        let mut missing = String::new();
+        for (name, present) in [
+            ("Credential", credential.is_some()),
+            ("Signature", signature.is_some()),
+            ("SignedHeaders", signed_headers.is_some()),
+        ] {
+            if !present {
+                missing.push_str(&format!(
+                    "Authorization header requires '{name}' parameter. "
+                ));
+            }
+        }
         return Err(AuthError::incomplete(missing.trim_end()));
     };
-    Ok(ParsedAuthorization {
-        algorithm: algorithm.to_string(),
-        credential: parse_credential(credential)?,
-        signed_headers: parse_signed_headers(signed_headers)?,
-        signature: Signature::from_provided(signature),
+    Ok(AuthorizationRef {
+        algorithm,
+        credential: parse_credential_ref(credential)?,
+        signed_headers: parse_signed_names(signed_headers)?,
+        signature,
     })
 }
 

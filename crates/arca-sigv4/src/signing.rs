@@ -128,6 +128,81 @@ pub fn compute_signature(signing_key: &SigningKey, string_to_sign: &str) -> Sign
     Signature(Zeroizing::new(hex::encode(&*mac)))
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lowercase hex of a 32-byte digest into `out`, by table: the verify path's replacement for
+/// `hex::encode`, which builds a `String` one char at a time. Writing into the caller's
+/// buffer lets a signature be hexed straight into a zeroizing one.
+pub(crate) fn hex_into(bytes: &[u8; 32], out: &mut [u8; 64]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(b >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(b & 0x0f)];
+    }
+}
+
+/// `hex_into` for digests that are not secret (body and canonical request hashes).
+pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0; 64];
+    hex_into(bytes, &mut out);
+    out
+}
+
+/// The hex signature of a request, the verify path's `compute_signature(key,
+/// &string_to_sign(amz_date, scope, canonical_request))`: the string to sign is fed to the
+/// HMAC piece by piece rather than built, and the result stays on the stack, zeroized on
+/// drop like every other derived value here.
+pub(crate) fn signature_hex(
+    signing_key: &[u8],
+    amz_date: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    canonical_request_hash_hex: &[u8; 64],
+) -> Zeroizing<[u8; 64]> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(signing_key).unwrap_or_else(|_| unreachable!());
+    for piece in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        amz_date.as_bytes(),
+        b"\n",
+        date.as_bytes(),
+        b"/",
+        region.as_bytes(),
+        b"/",
+        service.as_bytes(),
+        b"/",
+        TERMINATOR.as_bytes(),
+        b"\n",
+        canonical_request_hash_hex,
+    ] {
+        mac.update(piece);
+    }
+    let mut tag = mac.finalize().into_bytes();
+    let mut out = Zeroizing::new([0; 64]);
+    hex_into(tag.as_ref(), &mut out);
+    tag.as_mut_slice().zeroize();
+    out
+}
+
+/// Constant-time equality of two byte strings, constant in their length (lengths are public:
+/// unequal lengths are unequal at once, as `subtle`'s slice comparison does). Compares eight
+/// bytes per `subtle` step rather than one: `subtle` puts an optimization barrier on every
+/// element, and one per byte of a signature and of a secret showed up in profiles.
+pub(crate) fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut eq = wa.remainder().ct_eq(wb.remainder());
+    let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().unwrap_or_default());
+    for (x, y) in wa.zip(wb) {
+        eq &= word(x).ct_eq(&word(y));
+    }
+    eq.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +217,50 @@ mod tests {
             hex::encode(key.expose()),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
+    }
+
+    #[test]
+    fn ct_eq_bytes_is_equality() {
+        let a: Vec<u8> = (0..70).collect();
+        for n in 0..a.len() {
+            assert!(ct_eq_bytes(&a[..n], &a[..n]), "{n}");
+            assert!(!ct_eq_bytes(&a[..n], &a[..n + 1]), "{n}");
+            for i in 0..n {
+                let mut b = a[..n].to_vec();
+                b[i] ^= 0x01;
+                assert!(!ct_eq_bytes(&a[..n], &b), "{n} {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        assert_eq!(&hex32(&bytes)[..], hex::encode(bytes).as_bytes());
+        assert_eq!(&hex32(&[0xff; 32])[..], "ff".repeat(32).as_bytes());
+    }
+
+    #[test]
+    fn signature_hex_is_compute_signature_of_string_to_sign() {
+        let secret = SecretString::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into());
+        let key = derive_signing_key(&secret, "20150830", "us-east-1", "secretsmanager");
+        let scope = CredentialScope {
+            date: "20150830".into(),
+            region: "us-east-1".into(),
+            service: "secretsmanager".into(),
+        };
+        let creq = "POST\n/\n\nhost:example.com\n\nhost\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let creq_hash = hex32(&Sha256::digest(creq.as_bytes()).into());
+        let sig = signature_hex(
+            key.expose(),
+            "20150830T123600Z",
+            "20150830",
+            "us-east-1",
+            "secretsmanager",
+            &creq_hash,
+        );
+        let want = compute_signature(&key, &string_to_sign("20150830T123600Z", &scope, creq));
+        assert_eq!(&sig[..], want.expose().as_bytes());
     }
 
     #[test]

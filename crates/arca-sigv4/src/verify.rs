@@ -3,20 +3,20 @@
 //! lookup; then the key is looked up; last, the signature is recomputed from the same step
 //! functions the spec names and compared in constant time.
 
-use arca_types::secret::SecretString;
+use std::borrow::Cow;
 
-use crate::canonical::{
-    canonical_headers, canonical_query_string, canonical_request, canonical_uri, payload_hash,
-    signed_headers,
-};
+use arca_types::secret::SecretString;
+use sha2::{Digest, Sha256};
+
+use crate::cache::SigningKeyCache;
+use crate::canonical::{hash_canonical_request, SignedNames};
 use crate::error::{echo, AuthError, AuthErrorKind};
 use crate::parse::{
-    parse_authorization_header, parse_presigned_query, Credential, X_AMZ_SIGNATURE,
+    parse_authorization_ref, parse_presigned_query, CredentialRef, PresignedQuery, X_AMZ_SIGNATURE,
 };
 use crate::request::RequestParts;
 use crate::signing::{
-    compute_signature, derive_signing_key, string_to_sign, Signature, SigningKey, ALGORITHM,
-    TERMINATOR,
+    ct_eq_bytes, derive_signing_key, hex32, signature_hex, ALGORITHM, TERMINATOR,
 };
 use crate::time::{format_amz_date, parse_amz_date, parse_http_date};
 
@@ -69,14 +69,17 @@ enum Validity {
     Expires(i64),
 }
 
-/// The authentication parameters, whichever form they came in.
-struct AuthParams {
-    algorithm: String,
-    credential: Credential,
-    signed_headers: Vec<String>,
-    signature: Signature,
+/// The authentication parameters, whichever form they came in, borrowed from the request
+/// (header form) or from its parsed presigned query. No Debug: it holds the provided
+/// signature as a plain `&str`.
+struct AuthParams<'a> {
+    algorithm: &'a str,
+    credential: CredentialRef<'a>,
+    signed_headers: SignedNames<'a>,
+    /// As sent; compared in constant time, never printed.
+    signature: &'a str,
     /// The request time, `YYYYMMDDTHHMMSSZ`, as it goes into the string to sign.
-    amz_date: String,
+    amz_date: Cow<'a, str>,
     request_time: i64,
     validity: Validity,
     presigned: bool,
@@ -107,12 +110,15 @@ fn bad_date(value: &str) -> AuthError {
 }
 
 /// Reads the header form: Authorization plus X-Amz-Date (or Date).
-fn header_params(req: &RequestParts, authorization: &str) -> Result<AuthParams, AuthError> {
+fn header_params<'a>(
+    req: &RequestParts<'a>,
+    authorization: &'a str,
+) -> Result<AuthParams<'a>, AuthError> {
     let date = match single_header(req, "x-amz-date")? {
-        Some(d) => Some((d, parse_amz_date(d.trim()))),
-        None => single_header(req, "date")?.map(|d| (d, parse_http_date(d.trim()))),
+        Some(d) => Some((d, parse_amz_date(d.trim()), true)),
+        None => single_header(req, "date")?.map(|d| (d, parse_http_date(d.trim()), false)),
     };
-    let parsed = match parse_authorization_header(authorization) {
+    let parsed = match parse_authorization_ref(authorization) {
         Ok(p) => p,
         // AWS lists a missing date together with the missing components.
         Err(mut e) if date.is_none() => {
@@ -122,21 +128,56 @@ fn header_params(req: &RequestParts, authorization: &str) -> Result<AuthParams, 
         }
         Err(e) => return Err(e),
     };
-    let request_time = match date {
+    let (amz_date, request_time) = match date {
         None => return Err(AuthError::incomplete(DATE_REQUIRED)),
-        Some((raw, None)) => return Err(bad_date(raw)),
-        Some((_, Some(t))) => t,
+        Some((raw, None, _)) => return Err(bad_date(raw)),
+        // parse_amz_date accepts exactly what format_amz_date writes, so a valid X-Amz-Date
+        // is its own canonical form and needs no copy.
+        Some((raw, Some(t), true)) => (Cow::Borrowed(raw.trim()), t),
+        Some((_, Some(t), false)) => (Cow::Owned(format_amz_date(t)), t),
     };
     Ok(AuthParams {
         algorithm: parsed.algorithm,
         credential: parsed.credential,
         signed_headers: parsed.signed_headers,
         signature: parsed.signature,
-        amz_date: format_amz_date(request_time),
+        amz_date,
         request_time,
         validity: Validity::Skew,
         presigned: false,
         has_security_token: false,
+    })
+}
+
+/// Reads the presigned form from its parsed query. `scope_id` receives the key cache's id
+/// (the parsed credential keeps its parts apart), which the parameters then borrow.
+fn presigned_params<'a>(
+    q: &'a PresignedQuery,
+    scope_id: &'a mut String,
+) -> Result<AuthParams<'a>, AuthError> {
+    let request_time = parse_amz_date(&q.amz_date).ok_or_else(|| bad_date(&q.amz_date))?;
+    let c = &q.credential;
+    *scope_id = format!(
+        "{}/{}/{}/{}",
+        c.access_key_id, c.scope.date, c.scope.region, c.scope.service
+    );
+    Ok(AuthParams {
+        algorithm: &q.algorithm,
+        credential: CredentialRef {
+            access_key_id: &c.access_key_id,
+            date: &c.scope.date,
+            region: &c.scope.region,
+            service: &c.scope.service,
+            terminator: &c.terminator,
+            scope_id,
+        },
+        signed_headers: SignedNames::Borrowed(&q.signed_headers),
+        signature: q.signature.expose(),
+        amz_date: Cow::Borrowed(&q.amz_date),
+        request_time,
+        validity: Validity::Expires(q.expires_secs),
+        presigned: true,
+        has_security_token: q.has_security_token,
     })
 }
 
@@ -203,6 +244,11 @@ pub fn verify(
 
 /// `verify`, reusing derived signing keys from `cache` (a server verifies many requests
 /// per key and day; deriving costs four HMACs).
+///
+/// This is the server's per-request path, so the header form allocates next to nothing: the
+/// header is parsed into borrowed parts, the canonical request is streamed into its hash,
+/// the string to sign into the HMAC, and hex digests live on the stack. Each of those is
+/// tested to agree byte for byte with the spec's step functions.
 pub fn verify_cached(
     req: &RequestParts,
     cfg: &VerifyConfig,
@@ -212,7 +258,8 @@ pub fn verify_cached(
 ) -> Result<Verified, AuthError> {
     let authorization = single_header(req, "authorization")?;
     let presigned = parse_presigned_query(req.query)?;
-    let params = match (authorization, presigned) {
+    let mut presigned_scope_id = String::new();
+    let params = match (authorization, &presigned) {
         (None, None) => return Err(AuthError::missing_token()),
         (Some(_), Some(_)) => {
             return Err(AuthError::incomplete(
@@ -221,52 +268,34 @@ pub fn verify_cached(
             ))
         }
         (Some(h), None) => header_params(req, h)?,
-        (None, Some(q)) => {
-            let request_time = parse_amz_date(&q.amz_date).ok_or_else(|| bad_date(&q.amz_date))?;
-            AuthParams {
-                algorithm: q.algorithm,
-                credential: q.credential,
-                signed_headers: q.signed_headers,
-                signature: q.signature,
-                amz_date: q.amz_date,
-                request_time,
-                validity: Validity::Expires(q.expires_secs),
-                presigned: true,
-                has_security_token: q.has_security_token,
-            }
-        }
+        (None, Some(q)) => presigned_params(q, &mut presigned_scope_id)?,
     };
 
     if params.algorithm != ALGORITHM {
         return Err(AuthError::incomplete(format!(
             "Unsupported AWS 'algorithm': '{}'. Only '{ALGORITHM}' is supported.",
-            echo(&params.algorithm)
+            echo(params.algorithm)
         )));
     }
     // Without host in the signature a request could be replayed against another endpoint.
-    if !params.signed_headers.iter().any(|h| h == "host") {
+    if !params.signed_headers.contains("host") {
         return Err(AuthError::incomplete(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         ));
     }
     let token_header = single_header(req, "x-amz-security-token")?;
-    if token_header.is_some()
-        && !params
-            .signed_headers
-            .iter()
-            .any(|h| h == "x-amz-security-token")
-    {
+    if token_header.is_some() && !params.signed_headers.contains("x-amz-security-token") {
         return Err(AuthError::incomplete(
             "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.",
         ));
     }
     let has_security_token = params.has_security_token || token_header.is_some();
 
-    let scope = &params.credential.scope;
-    if params.credential.terminator != TERMINATOR {
+    let scope = &params.credential;
+    if scope.terminator != TERMINATOR {
         return Err(AuthError::invalid(format!(
             "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{}'. ",
-            echo(&params.credential.terminator)
+            echo(scope.terminator)
         )));
     }
     if scope.service != cfg.service {
@@ -275,7 +304,7 @@ pub fn verify_cached(
             cfg.service
         )));
     }
-    if !looks_like_region(&scope.region) {
+    if !looks_like_region(scope.region) {
         return Err(AuthError::invalid(
             "Credential should be scoped to a valid region. ",
         ));
@@ -285,7 +314,7 @@ pub fn verify_cached(
         return Err(AuthError::invalid(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
              from HTTP: '{}' != '{http_day}', from '{}'.",
-            echo(&scope.date),
+            echo(scope.date),
             params.amz_date
         )));
     }
@@ -305,7 +334,7 @@ pub fn verify_cached(
         _ => {}
     }
 
-    let body_hash = payload_hash(req.body);
+    let body_hash = hex32(&Sha256::digest(req.body).into());
     if let Some(claimed) = single_header(req, "x-amz-content-sha256")? {
         let claimed = claimed.trim();
         if claimed.len() != 64 || !claimed.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -315,7 +344,7 @@ pub fn verify_cached(
                  unsigned and streaming payloads are not accepted by this service.",
             ));
         }
-        if !claimed.eq_ignore_ascii_case(&body_hash) {
+        if !claimed.as_bytes().eq_ignore_ascii_case(&body_hash) {
             return Err(AuthError::invalid(
                 "The provided 'x-amz-content-sha256' header does not match what was computed.",
             ));
@@ -328,126 +357,61 @@ pub fn verify_cached(
         return Err(AuthError::unrecognized_client());
     }
 
-    let access_key_id = &params.credential.access_key_id;
     let secret = keys
-        .secret_key(access_key_id)
+        .secret_key(scope.access_key_id)
         .ok_or_else(AuthError::unrecognized_client)?;
 
-    let query = if params.presigned {
-        canonical_query_string(req.query, Some(X_AMZ_SIGNATURE))
-    } else {
-        canonical_query_string(req.query, None)
-    };
-    let creq = canonical_request(
+    let exclude = params.presigned.then_some(X_AMZ_SIGNATURE);
+    let creq_hash = hex32(&hash_canonical_request(
         req.method,
-        &canonical_uri(req.path),
-        &query,
-        &canonical_headers(req.headers, &params.signed_headers),
-        &signed_headers(&params.signed_headers),
+        req.path,
+        req.query,
+        exclude,
+        req.headers,
+        &params.signed_headers,
         &body_hash,
-    );
-    let sts = string_to_sign(&params.amz_date, scope, &creq);
-    let key = match cache {
-        Some(c) => c.get_or_derive(
-            access_key_id,
-            &secret,
-            &scope.date,
-            &scope.region,
-            &scope.service,
-        ),
-        None => derive_signing_key(&secret, &scope.date, &scope.region, &scope.service),
+    ));
+    let (cached, derived);
+    let key: &[u8] = match cache {
+        Some(c) => {
+            cached = c.key_for(
+                scope.scope_id,
+                &secret,
+                scope.date,
+                scope.region,
+                scope.service,
+            );
+            &cached[..]
+        }
+        None => {
+            derived = derive_signing_key(&secret, scope.date, scope.region, scope.service);
+            derived.expose()
+        }
     };
-    let expected = compute_signature(&key, &sts);
-    if !expected.ct_eq(&params.signature) {
+    let expected = signature_hex(
+        key,
+        &params.amz_date,
+        scope.date,
+        scope.region,
+        scope.service,
+        &creq_hash,
+    );
+    // Constant time; lengths are public.
+    if !ct_eq_bytes(&expected[..], params.signature.as_bytes()) {
         return Err(AuthError::signature_mismatch());
     }
 
     Ok(Verified {
-        access_key_id: access_key_id.clone(),
-        region: scope.region.clone(),
-        date: scope.date.clone(),
-        signed_headers: params.signed_headers,
+        access_key_id: scope.access_key_id.to_string(),
+        region: scope.region.to_string(),
+        date: scope.date.to_string(),
+        signed_headers: params.signed_headers.to_vec(),
     })
-}
-
-/// Derived signing keys by (access key id, date, region, service). Each entry also keeps
-/// the secret it was derived from, compared in constant time on every hit, so a key whose
-/// secret changed is derived afresh. Bounded: cleared when full.
-/// (access key id, date, region, service).
-type ScopeId = (String, String, String, String);
-
-#[derive(Default)]
-pub struct SigningKeyCache {
-    entries: std::sync::Mutex<std::collections::HashMap<ScopeId, (SecretString, SigningKey)>>,
-}
-
-impl std::fmt::Debug for SigningKeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKeyCache([redacted])")
-    }
-}
-
-const SIGNING_KEY_CACHE_MAX: usize = 4096;
-
-impl SigningKeyCache {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn get_or_derive(
-        &self,
-        access_key_id: &str,
-        secret: &SecretString,
-        date: &str,
-        region: &str,
-        service: &str,
-    ) -> SigningKey {
-        let id = (
-            access_key_id.to_owned(),
-            date.to_owned(),
-            region.to_owned(),
-            service.to_owned(),
-        );
-        {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((s, k)) = entries.get(&id) {
-                // SecretString's PartialEq is constant time.
-                if s == secret {
-                    return k.clone();
-                }
-            }
-        }
-        let key = derive_signing_key(secret, date, region, service);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= SIGNING_KEY_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(id, (secret.clone(), key.clone()));
-        key
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cached_keys_match_derived_ones_and_follow_secret_changes() {
-        let cache = SigningKeyCache::new();
-        let a = SecretString::new("secret-a".into());
-        let b = SecretString::new("secret-b".into());
-        let k1 = cache.get_or_derive("AK", &a, "20150830", "us-east-1", "secretsmanager");
-        let k2 = cache.get_or_derive("AK", &a, "20150830", "us-east-1", "secretsmanager");
-        let d = derive_signing_key(&a, "20150830", "us-east-1", "secretsmanager");
-        assert_eq!(k1.expose(), d.expose());
-        assert_eq!(k2.expose(), d.expose());
-        let kb = cache.get_or_derive("AK", &b, "20150830", "us-east-1", "secretsmanager");
-        assert_eq!(
-            kb.expose(),
-            derive_signing_key(&b, "20150830", "us-east-1", "secretsmanager").expose()
-        );
-        assert!(!format!("{cache:?}").contains("secret"));
-    }
 
     #[test]
     fn region_shape() {
@@ -467,6 +431,32 @@ mod tests {
         ] {
             assert!(!looks_like_region(bad), "{bad}");
         }
+    }
+
+    /// header_params signs with the X-Amz-Date as sent instead of reformatting the parsed
+    /// time; that is only the same if every value parse_amz_date accepts formats back to
+    /// itself.
+    #[test]
+    fn accepted_amz_dates_are_their_own_formatting() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x4441_5445);
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            let s = format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                rng.gen_range(0..10_000),
+                rng.gen_range(0..14),
+                rng.gen_range(0..33),
+                rng.gen_range(0..25),
+                rng.gen_range(0..61),
+                rng.gen_range(0..61)
+            );
+            if let Some(t) = parse_amz_date(&s) {
+                accepted += 1;
+                assert_eq!(format_amz_date(t), s);
+            }
+        }
+        assert!(accepted > 50_000, "{accepted}");
     }
 
     #[test]

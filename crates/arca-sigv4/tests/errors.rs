@@ -9,8 +9,8 @@ use std::cell::Cell;
 use arca_sigv4::{
     canonical_headers, canonical_query_string, canonical_request, canonical_uri, compute_signature,
     derive_signing_key, parse_signed_headers, payload_hash, presign_request, sign_request,
-    signed_headers, string_to_sign, verify, AuthError, AuthErrorKind, KeyLookup, SigningParams,
-    VerifyConfig,
+    signed_headers, string_to_sign, verify, verify_cached, AuthError, AuthErrorKind, KeyLookup,
+    SigningKeyCache, SigningParams, VerifyConfig,
 };
 use arca_types::secret::SecretString;
 use common::{Keys, OwnedRequest};
@@ -628,4 +628,76 @@ fn auth_errors_convert_to_the_error_table() {
         e.to_string(),
         format!("InvalidSignatureException: {}", e.message)
     );
+}
+
+/// `verify_cached` decides exactly as `verify` does, in both forms, with a cold and a warm
+/// cache, and a cached key never outlives a change of secret.
+#[test]
+fn the_cached_path_agrees_with_the_uncached_one() {
+    let cache = SigningKeyCache::new();
+    let c = cfg();
+    let cached = |r: &OwnedRequest, now: i64, keys: &Keys| {
+        r.with_parts(|p| verify_cached(p, &c, now, keys, Some(&cache)))
+    };
+    let mut tampered = signed(&base());
+    tampered.body.push(b' ');
+    let mut q = base();
+    q.query = "b=2&a=1".into();
+    let mut date_form = base();
+    date_form
+        .headers
+        .push(("Date".into(), "Sun, 30 Aug 2015 12:36:00 GMT".into()));
+    let date_form = {
+        let mut s = signed(&date_form).without_header("x-amz-date");
+        // sign_request signed X-Amz-Date; re-sign as a client using Date would.
+        let secret = SecretString::new(SECRET.into());
+        let names = parse_signed_headers("content-type;date;host;x-amz-target").expect("names");
+        let creq = s.with_parts(|p| {
+            canonical_request(
+                p.method,
+                &canonical_uri(p.path),
+                &canonical_query_string(p.query, None),
+                &canonical_headers(p.headers, &names),
+                &signed_headers(&names),
+                &payload_hash(p.body),
+            )
+        });
+        let scope = arca_sigv4::CredentialScope {
+            date: "20150830".into(),
+            region: "us-east-1".into(),
+            service: "secretsmanager".into(),
+        };
+        let key = derive_signing_key(&secret, "20150830", "us-east-1", "secretsmanager");
+        let sig = compute_signature(&key, &string_to_sign("20150830T123600Z", &scope, &creq));
+        let authz = format!(
+            "AWS4-HMAC-SHA256 Credential={AKID}/20150830/us-east-1/secretsmanager/aws4_request, \
+             SignedHeaders=content-type;date;host;x-amz-target, Signature={}",
+            sig.expose()
+        );
+        set_header(&mut s, "Authorization", &authz);
+        s
+    };
+    let cases = [
+        signed(&base()),
+        signed(&q),
+        presigned(&base(), T, 60),
+        presigned(&q, T, 60),
+        tampered,
+        date_form,
+        signed_with(&base(), "eu-west-1", "secretsmanager", T),
+    ];
+    for round in 0..2 {
+        for (i, r) in cases.iter().enumerate() {
+            let want = check(r, T);
+            assert_eq!(cached(r, T, &keys()), want, "round {round}, case {i}");
+            if i != 4 {
+                assert!(want.is_ok(), "case {i}: {want:?}");
+            }
+        }
+    }
+    // The secret changes under a warm cache: the old key must not be used.
+    let rotated = Keys::one(AKID, "a-completely-different-secret-key-000000");
+    let e = cached(&cases[0], T, &rotated).expect_err("old signature, new secret");
+    assert_eq!(e.message, MISMATCH);
+    cached(&cases[0], T, &keys()).expect("and back");
 }
