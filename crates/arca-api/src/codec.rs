@@ -2,9 +2,11 @@
 //! position, never an echo of the input, which may be secret) and rendering responses
 //! and errors as `{"__type": ..., "message": ...}` with the status from the error table.
 
+use crate::server::Response;
 use arca_types::{ApiError, ErrorCode};
-use axum::body::Body;
-use axum::http::{header, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use http_body_util::Full;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -32,14 +34,26 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-pub fn ok<T: Serialize>(value: &T, request_id: &str) -> Response<Body> {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => response(StatusCode::OK, bytes, request_id),
+pub fn ok<T: Serialize>(value: &T, request_id: &str) -> Response {
+    // Sized for a typical answer (a 1 KB secret and its metadata) so that serializing
+    // seldom reallocates; larger answers grow the buffer as usual.
+    let mut bytes = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut bytes, value) {
+        Ok(()) => response(StatusCode::OK, bytes, request_id),
         Err(_) => error(&ApiError::internal(), request_id),
     }
 }
 
-pub fn error(e: &ApiError, request_id: &str) -> Response<Body> {
+/// A response body already rendered (see `json`); a rendering failure is an internal error.
+pub(crate) fn ok_rendered(
+    rendered: Result<Bytes, serde_json::Error>,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let body = rendered.map_err(|_| ApiError::internal())?;
+    Ok(response_bytes(StatusCode::OK, body, request_id))
+}
+
+pub fn error(e: &ApiError, request_id: &str) -> Response {
     #[derive(Serialize)]
     struct Body<'a> {
         #[serde(rename = "__type")]
@@ -60,8 +74,13 @@ pub fn error(e: &ApiError, request_id: &str) -> Response<Body> {
     resp
 }
 
-fn response(status: StatusCode, bytes: Vec<u8>, request_id: &str) -> Response<axum::body::Body> {
-    let mut resp = Response::new(axum::body::Body::from(bytes));
+fn response(status: StatusCode, bytes: Vec<u8>, request_id: &str) -> Response {
+    // Answers may carry secret values (BatchGetSecretValue): wiped once sent.
+    response_bytes(status, crate::json::wiped_on_drop(bytes), request_id)
+}
+
+fn response_bytes(status: StatusCode, body: Bytes, request_id: &str) -> Response {
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

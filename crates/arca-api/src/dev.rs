@@ -3,14 +3,18 @@
 //! read the event log. Refused unless the
 //! server runs with `--dev`.
 
+use crate::server::Response;
 use crate::ApiState;
 use arca_types::time::OffsetClock;
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{Response, StatusCode};
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::Full;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// The path prefix of the dev hooks; what follows it names the action.
+pub(crate) const PREFIX: &str = "/_arca/dev/";
 
 /// What `--dev` hands the HTTP layer.
 pub struct DevHooks {
@@ -20,18 +24,32 @@ pub struct DevHooks {
     pub purge_wakeup: Arc<Notify>,
 }
 
-pub(crate) async fn handle(
-    State(state): State<Arc<ApiState>>,
-    Path(action): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response<Body> {
+/// `name=value` pairs of a query string, percent-decoded (`+` is a space).
+fn parse_query(query: &str) -> HashMap<String, String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+pub(crate) async fn handle(state: &ApiState, action: &str, query: &str) -> Response {
+    let q = parse_query(query);
     let Some(dev) = &state.dev else {
         return plain(
             StatusCode::FORBIDDEN,
             "dev endpoints need `arca server --dev`\n",
         );
     };
-    match action.as_str() {
+    match action {
         "reset" => match state.arca.wipe_secrets().await {
             Ok(()) => plain(StatusCode::OK, "{}"),
             Err(e) => {
@@ -58,10 +76,10 @@ pub(crate) async fn handle(
                 Ok(events) => {
                     let list: Vec<_> = events.iter().map(arca_core::events::event_json).collect();
                     let body = serde_json::json!({ "events": list }).to_string();
-                    let mut r = Response::new(Body::from(body));
+                    let mut r = Response::new(Full::new(Bytes::from(body)));
                     r.headers_mut().insert(
-                        axum::http::header::CONTENT_TYPE,
-                        axum::http::HeaderValue::from_static("application/json"),
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
                     );
                     r
                 }
@@ -75,8 +93,23 @@ pub(crate) async fn handle(
     }
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_query;
+
+    #[test]
+    fn query_pairs_are_decoded() {
+        let q = parse_query("seconds=86400&secret=arn%3Aaws%3Ax&flag&a+b=c+d");
+        assert_eq!(q["seconds"], "86400");
+        assert_eq!(q["secret"], "arn:aws:x");
+        assert_eq!(q["flag"], "");
+        assert_eq!(q["a b"], "c d");
+        assert!(parse_query("").is_empty());
+    }
 }

@@ -5,22 +5,24 @@
 
 pub mod codec;
 mod dev;
+mod json;
 pub mod operation;
+mod server;
 
 use arca_core::access::AccessKeys;
 use arca_core::{Arca, RequestCtx};
 use arca_sigv4::{verify_cached, RequestParts, SigningKeyCache, VerifyConfig};
 use arca_types::time::{Clock, SystemClock};
 use arca_types::{ApiError, ErrorCode};
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Request, Response};
-use axum::Router;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::Request;
 use operation::Operation;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use dev::DevHooks;
+pub use server::serve;
 
 /// Requests larger than this are refused before they are read in full. The largest valid
 /// request (a 65,536-byte SecretBinary, base64-encoded, with its other fields) is ~90 KB.
@@ -51,43 +53,46 @@ impl ApiState {
     }
 }
 
-pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
-        .route("/_arca/dev/{action}", axum::routing::post(dev::handle))
-        .fallback(handle)
-        .with_state(state)
-}
-
-async fn handle(State(state): State<Arc<ApiState>>, req: Request<Body>) -> Response<Body> {
+/// One request, whatever its path: the dev hooks under `/_arca/dev/`, the API elsewhere
+/// (AWS SDKs always POST to `/`, but the path is part of what the signature covers, so any
+/// other path is answered by the API too, and fails there if it was not signed).
+pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::Response {
+    if let Some(action) = req.uri().path().strip_prefix(dev::PREFIX) {
+        let action = action.to_owned();
+        let query = req.uri().query().unwrap_or("").to_owned();
+        // Boxed: the dev hooks' future stays out of the API future's size.
+        return Box::pin(dev::handle(state, &action, &query)).await;
+    }
     // A request id needs uniqueness, not secrecy: no OS randomness (a syscall) per request.
-    let request_id = uuid::Builder::from_random_bytes(rand::random())
+    let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let request_id: &str = uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
-        .to_string();
+        .hyphenated()
+        .encode_lower(&mut id_buf);
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
         Err(_) => {
             let e = ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
                 format!("Request body is larger than {MAX_BODY_BYTES} bytes."),
             );
-            return codec::error(&e, &request_id);
+            return codec::error(&e, request_id);
         }
     };
     let target = parts
         .headers
         .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let result = serve_one(&state, &parts, &body, target.as_deref(), &request_id).await;
+        .and_then(|v| v.to_str().ok());
+    let result = serve_one(state, &parts, &body, target, request_id).await;
     let (op, response) = match result {
         Ok((op, resp)) => (op, resp),
         Err((op, e)) => {
             if e.code == ErrorCode::InternalServiceError {
                 tracing::error!(op, request_id, "request failed with an internal error");
             }
-            (op, codec::error(&e, &request_id))
+            (op, codec::error(&e, request_id))
         }
     };
     tracing::debug!(
@@ -100,11 +105,11 @@ async fn handle(State(state): State<Arc<ApiState>>, req: Request<Body>) -> Respo
     response
 }
 
-type Served = Result<(&'static str, Response<Body>), (&'static str, ApiError)>;
+type Served = Result<(&'static str, server::Response), (&'static str, ApiError)>;
 
 async fn serve_one(
     state: &ApiState,
-    parts: &axum::http::request::Parts,
+    parts: &http::request::Parts,
     body: &[u8],
     target: Option<&str>,
     request_id: &str,
@@ -130,15 +135,23 @@ async fn serve_one(
         region: principal.region,
         only_secret: state.access_keys.scope_of(&principal.access_key_id),
     };
-    let resp = dispatch(&state.arca, &ctx, op, request_id)
-        .await
-        .map_err(|e| (op_name, e))?;
+    let resp = match op {
+        // The hot path, awaited inline; every other operation's future is boxed, so the
+        // per-connection future (moved on every poll setup) stays small.
+        Operation::GetSecretValue(r) => state
+            .arca
+            .get_secret_value(&ctx, r)
+            .await
+            .and_then(|v| codec::ok_rendered(json::get_secret_value(&v), request_id)),
+        op => Box::pin(dispatch(&state.arca, &ctx, op, request_id)).await,
+    }
+    .map_err(|e| (op_name, e))?;
     Ok((op_name, resp))
 }
 
 fn authenticate(
     state: &ApiState,
-    parts: &axum::http::request::Parts,
+    parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<arca_sigv4::Verified, ApiError> {
     let headers: Vec<(&str, &str)> = parts
@@ -170,7 +183,7 @@ async fn dispatch(
     ctx: &RequestCtx,
     op: Operation,
     request_id: &str,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<server::Response, ApiError> {
     use Operation::*;
     Ok(match op {
         BatchGetSecretValue(r) => {

@@ -11,6 +11,17 @@ use quick_cache::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// A `(String, String)` key borrowed: it hashes as the owned pair does (fields in order,
+/// as a tuple), so lookups on the read path allocate nothing.
+#[derive(Hash)]
+struct PairRef<'a>(&'a str, &'a str);
+
+impl quick_cache::Equivalent<(String, String)> for PairRef<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 /// Entries per map. A cached record is typically a few hundred bytes, a sealed 1 KB
 /// value about 1.1 KB: the defaults stay well under 200 MB.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -21,7 +32,7 @@ pub(crate) struct ReadCache {
     /// Orders fills against invalidations (both are off the hot path: misses and writes).
     fill_lock: Mutex<()>,
     by_arn: Cache<String, Arc<SecretRecord>>,
-    by_name: Cache<(String, String), String>,
+    by_name: Cache<(String, String), Arc<str>>,
     sealed: Cache<(String, String), Arc<Vec<u8>>>,
 }
 
@@ -46,7 +57,7 @@ impl ReadCache {
     }
 
     pub(crate) fn by_name(&self, region: &str, name: &str) -> Option<Arc<SecretRecord>> {
-        let arn = self.by_name.get(&(region.to_owned(), name.to_owned()))?;
+        let arn = self.by_name.get(&PairRef(region, name))?;
         self.by_arn(&arn)
             .filter(|r| r.name == name && r.region == region)
     }
@@ -59,7 +70,7 @@ impl ReadCache {
         }
         self.by_name.insert(
             (record.region.clone(), record.name.clone()),
-            record.arn.clone(),
+            Arc::from(record.arn.as_str()),
         );
         self.by_arn.insert(record.arn.clone(), record);
     }
@@ -79,7 +90,7 @@ impl ReadCache {
     }
 
     pub(crate) fn sealed(&self, arn: &str, version_id: &str) -> Option<Arc<Vec<u8>>> {
-        self.sealed.get(&(arn.to_owned(), version_id.to_owned()))
+        self.sealed.get(&PairRef(arn, version_id))
     }
 
     /// A version's sealed value never changes, so it can be cached whenever read.
@@ -95,7 +106,7 @@ impl ReadCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.by_name.insert(
             (record.region.clone(), record.name.clone()),
-            record.arn.clone(),
+            Arc::from(record.arn.as_str()),
         );
         self.by_arn.insert(record.arn.clone(), Arc::new(record));
     }
@@ -106,7 +117,7 @@ impl ReadCache {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.by_arn.remove(arn);
-        self.by_name.remove(&(region.to_owned(), name.to_owned()));
+        self.by_name.remove(&PairRef(region, name));
     }
 
     pub(crate) fn clear(&self) {

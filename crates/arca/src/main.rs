@@ -557,17 +557,7 @@ async fn server(
         Duration::from_secs(5),
         shutdown_rx,
     ));
-    // Responses go out at once: Nagle's algorithm would hold a short answer back waiting for
-    // an ACK (measured: it lengthened the latency tail under load).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, arca_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    arca_api::serve(listener, state, shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;

@@ -180,7 +180,7 @@ impl Arca {
         secret: &SecretRecord,
     ) -> Result<GetSecretValueResponse, ApiError> {
         let (version, resp) = self.read_version(secret, None, None).await?;
-        self.note_access(secret, &version);
+        self.note_access(secret, version);
         Ok(resp)
     }
 

@@ -145,17 +145,17 @@ impl Arca {
         let (version, response) = self
             .read_version(&secret, version_id.as_deref(), req.version_stage.as_deref())
             .await?;
-        self.note_access(&secret, &version);
+        self.note_access(&secret, version);
         Ok(response)
     }
 
     /// Reads one version of a live secret: by id, by label, or AWSCURRENT.
-    pub(crate) async fn read_version(
+    pub(crate) async fn read_version<'s>(
         &self,
-        secret: &SecretRecord,
+        secret: &'s SecretRecord,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> Result<(VersionRecord, GetSecretValueResponse), ApiError> {
+    ) -> Result<(&'s VersionRecord, GetSecretValueResponse), ApiError> {
         ensure_not_deleted(secret)?;
         let version = match (version_id, stage) {
             (Some(id), stage) => {
@@ -199,7 +199,7 @@ impl Arca {
             Value::Binary(b) => (None, Some(b)),
         };
         Ok((
-            version.clone(),
+            version,
             GetSecretValueResponse {
                 arn: secret.arn.clone(),
                 name: secret.name.clone(),
