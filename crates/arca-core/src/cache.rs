@@ -16,6 +16,13 @@ use std::sync::{Arc, Mutex};
 #[derive(Hash)]
 struct PairRef<'a>(&'a str, &'a str);
 
+/// The secret name inside a secret ARN (`...:secret:<name>-<suffix>`).
+fn name_in_arn(arn: &str) -> Option<&str> {
+    let (_, resource) = arn.split_once(":secret:")?;
+    let (name, suffix) = resource.rsplit_once('-')?;
+    (suffix.len() == 6).then_some(name)
+}
+
 impl quick_cache::Equivalent<(String, String)> for PairRef<'_> {
     fn equivalent(&self, key: &(String, String)) -> bool {
         self.0 == key.0 && self.1 == key.1
@@ -32,7 +39,9 @@ pub(crate) struct ReadCache {
     /// Orders fills against invalidations (both are off the hot path: misses and writes).
     fill_lock: Mutex<()>,
     by_arn: Cache<String, Arc<SecretRecord>>,
-    by_name: Cache<(String, String), Arc<str>>,
+    /// The same records as `by_arn` (the same `Arc`s), by (region, name): a read by name
+    /// costs one lookup. Both maps change together, under `fill_lock`.
+    by_name: Cache<(String, String), Arc<SecretRecord>>,
     sealed: Cache<(String, String), Arc<Vec<u8>>>,
 }
 
@@ -57,8 +66,8 @@ impl ReadCache {
     }
 
     pub(crate) fn by_name(&self, region: &str, name: &str) -> Option<Arc<SecretRecord>> {
-        let arn = self.by_name.get(&PairRef(region, name))?;
-        self.by_arn(&arn)
+        self.by_name
+            .get(&PairRef(region, name))
             .filter(|r| r.name == name && r.region == region)
     }
 
@@ -68,10 +77,13 @@ impl ReadCache {
         if self.epoch() != seen_epoch {
             return;
         }
-        self.by_name.insert(
-            (record.region.clone(), record.name.clone()),
-            Arc::from(record.arn.as_str()),
-        );
+        self.put(record);
+    }
+
+    /// Both maps at once; the caller holds `fill_lock`.
+    fn put(&self, record: Arc<SecretRecord>) {
+        self.by_name
+            .insert((record.region.clone(), record.name.clone()), record.clone());
         self.by_arn.insert(record.arn.clone(), record);
     }
 
@@ -86,7 +98,7 @@ impl ReadCache {
         if let Some(v) = rec.versions.iter_mut().find(|v| v.version_id == version_id) {
             v.last_accessed_day = v.last_accessed_day.max(Some(day));
         }
-        self.by_arn.insert(arn.to_owned(), Arc::new(rec));
+        self.put(Arc::new(rec));
     }
 
     pub(crate) fn sealed(&self, arn: &str, version_id: &str) -> Option<Arc<Vec<u8>>> {
@@ -104,11 +116,7 @@ impl ReadCache {
     pub(crate) fn replace(&self, record: SecretRecord) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.by_name.insert(
-            (record.region.clone(), record.name.clone()),
-            Arc::from(record.arn.as_str()),
-        );
-        self.by_arn.insert(record.arn.clone(), Arc::new(record));
+        self.put(Arc::new(record));
     }
 
     /// Forgets a secret (after any write to it). Its sealed values stay: they are
@@ -118,6 +126,11 @@ impl ReadCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.by_arn.remove(arn);
         self.by_name.remove(&PairRef(region, name));
+        // A caller without the name (the purge) still drops the name entry: every ARN
+        // ends in `secret:<name>-<6-character suffix>`.
+        if let Some(n) = name_in_arn(arn).filter(|n| *n != name) {
+            self.by_name.remove(&PairRef(region, n));
+        }
     }
 
     pub(crate) fn clear(&self) {
@@ -168,5 +181,19 @@ mod tests {
         assert!(c.by_name("eu-west-1", "a").is_none());
         c.invalidate("us-east-1", "a", "arn:a");
         assert!(c.by_name("us-east-1", "a").is_none());
+    }
+
+    #[test]
+    fn invalidating_by_arn_alone_forgets_the_name_too() {
+        // The purge knows only (region, ARN); a read by name must not find the record.
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-pw-AbC123";
+        let c = ReadCache::new(16);
+        c.fill(Arc::new(rec("app/db-pw", arn)), c.epoch());
+        assert!(c.by_name("us-east-1", "app/db-pw").is_some());
+        c.invalidate("us-east-1", "", arn);
+        assert!(c.by_name("us-east-1", "app/db-pw").is_none());
+        assert!(c.by_arn(arn).is_none());
+        assert_eq!(name_in_arn(arn), Some("app/db-pw"));
+        assert_eq!(name_in_arn("arn:a"), None);
     }
 }
