@@ -93,6 +93,13 @@ pub(crate) async fn handle(state: &ApiState, action: &str, query: &str) -> Respo
     }
 }
 
+pub(crate) fn method_not_allowed() -> Response {
+    let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "dev endpoints take POST\n");
+    r.headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+    r
+}
+
 fn plain(status: StatusCode, body: &'static str) -> Response {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;

@@ -58,6 +58,10 @@ impl ApiState {
 /// other path is answered by the API too, and fails there if it was not signed).
 pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::Response {
     if let Some(action) = req.uri().path().strip_prefix(dev::PREFIX) {
+        // POST only: a state-changing GET could be triggered by any web page.
+        if req.method() != hyper::Method::POST {
+            return dev::method_not_allowed();
+        }
         let action = action.to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();
         // Boxed: the dev hooks' future stays out of the API future's size.
