@@ -3,10 +3,9 @@
 
 use std::fmt;
 
-use aes_gcm::{Aes256Gcm, KeyInit};
 use zeroize::Zeroizing;
 
-use crate::aead::{fill_random, KEY_LEN};
+use crate::aead::{fill_random, Cipher, KEY_LEN};
 
 /// A key-encryption key. Boxed so moves do not leave copies of the bytes on the stack;
 /// zeroized on drop; prints as `[redacted]`.
@@ -35,8 +34,8 @@ impl Kek {
     }
 
     /// The expanded AES-GCM key schedule, computed once per KEK when it enters the keyring.
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.bytes().into())
+    pub(crate) fn cipher(&self) -> Cipher {
+        Cipher::new(self.bytes())
     }
 }
 

@@ -30,13 +30,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
-use aes_gcm::{Aes256Gcm, KeyInit};
 use arca_types::SecretBytes;
 use zeroize::Zeroizing;
 
 use crate::aead::{
     encode_fields, encoded_len, open_key_into, open_to_vec, seal_into, try_fill_random, try_nonce,
-    KEY_LEN, NONCE_LEN, SEALED_KEY_LEN, TAG_LEN,
+    Cipher, KEY_LEN, NONCE_LEN, SEALED_KEY_LEN, TAG_LEN,
 };
 use crate::{CryptoError, Kek};
 
@@ -46,12 +45,12 @@ const AAD_VALUE: &[u8] = b"arca/v1/envelope/value";
 /// Fixed bytes of an envelope besides the key id and the value ciphertext.
 const FIXED_LEN: usize = 1 + 2 + SEALED_KEY_LEN + NONCE_LEN + TAG_LEN;
 
-/// The unwrapped KEKs by key id, as ready-to-use AES-GCM instances (boxed, so rehashing the map
-/// does not leave copies of key schedules behind; zeroized on drop). Thread-safe; share it with
-/// `Arc<Keyring>`.
+/// The unwrapped KEKs by key id, as ready-to-use AES-GCM keys (whose schedules AWS-LC keeps
+/// on its own heap and wipes when freed, so rehashing the map copies no key material).
+/// Thread-safe; share it with `Arc<Keyring>`.
 #[derive(Default)]
 pub struct Keyring {
-    keks: RwLock<HashMap<String, Box<Aes256Gcm>>>,
+    keks: RwLock<HashMap<String, Cipher>>,
 }
 
 impl Keyring {
@@ -62,7 +61,7 @@ impl Keyring {
     /// Adds a KEK, replacing any KEK with the same id. The raw KEK is dropped (and wiped) here;
     /// only its expanded key schedule is kept.
     pub fn insert(&self, key_id: &str, kek: Kek) {
-        let cipher = Box::new(kek.cipher());
+        let cipher = kek.cipher();
         drop(kek);
         self.keks
             .write()
@@ -76,7 +75,7 @@ impl Keyring {
         self.read().contains_key(key_id)
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Box<Aes256Gcm>>> {
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Cipher>> {
         self.keks.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -119,7 +118,7 @@ impl Keyring {
             try_fill_random(&mut dek[..])?;
             seal_into(kek, &try_nonce()?, &aad, &dek[..], &mut out)?;
         }
-        let dek_cipher = Aes256Gcm::new((&*dek).into());
+        let dek_cipher = Cipher::new(&dek);
         drop(dek);
 
         aad.clear();
@@ -151,7 +150,7 @@ impl Keyring {
                 .ok_or_else(|| CryptoError::UnknownKey(env.key_id.to_owned()))?;
             open_key_into(kek, &aad, env.wrapped_dek, &mut dek)?;
         }
-        let dek_cipher = Aes256Gcm::new((&*dek).into());
+        let dek_cipher = Cipher::new(&dek);
         drop(dek);
 
         aad.clear();
@@ -414,13 +413,5 @@ mod tests {
         for h in handles {
             assert_eq!(h.join().expect("thread").expect("open"), b"v");
         }
-    }
-
-    #[test]
-    fn cipher_types_zeroize_on_drop() {
-        // Compile-time check that the `zeroize` features of aes/ghash/polyval stay enabled.
-        fn assert_zod<T: zeroize::ZeroizeOnDrop>() {}
-        assert_zod::<aes::Aes256>();
-        assert_zod::<Zeroizing<[u8; KEY_LEN]>>();
     }
 }

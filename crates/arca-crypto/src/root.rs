@@ -11,7 +11,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 
-use aes_gcm::{Aes256Gcm, KeyInit};
 use arca_types::SecretBytes;
 use base64::Engine;
 use hkdf::Hkdf;
@@ -19,8 +18,8 @@ use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::aead::{
-    encode_fields, encoded_len, fill_random, open_key_into, open_to_vec, seal_into, KEY_LEN,
-    NONCE_LEN, SEALED_KEY_LEN, TAG_LEN,
+    encode_fields, encoded_len, fill_random, open_key_into, open_to_vec, seal_into, Cipher,
+    KEY_LEN, NONCE_LEN, SEALED_KEY_LEN, TAG_LEN,
 };
 use crate::{CryptoError, DigestKey, Kek};
 
@@ -50,8 +49,8 @@ const MAX_KEY_FILE_LEN: usize = 4096;
 pub struct RootKey(Box<Subkeys>);
 
 struct Subkeys {
-    kek_wrap: Aes256Gcm,
-    blob: Aes256Gcm,
+    kek_wrap: Cipher,
+    blob: Cipher,
     digest: Zeroizing<[u8; KEY_LEN]>,
 }
 
@@ -65,9 +64,9 @@ impl RootKey {
                 .expect("32 bytes is a valid HKDF-SHA256 length");
         };
         derive(INFO_KEK_WRAP, &mut okm);
-        let kek_wrap = Aes256Gcm::new((&*okm).into());
+        let kek_wrap = Cipher::new(&okm);
         derive(INFO_BLOB, &mut okm);
-        let blob = Aes256Gcm::new((&*okm).into());
+        let blob = Cipher::new(&okm);
         let mut digest = Zeroizing::new([0u8; KEY_LEN]);
         derive(INFO_DIGEST, &mut digest);
         Self(Box::new(Subkeys {
