@@ -5,7 +5,6 @@
 
 use arca_types::wire::GetSecretValueResponse;
 use bytes::Bytes;
-use zeroize::Zeroize;
 
 /// Renders `resp` as `serde_json::to_vec` would, into a buffer that zeroizes on drop.
 pub(crate) fn get_secret_value(resp: &GetSecretValueResponse) -> Result<Bytes, serde_json::Error> {
@@ -58,7 +57,7 @@ impl AsRef<[u8]> for Wiped {
 
 impl Drop for Wiped {
     fn drop(&mut self) {
-        self.0.zeroize();
+        arca_types::secret::wipe_vec(&mut self.0);
     }
 }
 

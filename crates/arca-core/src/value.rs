@@ -55,15 +55,13 @@ impl Value {
         out
     }
 
-    pub(crate) fn from_plaintext(p: SecretBytes) -> Option<Value> {
-        let bytes = p.expose();
-        let (&kind, rest) = bytes.split_first()?;
+    pub(crate) fn from_plaintext(mut p: SecretBytes) -> Option<Value> {
+        let kind = *p.expose().first()?;
+        // In place: a GetSecretValue makes no second copy of the value.
+        p.remove_prefix(1);
         match kind {
-            0 => {
-                let s = std::str::from_utf8(rest).ok()?;
-                Some(Value::String(SecretString::new(s.to_owned())))
-            }
-            1 => Some(Value::Binary(SecretBlob(SecretBytes::from_slice(rest)))),
+            0 => SecretString::from_utf8(p).ok().map(Value::String),
+            1 => Some(Value::Binary(SecretBlob(p))),
             _ => None,
         }
     }
