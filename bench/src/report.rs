@@ -86,17 +86,21 @@ impl Results {
 
     /// Median over repetitions of f(arca run) / f(k run), pairing runs of the same repetition.
     fn ratio(&self, w: &Workload, k: Kind, f: impl Fn(&Cell) -> f64) -> Option<f64> {
-        let a = self.runs.get(&(*w, Kind::Arca))?;
-        let b = self.runs.get(&(*w, k))?;
-        median(
-            a.iter()
-                .zip(b.iter())
-                .filter_map(|(a, b)| match (a, b) {
-                    (Some(a), Some(b)) if f(b) > 0.0 => Some(f(a) / f(b)),
-                    _ => None,
-                })
-                .collect(),
-        )
+        median(self.paired(w, k, f))
+    }
+
+    /// f(arca run) / f(k run) for each repetition both completed, in order.
+    fn paired(&self, w: &Workload, k: Kind, f: impl Fn(&Cell) -> f64) -> Vec<f64> {
+        let (Some(a), Some(b)) = (self.runs.get(&(*w, Kind::Arca)), self.runs.get(&(*w, k))) else {
+            return Vec::new();
+        };
+        a.iter()
+            .zip(b.iter())
+            .filter_map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) if f(b) > 0.0 => Some(f(a) / f(b)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The markdown table.
@@ -247,8 +251,14 @@ impl Results {
                     // ratio of reciprocals = ceiling p99 / arca p99; invert it.
                     (Some(inv), Some(a), Some(c)) => {
                         let r = 1.0 / inv;
+                        let each = self
+                            .paired(&w, Kind::Ceiling, |c| c.p99)
+                            .iter()
+                            .map(|r| format!("{r:.2}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
                         out.push(format!(
-                            "{} {line}: {r:.2}× (Arca {a:.3} ms, ceiling {c:.3} ms)",
+                            "{} {line}: {r:.2}× (Arca {a:.3} ms, ceiling {c:.3} ms; per repetition {each})",
                             verdict(r <= 1.5)
                         ))
                     }
