@@ -68,9 +68,42 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 /// character (< 0x20), `"` or `\`. Exact (no false negatives, no false positives).
 #[inline]
 fn needs_escape(x: u64) -> bool {
-    let has_zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH != 0;
-    let below_space = x.wrapping_sub(LOW * 0x20) & !x & HIGH != 0;
-    below_space || has_zero(x ^ (LOW * b'"' as u64)) || has_zero(x ^ (LOW * b'\\' as u64))
+    escape_bits(x) != 0
+}
+
+/// Non-zero exactly when some byte of `x` must be escaped (high bits mark candidates).
+#[inline]
+fn escape_bits(x: u64) -> u64 {
+    let zero_bytes = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+    let below_space = x.wrapping_sub(LOW * 0x20) & !x & HIGH;
+    below_space | zero_bytes(x ^ (LOW * b'"' as u64)) | zero_bytes(x ^ (LOW * b'\\' as u64))
+}
+
+/// How many leading bytes of `bytes` certainly need no escaping: whole clean 32-byte
+/// blocks (four words tested together, which the compiler keeps in registers), then clean
+/// 8-byte words. Secrets are mostly clean, so this is nearly all of a value.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    let mut n = 0;
+    let (blocks, _) = bytes.as_chunks::<32>();
+    for b in blocks {
+        let bits = escape_bits(word(&b[..8]))
+            | escape_bits(word(&b[8..16]))
+            | escape_bits(word(&b[16..24]))
+            | escape_bits(word(&b[24..]));
+        if bits != 0 {
+            break;
+        }
+        n += 32;
+    }
+    let (words, _) = bytes[n..].as_chunks::<8>();
+    for w in words {
+        if needs_escape(u64::from_le_bytes(*w)) {
+            break;
+        }
+        n += 8;
+    }
+    n
 }
 
 /// `s` as a JSON string, escaped exactly as serde_json does: `\"`, `\\`, the five short
@@ -83,14 +116,8 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut clean_from = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Skip clean 8-byte words (most of any secret), then look at the next byte alone.
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            if needs_escape(word) {
-                break;
-            }
-            i += 8;
-        }
+        // Skip the clean run (most of any secret), then look at the next byte alone.
+        i += clean_prefix(&bytes[i..]);
         let Some(&b) = bytes.get(i) else { break };
         let short = match b {
             b'"' => Some(b'"'),
@@ -152,6 +179,35 @@ mod tests {
         for b in 0u8..=0x7f {
             let s = format!("abcdefgh{}ijklmnop", b as char);
             assert_eq!(escaped(&s), serde_json::to_vec(&s).unwrap(), "byte {b:#x}");
+        }
+    }
+
+    #[test]
+    fn long_clean_runs_with_sparse_escapes() {
+        // Exercises the 32-byte and 8-byte skips: an escape at every offset of a block.
+        for at in 0..96 {
+            for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é'] {
+                let mut s: String = "x".repeat(96);
+                s.replace_range(at..at + 1, &c.to_string());
+                assert_eq!(
+                    escaped(&s),
+                    serde_json::to_vec(&s).unwrap(),
+                    "{c:?} at {at}"
+                );
+            }
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..2_000 {
+            let len = rng.gen_range(0..300);
+            let s: String = (0..len)
+                .map(|_| match rng.gen_range(0..40) {
+                    0 => '"',
+                    1 => '\u{7}',
+                    2 => '€',
+                    _ => 'k',
+                })
+                .collect();
+            assert_eq!(escaped(&s), serde_json::to_vec(&s).unwrap(), "{s:?}");
         }
     }
 

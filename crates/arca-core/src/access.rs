@@ -17,9 +17,9 @@ const SEAL_PURPOSE: &str = "arca/access-key/v1";
 pub struct AccessKeys {
     keys: Arc<KeyService>,
     store: Arc<dyn Store>,
-    cache: RwLock<HashMap<String, SecretString>>,
+    cache: RwLock<HashMap<String, SecretString, ahash::RandomState>>,
     /// Short-lived keys limited to one secret, issued to rotation commands; memory only.
-    scoped: RwLock<HashMap<String, ScopedKey>>,
+    scoped: RwLock<HashMap<String, ScopedKey, ahash::RandomState>>,
     /// When the stored keys were last reread (ms since start), to rate-limit rereads
     /// that unknown access key ids trigger.
     last_refresh: AtomicU64,
@@ -42,7 +42,7 @@ impl AccessKeys {
         store: Arc<dyn Store>,
         extra: Vec<(String, SecretString)>,
     ) -> Result<Self, arca_store::StoreError> {
-        let mut cache = HashMap::new();
+        let mut cache = HashMap::default();
         for (id, secret) in extra {
             cache.insert(id, secret);
         }
@@ -50,7 +50,7 @@ impl AccessKeys {
             keys,
             store,
             cache: RwLock::new(cache),
-            scoped: RwLock::new(HashMap::new()),
+            scoped: RwLock::new(HashMap::default()),
             last_refresh: AtomicU64::new(0),
             started: Instant::now(),
         };

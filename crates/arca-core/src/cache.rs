@@ -1,15 +1,68 @@
-//! The read cache: secret records (metadata, tags, version labels) by ARN, names to ARNs,
-//! and sealed values by (ARN, version id). It holds no plaintext: values stay sealed and
-//! are opened per request. Every write in this process invalidates what it changed; a
+//! The read cache: secret records (metadata, tags, version labels) by ARN and by name,
+//! each with its AWSCURRENT version found once and that version's sealed value kept beside
+//! it, and other versions' sealed values by (ARN, version id). It holds no plaintext:
+//! values stay sealed and are opened per request. Every write in this process invalidates what it changed; a
 //! read that raced a write does not fill the cache (an epoch counter tells), so the cache
 //! never serves a record older than the last write this process acknowledged. One
 //! server process per database is assumed (SQLite's deployment model); writes through
 //! another process are seen once the entry is evicted or invalidated.
 
-use arca_store::SecretRecord;
+use crate::stages::{self, AWSCURRENT};
+use arca_store::{SecretRecord, VersionRecord};
 use quick_cache::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// One cached secret: its record, and what a plain GetSecretValue needs next (which version
+/// is AWSCURRENT, and that version's sealed value) so that read makes one cache lookup.
+pub(crate) struct Cached {
+    pub(crate) record: SecretRecord,
+    /// Index into `record.versions` of the AWSCURRENT version.
+    current: Option<usize>,
+    /// That version's sealed value, once a read fetched it. Sealed values never change and
+    /// any write replaces the whole entry, so this can never be stale.
+    current_sealed: OnceLock<Arc<Vec<u8>>>,
+}
+
+impl Cached {
+    pub(crate) fn new(record: SecretRecord) -> Self {
+        let current = record
+            .versions
+            .iter()
+            .position(|v| v.stages.iter().any(|s| s == AWSCURRENT));
+        Self {
+            record,
+            current,
+            current_sealed: OnceLock::new(),
+        }
+    }
+
+    fn current_version(&self) -> Option<&VersionRecord> {
+        self.current.and_then(|i| self.record.versions.get(i))
+    }
+
+    /// The version holding `stage`, found without a scan for AWSCURRENT.
+    pub(crate) fn holder(&self, stage: &str) -> Option<&VersionRecord> {
+        if stage == AWSCURRENT {
+            self.current_version()
+        } else {
+            stages::holder(&self.record.versions, stage)
+        }
+    }
+
+    /// The slot for `version_id`'s sealed value, if it is the AWSCURRENT version.
+    pub(crate) fn sealed_slot(&self, version_id: &str) -> Option<&OnceLock<Arc<Vec<u8>>>> {
+        let current = self.current_version()?;
+        (current.version_id == version_id).then_some(&self.current_sealed)
+    }
+}
+
+impl std::ops::Deref for Cached {
+    type Target = SecretRecord;
+    fn deref(&self) -> &SecretRecord {
+        &self.record
+    }
+}
 
 /// A `(String, String)` key borrowed: it hashes as the owned pair does (fields in order,
 /// as a tuple), so lookups on the read path allocate nothing.
@@ -38,10 +91,11 @@ pub(crate) struct ReadCache {
     epoch: AtomicU64,
     /// Orders fills against invalidations (both are off the hot path: misses and writes).
     fill_lock: Mutex<()>,
-    by_arn: Cache<String, Arc<SecretRecord>>,
-    /// The same records as `by_arn` (the same `Arc`s), by (region, name): a read by name
+    by_arn: Cache<String, Arc<Cached>>,
+    /// The same entries as `by_arn` (the same `Arc`s), by (region, name): a read by name
     /// costs one lookup. Both maps change together, under `fill_lock`.
-    by_name: Cache<(String, String), Arc<SecretRecord>>,
+    by_name: Cache<(String, String), Arc<Cached>>,
+    /// Sealed values of versions other than the current one (those live in `Cached`).
     sealed: Cache<(String, String), Arc<Vec<u8>>>,
 }
 
@@ -61,18 +115,18 @@ impl ReadCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    pub(crate) fn by_arn(&self, arn: &str) -> Option<Arc<SecretRecord>> {
+    pub(crate) fn by_arn(&self, arn: &str) -> Option<Arc<Cached>> {
         self.by_arn.get(arn)
     }
 
-    pub(crate) fn by_name(&self, region: &str, name: &str) -> Option<Arc<SecretRecord>> {
+    pub(crate) fn by_name(&self, region: &str, name: &str) -> Option<Arc<Cached>> {
         self.by_name
             .get(&PairRef(region, name))
             .filter(|r| r.name == name && r.region == region)
     }
 
     /// Caches a record read from the store, unless a write happened since `seen_epoch`.
-    pub(crate) fn fill(&self, record: Arc<SecretRecord>, seen_epoch: u64) {
+    pub(crate) fn fill(&self, record: Arc<Cached>, seen_epoch: u64) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.epoch() != seen_epoch {
             return;
@@ -80,8 +134,20 @@ impl ReadCache {
         self.put(record);
     }
 
-    /// Both maps at once; the caller holds `fill_lock`.
-    fn put(&self, record: Arc<SecretRecord>) {
+    /// Both maps at once; the caller holds `fill_lock`. A current version's sealed value
+    /// already fetched carries over to the new entry if that version is still current.
+    fn put(&self, record: Arc<Cached>) {
+        if let Some(old) = self.by_arn.get(&record.arn) {
+            if let (Some(a), Some(b), Some(sealed)) = (
+                old.current_version(),
+                record.current_version(),
+                old.current_sealed.get(),
+            ) {
+                if a.version_id == b.version_id {
+                    let _ = record.current_sealed.set(sealed.clone());
+                }
+            }
+        }
         self.by_name
             .insert((record.region.clone(), record.name.clone()), record.clone());
         self.by_arn.insert(record.arn.clone(), record);
@@ -93,12 +159,12 @@ impl ReadCache {
         let Some(rec) = self.by_arn.get(arn) else {
             return;
         };
-        let mut rec = (*rec).clone();
+        let mut rec = rec.record.clone();
         rec.last_accessed_day = rec.last_accessed_day.max(Some(day));
         if let Some(v) = rec.versions.iter_mut().find(|v| v.version_id == version_id) {
             v.last_accessed_day = v.last_accessed_day.max(Some(day));
         }
-        self.put(Arc::new(rec));
+        self.put(Arc::new(Cached::new(rec)));
     }
 
     pub(crate) fn sealed(&self, arn: &str, version_id: &str) -> Option<Arc<Vec<u8>>> {
@@ -116,7 +182,7 @@ impl ReadCache {
     pub(crate) fn replace(&self, record: SecretRecord) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.put(Arc::new(record));
+        self.put(Arc::new(Cached::new(record)));
     }
 
     /// Forgets a secret (after any write to it). Its sealed values stay: they are
@@ -174,9 +240,9 @@ mod tests {
         let c = ReadCache::new(16);
         let seen = c.epoch();
         c.invalidate("us-east-1", "a", "arn:a");
-        c.fill(Arc::new(rec("a", "arn:a")), seen);
+        c.fill(Arc::new(Cached::new(rec("a", "arn:a"))), seen);
         assert!(c.by_arn("arn:a").is_none());
-        c.fill(Arc::new(rec("a", "arn:a")), c.epoch());
+        c.fill(Arc::new(Cached::new(rec("a", "arn:a"))), c.epoch());
         assert!(c.by_name("us-east-1", "a").is_some());
         assert!(c.by_name("eu-west-1", "a").is_none());
         c.invalidate("us-east-1", "a", "arn:a");
@@ -188,12 +254,70 @@ mod tests {
         // The purge knows only (region, ARN); a read by name must not find the record.
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-pw-AbC123";
         let c = ReadCache::new(16);
-        c.fill(Arc::new(rec("app/db-pw", arn)), c.epoch());
+        c.fill(Arc::new(Cached::new(rec("app/db-pw", arn))), c.epoch());
         assert!(c.by_name("us-east-1", "app/db-pw").is_some());
         c.invalidate("us-east-1", "", arn);
         assert!(c.by_name("us-east-1", "app/db-pw").is_none());
         assert!(c.by_arn(arn).is_none());
         assert_eq!(name_in_arn(arn), Some("app/db-pw"));
         assert_eq!(name_in_arn("arn:a"), None);
+    }
+
+    fn version(id: &str, stages: &[&str]) -> VersionRecord {
+        VersionRecord {
+            version_id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created_at: 0,
+            last_accessed_day: None,
+            kms_key_ids: vec![],
+            value_digest: vec![],
+            has_value: true,
+        }
+    }
+
+    #[test]
+    fn the_current_version_and_its_sealed_value_sit_in_the_entry() {
+        let mut r = rec("a", "arn:a");
+        r.versions = vec![
+            version("v1", &["AWSPREVIOUS"]),
+            version("v2", &["AWSCURRENT"]),
+        ];
+        let e = Cached::new(r.clone());
+        assert_eq!(
+            e.holder("AWSCURRENT").map(|v| v.version_id.as_str()),
+            Some("v2")
+        );
+        assert_eq!(
+            e.holder("AWSPREVIOUS").map(|v| v.version_id.as_str()),
+            Some("v1")
+        );
+        assert!(e.holder("AWSPENDING").is_none());
+        assert!(
+            e.sealed_slot("v1").is_none(),
+            "only the current version has a slot"
+        );
+        let slot = e.sealed_slot("v2").expect("current version");
+        slot.set(Arc::new(vec![1, 2, 3])).expect("empty slot");
+
+        let c = ReadCache::new(16);
+        c.fill(Arc::new(e), c.epoch());
+        // A write that keeps v2 current (a tag change): the sealed value carries over.
+        c.replace(r.clone());
+        let kept = c.by_arn("arn:a").expect("cached");
+        assert_eq!(
+            kept.sealed_slot("v2")
+                .and_then(|s| s.get())
+                .map(|v| v.len()),
+            Some(3)
+        );
+        // A write that makes v3 current: nothing carries over to the new current version.
+        r.versions = vec![
+            version("v2", &["AWSPREVIOUS"]),
+            version("v3", &["AWSCURRENT"]),
+        ];
+        c.replace(r);
+        let moved = c.by_arn("arn:a").expect("cached");
+        assert!(moved.sealed_slot("v3").expect("current").get().is_none());
+        assert!(moved.sealed_slot("v2").is_none());
     }
 }

@@ -50,7 +50,7 @@ const FIXED_LEN: usize = 1 + 2 + SEALED_KEY_LEN + NONCE_LEN + TAG_LEN;
 /// Thread-safe; share it with `Arc<Keyring>`.
 #[derive(Default)]
 pub struct Keyring {
-    keks: RwLock<HashMap<String, Cipher>>,
+    keks: RwLock<HashMap<String, Cipher, ahash::RandomState>>,
 }
 
 impl Keyring {
@@ -75,7 +75,7 @@ impl Keyring {
         self.read().contains_key(key_id)
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Cipher>> {
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Cipher, ahash::RandomState>> {
         self.keks.read().unwrap_or_else(PoisonError::into_inner)
     }
 

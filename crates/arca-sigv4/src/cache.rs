@@ -19,7 +19,7 @@ use crate::signing::{ct_eq_bytes, derive_signing_key, SigningKey};
 /// writes (once per key and day).
 #[derive(Default)]
 pub struct SigningKeyCache {
-    entries: RwLock<HashMap<String, (SecretString, SigningKey)>>,
+    entries: RwLock<HashMap<String, (SecretString, SigningKey), ahash::RandomState>>,
 }
 
 impl std::fmt::Debug for SigningKeyCache {

@@ -83,29 +83,45 @@ impl PartialEq for SecretBytes {
 }
 impl Eq for SecretBytes {}
 
-/// A secret UTF-8 string (a SecretString value, a secret access key).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretString(SecretBytes);
+/// A secret UTF-8 string (a SecretString value, a secret access key). Held as a `String`,
+/// so reading it needs no UTF-8 check (it runs on every GetSecretValue and every signature
+/// check); wiped on drop like `SecretBytes`.
+#[derive(Clone, Default)]
+pub struct SecretString(String);
+
+impl Drop for SecretString {
+    fn drop(&mut self) {
+        // Taking the buffer out as bytes moves it (no copy) so it can be wiped.
+        wipe_vec(&mut std::mem::take(&mut self.0).into_bytes());
+    }
+}
 
 impl SecretString {
     pub fn new(s: String) -> Self {
-        Self(SecretBytes::new(s.into_bytes()))
+        Self(s)
     }
     pub fn expose(&self) -> &str {
-        // Constructed only from `String`, so always valid UTF-8.
-        std::str::from_utf8(self.0.expose()).unwrap_or_default()
+        &self.0
     }
-    pub fn into_bytes(self) -> SecretBytes {
-        self.0
+    pub fn into_bytes(mut self) -> SecretBytes {
+        SecretBytes::new(std::mem::take(&mut self.0).into_bytes())
     }
     /// The bytes as a string if they are UTF-8, without copying them; else the bytes back.
-    pub fn from_utf8(bytes: SecretBytes) -> Result<Self, SecretBytes> {
-        match std::str::from_utf8(bytes.expose()) {
-            Ok(_) => Ok(Self(bytes)),
-            Err(_) => Err(bytes),
+    pub fn from_utf8(mut bytes: SecretBytes) -> Result<Self, SecretBytes> {
+        match String::from_utf8(std::mem::take(&mut bytes.0)) {
+            Ok(s) => Ok(Self(s)),
+            Err(e) => Err(SecretBytes::new(e.into_bytes())),
         }
     }
 }
+
+impl PartialEq for SecretString {
+    /// Constant time, as for `SecretBytes`.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+impl Eq for SecretString {}
 
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

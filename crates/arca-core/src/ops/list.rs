@@ -3,6 +3,7 @@
 //! (the last item's sort value and ARN), so they stay right while secrets come and go.
 
 use super::ensure_unscoped;
+use crate::cache::Cached;
 use crate::filter::{decode_list_token, encode_list_token, query_fingerprint, Filters};
 use crate::{store_err, validate, Arca, RequestCtx};
 use arca_store::{CursorValue, ListCursor, ListQuery, SecretRecord, SortBy};
@@ -129,7 +130,7 @@ impl Arca {
                 validate::length("SecretId", id, 1, 2048)?;
             }
             for id in ids {
-                let result = match self.lookup(ctx, id).await? {
+                let result = match self.lookup_shared(ctx, id).await? {
                     None => Err(ApiError::not_found()),
                     Some(secret) => self.read_current(&secret).await,
                 };
@@ -160,25 +161,22 @@ impl Arca {
                 limit,
             )
             .await?;
-        for secret in &page {
-            match self.read_current(secret).await {
-                Ok(v) => out.secret_values.push(v),
-                Err(e) if e.code == ErrorCode::InternalServiceError => return Err(e),
-                Err(e) => out.errors.push(error_entry(&secret.arn, e)),
-            }
-        }
         if more {
             out.next_token = page
                 .last()
                 .map(|s| encode_list_token(&cursor_of(s, SortBy::CreatedDate), fingerprint));
         }
+        for secret in page.into_iter().map(Cached::new) {
+            match self.read_current(&secret).await {
+                Ok(v) => out.secret_values.push(v),
+                Err(e) if e.code == ErrorCode::InternalServiceError => return Err(e),
+                Err(e) => out.errors.push(error_entry(&secret.arn, e)),
+            }
+        }
         Ok(out)
     }
 
-    async fn read_current(
-        &self,
-        secret: &SecretRecord,
-    ) -> Result<GetSecretValueResponse, ApiError> {
+    async fn read_current(&self, secret: &Cached) -> Result<GetSecretValueResponse, ApiError> {
         let (version, resp) = self.read_version(secret, None, None).await?;
         self.note_access(secret, version);
         Ok(resp)

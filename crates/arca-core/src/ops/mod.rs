@@ -7,6 +7,7 @@ mod list;
 mod secrets;
 mod values;
 
+use crate::cache::Cached;
 use crate::value::Value;
 use crate::{store_err, Arca, RequestCtx};
 use arca_store::{SecretChange, SecretRecord, StoreError, VersionRecord};
@@ -15,7 +16,7 @@ use arca_types::time::to_wire;
 use arca_types::wire::{DescribeSecretResponse, Tag};
 use arca_types::{ApiError, ErrorCode};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How many times a write is retried when another write to the same secret won the race.
 const MAX_WRITE_ATTEMPTS: usize = 16;
@@ -63,7 +64,21 @@ impl Arca {
         Ok(self
             .lookup_shared_unscoped(ctx, secret_id, fresh)
             .await?
-            .map(Arc::unwrap_or_clone))
+            .map(|c| Arc::try_unwrap(c).map_or_else(|c| c.record.clone(), |c| c.record)))
+    }
+
+    /// As `lookup`, but the cache's shared entry (no copy of the record).
+    pub(crate) async fn lookup_shared(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<Option<Arc<Cached>>, ApiError> {
+        let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
+        match (&ctx.only_secret, &found) {
+            (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
+            (Some(_), None) => Err(access_denied()),
+            _ => Ok(found),
+        }
     }
 
     /// The read path's lookup: a shared record, straight from the cache when it is there
@@ -72,13 +87,10 @@ impl Arca {
         &self,
         ctx: &RequestCtx,
         secret_id: &str,
-    ) -> Result<Arc<SecretRecord>, ApiError> {
-        let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
-        match (&ctx.only_secret, found) {
-            (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
-            (Some(_), None) => Err(access_denied()),
-            (_, found) => found.ok_or_else(ApiError::not_found),
-        }
+    ) -> Result<Arc<Cached>, ApiError> {
+        self.lookup_shared(ctx, secret_id)
+            .await?
+            .ok_or_else(ApiError::not_found)
     }
 
     async fn lookup_shared_unscoped(
@@ -86,7 +98,7 @@ impl Arca {
         ctx: &RequestCtx,
         secret_id: &str,
         fresh: bool,
-    ) -> Result<Option<Arc<SecretRecord>>, ApiError> {
+    ) -> Result<Option<Arc<Cached>>, ApiError> {
         if !fresh {
             let cached = match SecretRef::parse(secret_id) {
                 SecretRef::Name(name) => self.cache.by_name(&ctx.region, &name),
@@ -99,7 +111,10 @@ impl Arca {
             }
         }
         let epoch = self.cache.epoch();
-        let found = self.lookup_in_store(ctx, secret_id).await?.map(Arc::new);
+        let found = self
+            .lookup_in_store(ctx, secret_id)
+            .await?
+            .map(|r| Arc::new(Cached::new(r)));
         if let Some(rec) = &found {
             self.cache.fill(rec.clone(), epoch);
         }
@@ -163,20 +178,23 @@ impl Arca {
             })
     }
 
-    pub(crate) async fn open(&self, arn: &str, version_id: &str) -> Result<Value, ApiError> {
-        let sealed = match self.cache.sealed(arn, version_id) {
+    /// Opens one version's value. `slot` is where the cache keeps this version's sealed
+    /// value beside its record (the AWSCURRENT version): read from there, filled on a miss.
+    pub(crate) async fn open(
+        &self,
+        arn: &str,
+        version_id: &str,
+        slot: Option<&OnceLock<Arc<Vec<u8>>>>,
+    ) -> Result<Value, ApiError> {
+        let fetched;
+        let sealed: &[u8] = match slot.and_then(OnceLock::get) {
             Some(s) => s,
             None => {
-                let s = std::sync::Arc::new(
-                    self.store
-                        .get_sealed_value(arn, version_id)
-                        .await
-                        .map_err(store_err)?
-                        .ok_or_else(ApiError::not_found)?
-                        .0,
-                );
-                self.cache.fill_sealed(arn, version_id, s.clone());
-                s
+                fetched = self.sealed(arn, version_id, slot.is_none()).await?;
+                if let Some(slot) = slot {
+                    let _ = slot.set(fetched.clone());
+                }
+                &fetched
             }
         };
         let decryption_failure = || {
@@ -188,12 +206,37 @@ impl Arca {
         let plain = self
             .keys
             .keyring()
-            .open(arn, version_id, &sealed)
+            .open(arn, version_id, sealed)
             .map_err(|e| {
                 tracing::error!(error = %e, "opening a sealed secret value failed");
                 decryption_failure()
             })?;
         Value::from_plaintext(plain).ok_or_else(decryption_failure)
+    }
+
+    /// A version's sealed value from the cache or the store; kept in the cache's map of
+    /// sealed values when `keep` (values with a slot of their own are kept there instead).
+    async fn sealed(
+        &self,
+        arn: &str,
+        version_id: &str,
+        keep: bool,
+    ) -> Result<Arc<Vec<u8>>, ApiError> {
+        if let Some(s) = self.cache.sealed(arn, version_id) {
+            return Ok(s);
+        }
+        let s = Arc::new(
+            self.store
+                .get_sealed_value(arn, version_id)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(ApiError::not_found)?
+                .0,
+        );
+        if keep {
+            self.cache.fill_sealed(arn, version_id, s.clone());
+        }
+        Ok(s)
     }
 
     pub(crate) fn digest(&self, arn: &str, value: &Value) -> Vec<u8> {

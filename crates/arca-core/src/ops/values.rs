@@ -3,6 +3,7 @@
 //! (CreateSecret, PutSecretValue and UpdateSecret all go through it).
 
 use super::{ensure_not_deleted, metadata_change};
+use crate::cache::Cached;
 use crate::keys::ResolvedKey;
 use crate::stages::{self, AWSCURRENT};
 use crate::validate;
@@ -152,10 +153,11 @@ impl Arca {
     /// Reads one version of a live secret: by id, by label, or AWSCURRENT.
     pub(crate) async fn read_version<'s>(
         &self,
-        secret: &'s SecretRecord,
+        entry: &'s Cached,
         version_id: Option<&str>,
         stage: Option<&str>,
     ) -> Result<(&'s VersionRecord, GetSecretValueResponse), ApiError> {
+        let secret = &entry.record;
         ensure_not_deleted(secret)?;
         let version = match (version_id, stage) {
             (Some(id), stage) => {
@@ -176,7 +178,7 @@ impl Arca {
             }
             (None, stage) => {
                 let st = stage.unwrap_or(AWSCURRENT);
-                stages::holder(&secret.versions, st).ok_or_else(|| {
+                entry.holder(st).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::ResourceNotFound,
                         format!("Secrets Manager can't find the specified secret value for staging label: {st}"),
@@ -193,7 +195,8 @@ impl Arca {
                 ),
             ));
         }
-        let value = self.open(&secret.arn, &version.version_id).await?;
+        let slot = entry.sealed_slot(&version.version_id);
+        let value = self.open(&secret.arn, &version.version_id, slot).await?;
         let (secret_string, secret_binary) = match value {
             Value::String(s) => (Some(s), None),
             Value::Binary(b) => (None, Some(b)),
