@@ -34,7 +34,9 @@ pub use parse::{
     ParsedAuthorization, PresignedQuery,
 };
 pub use request::RequestParts;
-pub use sign::{presign_request, sign_request, SignedAuthorization, SigningParams};
+pub use sign::{
+    presign_request, sign_request, sign_request_cached, SignedAuthorization, SigningParams,
+};
 pub use signing::{
     compute_signature, derive_signing_key, string_to_sign, CredentialScope, Signature, SigningKey,
     ALGORITHM, TERMINATOR,

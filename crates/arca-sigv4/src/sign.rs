@@ -6,6 +6,7 @@ use std::fmt;
 
 use arca_types::secret::SecretString;
 
+use crate::cache::SigningKeyCache;
 use crate::canonical::{
     canonical_headers, canonical_query_string, canonical_request, canonical_uri, payload_hash,
     signed_headers, uri_encode,
@@ -72,6 +73,7 @@ fn sign(
     names: &[String],
     amz_date: &str,
     p: &SigningParams,
+    keys: Option<&SigningKeyCache>,
 ) -> Signature {
     let scope = CredentialScope {
         date: amz_date[..8].to_string(),
@@ -87,7 +89,16 @@ fn sign(
         &payload_hash(req.body),
     );
     let sts = string_to_sign(amz_date, &scope, &creq);
-    let key = derive_signing_key(p.secret_access_key, &scope.date, p.region, p.service);
+    let key = match keys {
+        Some(c) => c.get_or_derive(
+            p.access_key_id,
+            p.secret_access_key,
+            &scope.date,
+            p.region,
+            p.service,
+        ),
+        None => derive_signing_key(p.secret_access_key, &scope.date, p.region, p.service),
+    };
     compute_signature(&key, &sts)
 }
 
@@ -95,6 +106,17 @@ fn sign(
 /// `host`), plus the `X-Amz-Date` returned; any `Authorization` or `X-Amz-Date` already in
 /// `req.headers` is ignored, and the caller sends the returned values instead.
 pub fn sign_request(req: &RequestParts, p: &SigningParams) -> SignedAuthorization {
+    sign_request_cached(req, p, None)
+}
+
+/// As [`sign_request`], reusing signing keys derived earlier (four HMACs per key and day,
+/// as a long-lived client would): the benchmark's load generator signs every request and
+/// shares the machine with the server it measures.
+pub fn sign_request_cached(
+    req: &RequestParts,
+    p: &SigningParams,
+    keys: Option<&SigningKeyCache>,
+) -> SignedAuthorization {
     let amz_date = format_amz_date(p.unix_secs);
     let mut headers: Vec<(&str, &str)> = req
         .headers
@@ -106,7 +128,7 @@ pub fn sign_request(req: &RequestParts, p: &SigningParams) -> SignedAuthorizatio
         .collect();
     headers.push(("x-amz-date", &amz_date));
     let names = header_names(&headers, &[]);
-    let signature = sign(req, &headers, req.query, &names, &amz_date, p);
+    let signature = sign(req, &headers, req.query, &names, &amz_date, p, keys);
     SignedAuthorization {
         authorization: format!(
             "{ALGORITHM} Credential={}/{}/{}/{}/aws4_request, SignedHeaders={}, Signature={}",
@@ -149,6 +171,6 @@ pub fn presign_request(req: &RequestParts, p: &SigningParams, expires_secs: i64)
         query.push('=');
         query.push_str(&uri_encode(v.as_bytes()));
     }
-    let signature = sign(req, req.headers, &query, &names, &amz_date, p);
+    let signature = sign(req, req.headers, &query, &names, &amz_date, p, None);
     format!("{query}&{X_AMZ_SIGNATURE}={}", signature.expose())
 }

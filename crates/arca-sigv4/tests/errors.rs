@@ -9,8 +9,8 @@ use std::cell::Cell;
 use arca_sigv4::{
     canonical_headers, canonical_query_string, canonical_request, canonical_uri, compute_signature,
     derive_signing_key, parse_signed_headers, payload_hash, presign_request, sign_request,
-    signed_headers, string_to_sign, verify, verify_cached, AuthError, AuthErrorKind, KeyLookup,
-    SigningKeyCache, SigningParams, VerifyConfig,
+    sign_request_cached, signed_headers, string_to_sign, verify, verify_cached, AuthError,
+    AuthErrorKind, KeyLookup, SigningKeyCache, SigningParams, VerifyConfig,
 };
 use arca_types::secret::SecretString;
 use common::{Keys, OwnedRequest};
@@ -700,4 +700,26 @@ fn the_cached_path_agrees_with_the_uncached_one() {
     let e = cached(&cases[0], T, &rotated).expect_err("old signature, new secret");
     assert_eq!(e.message, MISMATCH);
     cached(&cases[0], T, &keys()).expect("and back");
+}
+
+#[test]
+fn signing_with_cached_keys_gives_the_same_signature() {
+    let secret = SecretString::new(SECRET.into());
+    let cache = SigningKeyCache::new();
+    for at in [1_440_938_160, 1_440_938_161, 1_441_038_160] {
+        let p = SigningParams {
+            access_key_id: AKID,
+            secret_access_key: &secret,
+            region: "us-east-1",
+            service: "secretsmanager",
+            unix_secs: at,
+        };
+        let req = base();
+        let fresh = req.with_parts(|parts| sign_request(parts, &p));
+        // Twice: the first call derives and caches, the second reuses.
+        for _ in 0..2 {
+            let cached = req.with_parts(|parts| sign_request_cached(parts, &p, Some(&cache)));
+            assert_eq!(cached, fresh, "at {at}");
+        }
+    }
 }
