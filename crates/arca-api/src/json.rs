@@ -3,29 +3,70 @@
 //! byte-for-byte what `serde_json` writes for the same `GetSecretValueResponse` (tested
 //! below), and the buffer that holds the secret is wiped when the response is dropped.
 
+use arca_core::SecretValue;
+use arca_types::secret::{SecretBlob, SecretString};
 use arca_types::wire::GetSecretValueResponse;
 use bytes::Bytes;
 
-/// Renders `resp` as `serde_json::to_vec` would, into a buffer that zeroizes on drop.
-pub(crate) fn get_secret_value(resp: &GetSecretValueResponse) -> Result<Bytes, serde_json::Error> {
-    let value_len = resp.secret_string.as_ref().map_or(0, |s| s.expose().len())
+/// The fields of a GetSecretValue answer, borrowed from wherever they live.
+pub(crate) struct Answer<'a> {
+    arn: &'a str,
+    name: &'a str,
+    version_id: &'a str,
+    secret_binary: Option<&'a SecretBlob>,
+    secret_string: Option<&'a SecretString>,
+    version_stages: &'a [String],
+    created_date: f64,
+}
+
+impl<'a> From<&'a SecretValue> for Answer<'a> {
+    fn from(v: &'a SecretValue) -> Self {
+        Self {
+            arn: v.arn(),
+            name: v.name(),
+            version_id: v.version_id(),
+            secret_binary: v.secret_binary(),
+            secret_string: v.secret_string(),
+            version_stages: v.version_stages(),
+            created_date: v.created_date(),
+        }
+    }
+}
+
+impl<'a> From<&'a GetSecretValueResponse> for Answer<'a> {
+    fn from(r: &'a GetSecretValueResponse) -> Self {
+        Self {
+            arn: &r.arn,
+            name: &r.name,
+            version_id: &r.version_id,
+            secret_binary: r.secret_binary.as_ref(),
+            secret_string: r.secret_string.as_ref(),
+            version_stages: &r.version_stages,
+            created_date: r.created_date,
+        }
+    }
+}
+
+/// Renders `resp` as `serde_json::to_vec` would render the same `GetSecretValueResponse`,
+/// into a buffer that zeroizes on drop.
+pub(crate) fn get_secret_value(resp: &Answer<'_>) -> Result<Bytes, serde_json::Error> {
+    let value_len = resp.secret_string.map_or(0, |s| s.expose().len())
         + resp
             .secret_binary
-            .as_ref()
             .map_or(0, |b| b.0.expose().len() * 4 / 3 + 4);
     let mut out = Vec::with_capacity(value_len + resp.arn.len() + resp.name.len() + 160);
     out.extend_from_slice(b"{\"ARN\":");
-    write_str(&mut out, &resp.arn);
+    write_str(&mut out, resp.arn);
     out.extend_from_slice(b",\"Name\":");
-    write_str(&mut out, &resp.name);
+    write_str(&mut out, resp.name);
     out.extend_from_slice(b",\"VersionId\":");
-    write_str(&mut out, &resp.version_id);
-    if let Some(b) = &resp.secret_binary {
+    write_str(&mut out, resp.version_id);
+    if let Some(b) = resp.secret_binary {
         out.extend_from_slice(b",\"SecretBinary\":");
         // Base64 needs no escaping; serde writes it, still into the wiped buffer.
         serde_json::to_writer(&mut out, b)?;
     }
-    if let Some(s) = &resp.secret_string {
+    if let Some(s) = resp.secret_string {
         out.extend_from_slice(b",\"SecretString\":");
         write_str(&mut out, s.expose());
     }
@@ -225,7 +266,7 @@ mod tests {
             created_date: 1_760_000_000.123,
         };
         assert_eq!(
-            &get_secret_value(&resp).unwrap()[..],
+            &get_secret_value(&Answer::from(&resp)).unwrap()[..],
             &serde_json::to_vec(&resp).unwrap()[..]
         );
         resp.secret_string = None;
@@ -233,7 +274,7 @@ mod tests {
         resp.version_stages.clear();
         resp.created_date = 1.5;
         assert_eq!(
-            &get_secret_value(&resp).unwrap()[..],
+            &get_secret_value(&Answer::from(&resp)).unwrap()[..],
             &serde_json::to_vec(&resp).unwrap()[..]
         );
     }

@@ -140,17 +140,20 @@ async fn serve_one(
         region: principal.region,
         only_secret: state.access_keys.scope_of(&principal.access_key_id),
     };
-    let resp = match op {
-        // The hot path, awaited inline; every other operation's future is boxed, so the
-        // per-connection future (moved on every poll setup) stays small.
-        Operation::GetSecretValue(r) => state
-            .arca
-            .get_secret_value(&ctx, r)
-            .await
-            .and_then(|v| codec::ok_rendered(json::get_secret_value(&v), request_id)),
-        op => Box::pin(dispatch(&state.arca, &ctx, op, request_id)).await,
-    }
-    .map_err(|e| (op_name, e))?;
+    let resp =
+        match op {
+            // The hot path, awaited inline; every other operation's future is boxed, so the
+            // per-connection future (moved on every poll setup) stays small.
+            Operation::GetSecretValue(r) => state
+                .arca
+                .get_secret_value_shared(&ctx, r)
+                .await
+                .and_then(|v| {
+                    codec::ok_rendered(json::get_secret_value(&json::Answer::from(&v)), request_id)
+                }),
+            op => Box::pin(dispatch(&state.arca, &ctx, op, request_id)).await,
+        }
+        .map_err(|e| (op_name, e))?;
     Ok((op_name, resp))
 }
 

@@ -7,7 +7,7 @@
 //! server process per database is assumed (SQLite's deployment model); writes through
 //! another process are seen once the entry is evicted or invalidated.
 
-use crate::stages::{self, AWSCURRENT};
+use crate::stages::AWSCURRENT;
 use arca_store::{SecretRecord, VersionRecord};
 use quick_cache::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,12 +41,16 @@ impl Cached {
         self.current.and_then(|i| self.record.versions.get(i))
     }
 
-    /// The version holding `stage`, found without a scan for AWSCURRENT.
-    pub(crate) fn holder(&self, stage: &str) -> Option<&VersionRecord> {
+    /// Index in `record.versions` of the version holding `stage` (AWSCURRENT's found once,
+    /// when the entry was made).
+    pub(crate) fn holder_index(&self, stage: &str) -> Option<usize> {
         if stage == AWSCURRENT {
-            self.current_version()
+            self.current
         } else {
-            stages::holder(&self.record.versions, stage)
+            self.record
+                .versions
+                .iter()
+                .position(|v| v.stages.iter().any(|s| s == stage))
         }
     }
 
@@ -283,15 +287,9 @@ mod tests {
             version("v2", &["AWSCURRENT"]),
         ];
         let e = Cached::new(r.clone());
-        assert_eq!(
-            e.holder("AWSCURRENT").map(|v| v.version_id.as_str()),
-            Some("v2")
-        );
-        assert_eq!(
-            e.holder("AWSPREVIOUS").map(|v| v.version_id.as_str()),
-            Some("v1")
-        );
-        assert!(e.holder("AWSPENDING").is_none());
+        assert_eq!(e.holder_index("AWSCURRENT"), Some(1));
+        assert_eq!(e.holder_index("AWSPREVIOUS"), Some(0));
+        assert!(e.holder_index("AWSPENDING").is_none());
         assert!(
             e.sealed_slot("v1").is_none(),
             "only the current version has a slot"

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod accessed;
+mod answer;
 mod cache;
 pub mod events;
 pub mod filter;
@@ -23,6 +24,7 @@ use arca_types::time::Clock;
 use arca_types::ApiError;
 use std::sync::Arc;
 
+pub use answer::SecretValue;
 pub use keys::KeyService;
 
 /// The region (from the request's SigV4 scope) an operation runs in. Each region is its

@@ -177,9 +177,10 @@ impl Arca {
     }
 
     async fn read_current(&self, secret: &Cached) -> Result<GetSecretValueResponse, ApiError> {
-        let (version, resp) = self.read_version(secret, None, None).await?;
-        self.note_access(secret, version);
-        Ok(resp)
+        let (version, value) = self.read_version(secret, None, None).await?;
+        let v = &secret.record.versions[version];
+        self.note_access(secret, v);
+        Ok(crate::answer::response(&secret.record, v, value))
     }
 
     /// Deletes for good the secrets whose recovery window has ended. Returns how many.

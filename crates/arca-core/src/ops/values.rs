@@ -3,6 +3,7 @@
 //! (CreateSecret, PutSecretValue and UpdateSecret all go through it).
 
 use super::{ensure_not_deleted, metadata_change};
+use crate::answer::SecretValue;
 use crate::cache::Cached;
 use crate::keys::ResolvedKey;
 use crate::stages::{self, AWSCURRENT};
@@ -137,48 +138,67 @@ impl Arca {
         ctx: &RequestCtx,
         req: GetSecretValueRequest,
     ) -> Result<GetSecretValueResponse, ApiError> {
+        self.get_secret_value_shared(ctx, req)
+            .await
+            .map(SecretValue::into_response)
+    }
+
+    /// GetSecretValue answered from the shared cache entry: the answer borrows ARN, name,
+    /// version id and labels from the cached record (the read path renders it directly).
+    pub async fn get_secret_value_shared(
+        &self,
+        ctx: &RequestCtx,
+        req: GetSecretValueRequest,
+    ) -> Result<SecretValue, ApiError> {
         let id = validate::secret_id(&req.secret_id)?;
         let version_id = validate::version_id("VersionId", &req.version_id)?;
         if let Some(s) = &req.version_stage {
             validate::stage("VersionStage", s)?;
         }
-        let secret = self.must_find_shared(ctx, id).await?;
-        let (version, response) = self
-            .read_version(&secret, version_id.as_deref(), req.version_stage.as_deref())
+        let entry = self.must_find_shared(ctx, id).await?;
+        let (version, value) = self
+            .read_version(&entry, version_id.as_deref(), req.version_stage.as_deref())
             .await?;
-        self.note_access(&secret, version);
-        Ok(response)
+        if let Some(v) = entry.record.versions.get(version) {
+            self.note_access(&entry.record, v);
+        }
+        Ok(SecretValue {
+            entry,
+            version,
+            value,
+        })
     }
 
-    /// Reads one version of a live secret: by id, by label, or AWSCURRENT.
-    pub(crate) async fn read_version<'s>(
+    /// Reads one version of a live secret: by id, by label, or AWSCURRENT. Returns the
+    /// version's index in the record, and its opened value.
+    pub(crate) async fn read_version(
         &self,
-        entry: &'s Cached,
+        entry: &Cached,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> Result<(&'s VersionRecord, GetSecretValueResponse), ApiError> {
+    ) -> Result<(usize, Value), ApiError> {
         let secret = &entry.record;
         ensure_not_deleted(secret)?;
-        let version = match (version_id, stage) {
+        let index = match (version_id, stage) {
             (Some(id), stage) => {
-                let v = secret.versions.iter().find(|v| v.version_id == id).ok_or_else(|| {
+                let i = secret.versions.iter().position(|v| v.version_id == id).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::ResourceNotFound,
                         format!("Secrets Manager can't find the specified secret value for VersionId: {id}"),
                     )
                 })?;
                 if let Some(st) = stage {
-                    if !v.stages.iter().any(|s| s == st) {
+                    if !secret.versions[i].stages.iter().any(|s| s == st) {
                         return Err(ApiError::invalid_request(
                             "You provided a VersionStage that is not associated to the provided VersionId.",
                         ));
                     }
                 }
-                v
+                i
             }
             (None, stage) => {
                 let st = stage.unwrap_or(AWSCURRENT);
-                entry.holder(st).ok_or_else(|| {
+                entry.holder_index(st).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::ResourceNotFound,
                         format!("Secrets Manager can't find the specified secret value for staging label: {st}"),
@@ -186,6 +206,7 @@ impl Arca {
                 })?
             }
         };
+        let version = &secret.versions[index];
         if !version.has_value {
             return Err(ApiError::new(
                 ErrorCode::ResourceNotFound,
@@ -197,22 +218,7 @@ impl Arca {
         }
         let slot = entry.sealed_slot(&version.version_id);
         let value = self.open(&secret.arn, &version.version_id, slot).await?;
-        let (secret_string, secret_binary) = match value {
-            Value::String(s) => (Some(s), None),
-            Value::Binary(b) => (None, Some(b)),
-        };
-        Ok((
-            version,
-            GetSecretValueResponse {
-                arn: secret.arn.clone(),
-                name: secret.name.clone(),
-                version_id: version.version_id.clone(),
-                secret_string,
-                secret_binary,
-                version_stages: version.stages.clone(),
-                created_date: to_wire(version.created_at),
-            },
-        ))
+        Ok((index, value))
     }
 
     /// Records LastAccessedDate (day granularity) when the day changed, off the read
