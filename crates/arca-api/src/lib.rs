@@ -162,11 +162,13 @@ fn authenticate(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<arca_sigv4::Verified, ApiError> {
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
-        .collect();
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
+    headers.extend(
+        parts
+            .headers
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v))),
+    );
     let req = RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),

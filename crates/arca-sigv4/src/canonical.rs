@@ -179,6 +179,23 @@ impl SignedNames<'_> {
     pub(crate) fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_string).collect()
     }
+
+    /// The names joined with `;`, as the canonical `SignedHeaders` value.
+    pub(crate) fn joined(&self) -> String {
+        match self {
+            SignedNames::Canonical(s) => (*s).to_owned(),
+            _ => {
+                let mut out = String::new();
+                for (i, n) in self.iter().enumerate() {
+                    if i > 0 {
+                        out.push(';');
+                    }
+                    out.push_str(n);
+                }
+                out
+            }
+        }
+    }
 }
 
 /// A name as a `SignedHeaders` entry may be: visible ASCII other than ':'.
@@ -338,6 +355,15 @@ pub(crate) fn hash_canonical_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_names_join_canonically_whatever_their_form() {
+        let canonical = parse_signed_names("content-type;host").expect("names");
+        assert_eq!(canonical.joined(), "content-type;host");
+        let normalized = parse_signed_names("Host;Content-Type").expect("names");
+        assert_eq!(normalized.joined(), "content-type;host");
+        assert_eq!(normalized.to_vec(), ["content-type", "host"]);
+    }
 
     #[test]
     fn root_path_is_slash() {

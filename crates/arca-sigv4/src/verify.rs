@@ -57,8 +57,16 @@ pub struct Verified {
     pub region: String,
     /// `YYYYMMDD` from the credential scope.
     pub date: String,
-    /// Lowercase, sorted.
-    pub signed_headers: Vec<String>,
+    /// The signed header names as `SignedHeaders` lists them canonically: lowercase,
+    /// sorted, joined with `;` (one string rather than a list: every request builds one).
+    pub signed_headers: String,
+}
+
+impl Verified {
+    /// The signed header names, lowercase and sorted.
+    pub fn signed_header_names(&self) -> impl Iterator<Item = &str> {
+        self.signed_headers.split(';')
+    }
 }
 
 /// How long a request stays valid: header-signed requests within the clock skew of their
@@ -405,7 +413,7 @@ pub fn verify_cached(
         access_key_id: scope.access_key_id.to_string(),
         region: scope.region.to_string(),
         date: scope.date.to_string(),
-        signed_headers: params.signed_headers.to_vec(),
+        signed_headers: params.signed_headers.joined(),
     })
 }
 
