@@ -139,22 +139,32 @@ impl ReadCache {
     }
 
     /// Both maps at once; the caller holds `fill_lock`. A current version's sealed value
-    /// already fetched carries over to the new entry if that version is still current.
+    /// already fetched carries over to the new entry if that version is still current, and
+    /// moves to the map of sealed values if it is not (or if the entry is dropped), so no
+    /// sealed value this process has read is fetched from the store twice.
     fn put(&self, record: Arc<Cached>) {
         if let Some(old) = self.by_arn.get(&record.arn) {
-            if let (Some(a), Some(b), Some(sealed)) = (
-                old.current_version(),
-                record.current_version(),
-                old.current_sealed.get(),
-            ) {
-                if a.version_id == b.version_id {
+            let still_current = matches!(
+                (old.current_version(), record.current_version()),
+                (Some(a), Some(b)) if a.version_id == b.version_id
+            );
+            match old.current_sealed.get() {
+                Some(sealed) if still_current => {
                     let _ = record.current_sealed.set(sealed.clone());
                 }
+                _ => self.keep_current_sealed(&old),
             }
         }
         self.by_name
             .insert((record.region.clone(), record.name.clone()), record.clone());
         self.by_arn.insert(record.arn.clone(), record);
+    }
+
+    /// Moves an entry's current sealed value, if fetched, into the map of sealed values.
+    fn keep_current_sealed(&self, entry: &Cached) {
+        if let (Some(v), Some(sealed)) = (entry.current_version(), entry.current_sealed.get()) {
+            self.fill_sealed(&entry.arn, &v.version_id, sealed.clone());
+        }
     }
 
     /// Shows a read's access day in the cached record before the store has it.
@@ -183,10 +193,18 @@ impl ReadCache {
 
     /// Puts the record a write just committed (the writer holds the secret's write lock, so
     /// nothing newer exists); fills that raced the write are dropped by the epoch bump.
-    pub(crate) fn replace(&self, record: SecretRecord) {
+    /// `written` are the sealed values of the versions the write created: the new current
+    /// version's is put in its slot, so the first read after a write needs no store read.
+    pub(crate) fn replace(&self, record: SecretRecord, written: &[(&str, &[u8])]) {
+        let entry = Cached::new(record);
+        if let Some(v) = entry.current_version() {
+            if let Some((_, sealed)) = written.iter().find(|(id, _)| *id == v.version_id) {
+                let _ = entry.current_sealed.set(Arc::new(sealed.to_vec()));
+            }
+        }
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.put(Arc::new(Cached::new(record)));
+        self.put(Arc::new(entry));
     }
 
     /// Forgets a secret (after any write to it). Its sealed values stay: they are
@@ -194,6 +212,9 @@ impl ReadCache {
     pub(crate) fn invalidate(&self, region: &str, name: &str, arn: &str) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(old) = self.by_arn.get(arn) {
+            self.keep_current_sealed(&old);
+        }
         self.by_arn.remove(arn);
         self.by_name.remove(&PairRef(region, name));
         // A caller without the name (the purge) still drops the name entry: every ARN
@@ -300,7 +321,7 @@ mod tests {
         let c = ReadCache::new(16);
         c.fill(Arc::new(e), c.epoch());
         // A write that keeps v2 current (a tag change): the sealed value carries over.
-        c.replace(r.clone());
+        c.replace(r.clone(), &[]);
         let kept = c.by_arn("arn:a").expect("cached");
         assert_eq!(
             kept.sealed_slot("v2")
@@ -313,9 +334,40 @@ mod tests {
             version("v2", &["AWSPREVIOUS"]),
             version("v3", &["AWSCURRENT"]),
         ];
-        c.replace(r);
+        c.replace(r, &[]);
         let moved = c.by_arn("arn:a").expect("cached");
         assert!(moved.sealed_slot("v3").expect("current").get().is_none());
         assert!(moved.sealed_slot("v2").is_none());
+        // v2's sealed value is not lost: it moved to the map of other versions' values.
+        assert_eq!(c.sealed("arn:a", "v2").map(|v| v.len()), Some(3));
+    }
+
+    #[test]
+    fn a_write_fills_the_new_current_slot_and_invalidation_keeps_sealed_values() {
+        let mut r = rec("a", "arn:a");
+        r.versions = vec![version("v1", &["AWSCURRENT"])];
+        let c = ReadCache::new(16);
+        c.replace(r.clone(), &[("v1", &[9, 9][..])]);
+        let e = c.by_arn("arn:a").expect("cached");
+        assert_eq!(
+            e.sealed_slot("v1").and_then(|s| s.get()).map(|v| v.len()),
+            Some(2)
+        );
+        // A version the write did not create gets no slot filled from `written`.
+        r.versions = vec![
+            version("v1", &["AWSPREVIOUS"]),
+            version("v2", &["AWSCURRENT"]),
+        ];
+        c.replace(r, &[("v9", &[1][..])]);
+        let e = c.by_arn("arn:a").expect("cached");
+        assert!(e.sealed_slot("v2").expect("current").get().is_none());
+        assert_eq!(c.sealed("arn:a", "v1").map(|v| v.len()), Some(2));
+        e.sealed_slot("v2")
+            .expect("current")
+            .set(Arc::new(vec![7]))
+            .expect("empty");
+        c.invalidate("us-east-1", "a", "arn:a");
+        assert!(c.by_arn("arn:a").is_none());
+        assert_eq!(c.sealed("arn:a", "v2").map(|v| v.len()), Some(1));
     }
 }

@@ -275,7 +275,12 @@ impl Arca {
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
-                    self.cache.replace(applied(&change));
+                    let written: Vec<(&str, &[u8])> = change
+                        .new_versions
+                        .iter()
+                        .map(|n| (n.version.version_id.as_str(), n.sealed.0.as_slice()))
+                        .collect();
+                    self.cache.replace(applied(&change), &written);
                     return Ok(out);
                 }
                 Err(StoreError::Conflict) => {
