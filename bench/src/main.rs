@@ -372,6 +372,15 @@ async fn bench(args: RunArgs) -> Result<()> {
                     continue;
                 }
                 let Some(sys) = running.get(&k) else { continue };
+                // The machine to itself: every other system is stopped for the cell.
+                let others: Vec<&System> = running
+                    .iter()
+                    .filter(|(o, _)| **o != k)
+                    .map(|(_, s)| s)
+                    .collect();
+                for o in &others {
+                    o.process.pause();
+                }
                 let tag = format!("r{rep}");
                 let r = load::run(LoadSpec {
                     addr: sys.addr,
@@ -383,6 +392,9 @@ async fn bench(args: RunArgs) -> Result<()> {
                     progress: None,
                 })
                 .await;
+                for o in &others {
+                    o.process.resume();
+                }
                 let cell = match r {
                     Ok(r) => {
                         if let Some(e) = &r.first_error {

@@ -118,6 +118,17 @@ impl Process {
         self.pgid
     }
 
+    /// Stops the whole group (SIGSTOP) while another system is measured, so its idle
+    /// background work (LocalStack's and OpenBao's timers, say) stays out of that window.
+    pub fn pause(&self) {
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGSTOP);
+    }
+
+    /// Lets a paused group run again.
+    pub fn resume(&self) {
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGCONT);
+    }
+
     /// Exit status if the process already ended.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
