@@ -200,43 +200,6 @@ fn checkpoint_once(conn: &Connection, reset_frames: i64) -> Result<i64> {
     Ok(frames)
 }
 
-#[cfg(test)]
-mod checkpoint_tests {
-    use super::*;
-
-    #[test]
-    fn a_long_wal_is_reset() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("wal.db");
-        let writer = schema::open_connection(&path, Role::Writer).expect("writer");
-        writer
-            .execute_batch(
-                "PRAGMA wal_autocheckpoint = 0;
-                 CREATE TABLE t (x BLOB);",
-            )
-            .expect("setup");
-        for _ in 0..50 {
-            writer
-                .execute("INSERT INTO t VALUES (zeroblob(8192))", [])
-                .expect("insert");
-        }
-        let wal = dir.path().join("wal.db-wal");
-        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        assert!(size() > 100_000, "the WAL holds the writes");
-        let checkpointer = schema::open_connection(&path, Role::Writer).expect("checkpointer");
-        // Under the threshold: copied, not reset.
-        assert!(checkpoint_once(&checkpointer, i64::MAX).expect("passive") > 50);
-        assert!(size() > 100_000);
-        // Over it: the WAL file is emptied, and the data is all in the main file.
-        checkpoint_once(&checkpointer, 1).expect("truncate");
-        assert_eq!(size(), 0);
-        let n: i64 = writer
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(n, 50);
-    }
-}
-
 // ----- writer -----
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteRequest>) {
@@ -524,5 +487,42 @@ impl Store for SqliteStore {
 
     async fn wipe_secrets(&self) -> Result<()> {
         self.write(write::wipe_secrets).await
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_wal_is_reset() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("wal.db");
+        let writer = schema::open_connection(&path, Role::Writer).expect("writer");
+        writer
+            .execute_batch(
+                "PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (x BLOB);",
+            )
+            .expect("setup");
+        for _ in 0..50 {
+            writer
+                .execute("INSERT INTO t VALUES (zeroblob(8192))", [])
+                .expect("insert");
+        }
+        let wal = dir.path().join("wal.db-wal");
+        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(size() > 100_000, "the WAL holds the writes");
+        let checkpointer = schema::open_connection(&path, Role::Writer).expect("checkpointer");
+        // Under the threshold: copied, not reset.
+        assert!(checkpoint_once(&checkpointer, i64::MAX).expect("passive") > 50);
+        assert!(size() > 100_000);
+        // Over it: the WAL file is emptied, and the data is all in the main file.
+        checkpoint_once(&checkpointer, 1).expect("truncate");
+        assert_eq!(size(), 0);
+        let n: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 50);
     }
 }
