@@ -5,6 +5,7 @@
 
 use arca_core::SecretValue;
 use arca_types::secret::{SecretBlob, SecretString};
+#[cfg(test)]
 use arca_types::wire::GetSecretValueResponse;
 use bytes::Bytes;
 
@@ -33,6 +34,8 @@ impl<'a> From<&'a SecretValue> for Answer<'a> {
     }
 }
 
+/// For the tests, which compare with serde_json's rendering of the response struct.
+#[cfg(test)]
 impl<'a> From<&'a GetSecretValueResponse> for Answer<'a> {
     fn from(r: &'a GetSecretValueResponse) -> Self {
         Self {

@@ -18,6 +18,16 @@ use arca_types::{ApiError, ErrorCode};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+/// Whether the caller may see the secret with ARN `found` (None: no such secret). A scoped
+/// key sees its one secret and nothing else, not even whether another exists.
+fn scope_allows(ctx: &RequestCtx, found: Option<&str>) -> Result<(), ApiError> {
+    match (&ctx.only_secret, found) {
+        (Some(allowed), Some(arn)) if allowed != arn => Err(access_denied()),
+        (Some(_), None) => Err(access_denied()),
+        _ => Ok(()),
+    }
+}
+
 /// How many times a write is retried when another write to the same secret won the race.
 const MAX_WRITE_ATTEMPTS: usize = 16;
 
@@ -48,11 +58,8 @@ impl Arca {
         ctx: &RequestCtx,
         found: Option<SecretRecord>,
     ) -> Result<Option<SecretRecord>, ApiError> {
-        match (&ctx.only_secret, &found) {
-            (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
-            (Some(_), None) => Err(access_denied()),
-            _ => Ok(found),
-        }
+        scope_allows(ctx, found.as_ref().map(|s| s.arn.as_str()))?;
+        Ok(found)
     }
 
     async fn lookup_unscoped(
@@ -74,11 +81,8 @@ impl Arca {
         secret_id: &str,
     ) -> Result<Option<Arc<Cached>>, ApiError> {
         let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
-        match (&ctx.only_secret, &found) {
-            (Some(allowed), Some(s)) if *allowed != s.arn => Err(access_denied()),
-            (Some(_), None) => Err(access_denied()),
-            _ => Ok(found),
-        }
+        scope_allows(ctx, found.as_ref().map(|s| s.arn.as_str()))?;
+        Ok(found)
     }
 
     /// The read path's lookup: a shared record, straight from the cache when it is there
