@@ -32,6 +32,11 @@ pub struct ScaleArgs {
     /// Measured seconds per latency figure.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Skip the fill: measure the store in this directory (`scale/data` of an earlier run
+    /// with --keep) as holding --secrets secrets, for profiling and A/B runs. Reads there
+    /// set access dates, so later runs on it write fewer of them.
+    #[arg(long)]
+    reuse: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -189,6 +194,9 @@ async fn measure(
 }
 
 pub async fn run(env: &Env, args: &ScaleArgs) -> Result<()> {
+    if let Some(data) = &args.reuse {
+        return measure_existing(env, args, data).await;
+    }
     if args.secrets < BASE {
         bail!("--secrets must be at least {BASE}");
     }
@@ -218,101 +226,7 @@ pub async fn run(env: &Env, args: &ScaleArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&env.work);
     }
 
-    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0);
-    let ms = |v: f64| format!("{v:.3} ms");
-    let ratio = |a: f64, b: f64| {
-        if a > 0.0 {
-            format!("{:.2}×", b / a)
-        } else {
-            "—".into()
-        }
-    };
-    let rows: Vec<(&str, String, String, String)> = vec![
-        (
-            "GetSecretValue c1 p50",
-            ms(small.get_c1_p50),
-            ms(big.get_c1_p50),
-            ratio(small.get_c1_p50, big.get_c1_p50),
-        ),
-        (
-            "GetSecretValue c1 p99",
-            ms(small.get_c1_p99),
-            ms(big.get_c1_p99),
-            ratio(small.get_c1_p99, big.get_c1_p99),
-        ),
-        (
-            "GetSecretValue c16 p50",
-            ms(small.get_c16_p50),
-            ms(big.get_c16_p50),
-            ratio(small.get_c16_p50, big.get_c16_p50),
-        ),
-        (
-            "GetSecretValue c16 p99",
-            ms(small.get_c16_p99),
-            ms(big.get_c16_p99),
-            ratio(small.get_c16_p99, big.get_c16_p99),
-        ),
-        (
-            "GetSecretValue c16 req/s",
-            format!("{:.0}", small.get_c16_rps),
-            format!("{:.0}", big.get_c16_rps),
-            ratio(small.get_c16_rps, big.get_c16_rps),
-        ),
-        (
-            "ListSecrets 100, broad prefix, p50",
-            ms(small.list_broad_p50),
-            ms(big.list_broad_p50),
-            ratio(small.list_broad_p50, big.list_broad_p50),
-        ),
-        (
-            "ListSecrets 100, broad prefix, p99",
-            ms(small.list_broad_p99),
-            ms(big.list_broad_p99),
-            ratio(small.list_broad_p99, big.list_broad_p99),
-        ),
-        (
-            "ListSecrets 100, narrow prefix, p50",
-            ms(small.list_narrow_p50),
-            ms(big.list_narrow_p50),
-            ratio(small.list_narrow_p50, big.list_narrow_p50),
-        ),
-        (
-            "ListSecrets 100, narrow prefix, p99",
-            ms(small.list_narrow_p99),
-            ms(big.list_narrow_p99),
-            ratio(small.list_narrow_p99, big.list_narrow_p99),
-        ),
-        (
-            "server RSS after load",
-            mib(small.rss_after_load),
-            mib(big.rss_after_load),
-            ratio(small.rss_after_load as f64, big.rss_after_load as f64),
-        ),
-        (
-            "server RSS after restart + 1 read",
-            mib(small.rss_after_restart),
-            mib(big.rss_after_restart),
-            ratio(small.rss_after_restart as f64, big.rss_after_restart as f64),
-        ),
-        (
-            "restart to first signed read",
-            format!("{:.3} s", small.restart_secs),
-            format!("{:.3} s", big.restart_secs),
-            ratio(small.restart_secs, big.restart_secs),
-        ),
-        (
-            "database + WAL size",
-            mib(small.db_bytes),
-            mib(big.db_bytes),
-            ratio(small.db_bytes as f64, big.db_bytes as f64),
-        ),
-        (
-            "errors during measurement",
-            small.errors.to_string(),
-            big.errors.to_string(),
-            String::new(),
-        ),
-    ];
+    let rows = table_rows(&small, &big);
     let mut out = format!(
         "Scale run: {}. Fill through the API (CreateSecret, 1 KB values, c{}): {} secrets in {:.0} s = {:.0} creates/s.\n\
          Latencies from {} s closed-loop runs over random secrets of the whole store.\n\n\
@@ -329,6 +243,7 @@ pub async fn run(env: &Env, args: &ScaleArgs) -> Result<()> {
     for (name, a, b, r) in rows {
         out.push_str(&format!("| {name} | {a} | {b} | {r} |\n"));
     }
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0);
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
     let p50_ratio = big.get_c1_p50 / small.get_c1_p50.max(1e-9);
     let list_ms = big.list_broad_p50.max(big.list_narrow_p50);
@@ -350,5 +265,116 @@ pub async fn run(env: &Env, args: &ScaleArgs) -> Result<()> {
     if let Some(p) = &args.common.out {
         std::fs::write(p, &out)?;
     }
+    Ok(())
+}
+
+/// How one figure is printed.
+#[derive(Clone, Copy)]
+enum Unit {
+    Ms,
+    Rate,
+    Bytes,
+    Secs,
+    Count,
+}
+
+impl Unit {
+    fn show(self, v: f64) -> String {
+        match self {
+            Unit::Ms => format!("{v:.3} ms"),
+            Unit::Rate => format!("{v:.0}"),
+            Unit::Bytes => format!("{:.1} MiB", v / 1024.0 / 1024.0),
+            Unit::Secs => format!("{v:.3} s"),
+            Unit::Count => format!("{v}"),
+        }
+    }
+}
+
+fn figure_list(f: &Figures) -> Vec<(&'static str, f64, Unit)> {
+    vec![
+        ("GetSecretValue c1 p50", f.get_c1_p50, Unit::Ms),
+        ("GetSecretValue c1 p99", f.get_c1_p99, Unit::Ms),
+        ("GetSecretValue c16 p50", f.get_c16_p50, Unit::Ms),
+        ("GetSecretValue c16 p99", f.get_c16_p99, Unit::Ms),
+        ("GetSecretValue c16 req/s", f.get_c16_rps, Unit::Rate),
+        (
+            "ListSecrets 100, broad prefix, p50",
+            f.list_broad_p50,
+            Unit::Ms,
+        ),
+        (
+            "ListSecrets 100, broad prefix, p99",
+            f.list_broad_p99,
+            Unit::Ms,
+        ),
+        (
+            "ListSecrets 100, narrow prefix, p50",
+            f.list_narrow_p50,
+            Unit::Ms,
+        ),
+        (
+            "ListSecrets 100, narrow prefix, p99",
+            f.list_narrow_p99,
+            Unit::Ms,
+        ),
+        (
+            "server RSS after load",
+            f.rss_after_load as f64,
+            Unit::Bytes,
+        ),
+        (
+            "server RSS after restart + 1 read",
+            f.rss_after_restart as f64,
+            Unit::Bytes,
+        ),
+        ("restart to first signed read", f.restart_secs, Unit::Secs),
+        ("database + WAL size", f.db_bytes as f64, Unit::Bytes),
+        ("errors during measurement", f.errors as f64, Unit::Count),
+    ]
+}
+
+/// (figure, at the small size, at the large size, ratio) for the report table.
+fn table_rows(small: &Figures, big: &Figures) -> Vec<(&'static str, String, String, String)> {
+    figure_list(small)
+        .into_iter()
+        .zip(figure_list(big))
+        .map(|((name, a, unit), (_, b, _))| {
+            let ratio = match unit {
+                Unit::Count => String::new(),
+                _ if a > 0.0 => format!("{:.2}×", b / a),
+                _ => "—".into(),
+            };
+            (name, unit.show(a), unit.show(b), ratio)
+        })
+        .collect()
+}
+
+/// `--reuse`: measures a store an earlier `--keep` run filled, without filling.
+async fn measure_existing(env: &Env, args: &ScaleArgs, data: &std::path::Path) -> Result<()> {
+    if !data.join("arca.db").exists() || !data.join("root.key").exists() {
+        bail!(
+            "{} holds no arca.db and root.key from an earlier --keep run",
+            data.display()
+        );
+    }
+    let log = env.work.join("scale-log");
+    std::fs::create_dir_all(&log)?;
+    let sys = systems::start_arca_on(env, data, &log).await?;
+    eprintln!(
+        "arca-bench scale: Arca at {} on {}",
+        sys.addr,
+        data.display()
+    );
+    let (mut sys, f) = measure(env, sys, args.secrets, args.duration, data, &log).await?;
+    sys.process.stop(Duration::from_secs(30));
+    let mut out = format!(
+        "Scale figures of an existing store ({} secrets assumed), {}:\n\n| figure | value |\n|---|---:|\n",
+        group_thousands(args.secrets),
+        crate::machine(),
+    );
+    for (name, v, unit) in figure_list(&f) {
+        out.push_str(&format!("| {name} | {} |\n", unit.show(v)));
+    }
+    println!("{out}");
     Ok(())
 }

@@ -1,35 +1,55 @@
 //! LastAccessedDate recording, off the read path. A read notes the day in the cached
-//! record at once (so DescribeSecret shows it) and queues the store write; a background
-//! task writes queued dates concurrently, so the store's group commit gives many of them
-//! one fsync, and no read waits for a disk flush. An access date is metadata no client
-//! write depends on: if the queue is full, or the process stops before the write, the day
-//! is recorded on the next read instead.
+//! record at once and queues the store write; a background task writes what gathered
+//! over about a second as one batch (one transaction, one fsync), so no read waits for a
+//! disk flush. Batching matters beyond the fsync: every commit makes each SQLite reader
+//! drop its page cache, so a burst of first-of-day reads over many secrets (each one a
+//! write) must not become hundreds of commits a second. Until written, pending days are
+//! laid over records read from the store (`overlay`), and a listing sorted by access date
+//! waits for them (`flush`). An access date is metadata no client write depends on: if
+//! the queue is full, or the process stops before the write, the day is recorded on the
+//! next read instead.
 
 use crate::cache::ReadCache;
-use arca_store::Store;
+use arca_store::{AccessTouch, SecretRecord, Store};
 use arca_types::time::Millis;
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
 
 const QUEUE: usize = 65_536;
-const BATCH: usize = 512;
+/// How long a batch gathers after its first touch.
+const GATHER: Duration = Duration::from_secs(1);
+/// Touches per store call; a batch's calls go out together, so the writer commits them as
+/// one group, with other writes able to run in between.
+const CHUNK: usize = 1_024;
 
-struct Touch {
-    region: String,
-    name: String,
-    arn: String,
-    version_id: String,
-    day: Millis,
-}
+/// Touches queued or being written, by ARN: (version id, day). Not queued twice.
+type Pending = HashMap<String, Vec<(String, Millis)>>;
 
 pub(crate) struct AccessRecorder {
     store: Arc<dyn Store>,
     cache: Arc<ReadCache>,
+    shared: Arc<Shared>,
     /// Started on first use, inside the runtime.
-    tx: OnceLock<mpsc::Sender<Touch>>,
-    /// (arn, version, day) queued or being written: not queued again meanwhile.
-    inflight: Arc<Mutex<HashSet<(String, String, Millis)>>>,
+    tx: OnceLock<mpsc::Sender<AccessTouch>>,
+}
+
+/// What the recorder and its writer task share.
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Touches sent to the queue so far, and touches written so far (queue order).
+    queued: AtomicU64,
+    written: watch::Sender<u64>,
+    /// Ends a batch's gathering early (a `flush` waits).
+    flush_now: Notify,
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl AccessRecorder {
@@ -37,91 +57,129 @@ impl AccessRecorder {
         Self {
             store,
             cache,
+            shared: Arc::new(Shared {
+                pending: Mutex::new(HashMap::new()),
+                queued: AtomicU64::new(0),
+                written: watch::Sender::new(0),
+                flush_now: Notify::new(),
+            }),
             tx: OnceLock::new(),
-            inflight: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
-    pub(crate) fn record(
-        &self,
-        region: &str,
-        name: &str,
-        arn: &str,
-        version_id: &str,
-        day: Millis,
-    ) {
+    pub(crate) fn record(&self, arn: &str, version_id: &str, day: Millis) {
         self.cache.note_access(arn, version_id, day);
-        let key = (arn.to_owned(), version_id.to_owned(), day);
         {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            if !inflight.insert(key.clone()) {
+            let mut pending = self.shared.pending();
+            let versions = pending.entry(arn.to_owned()).or_default();
+            if versions.iter().any(|(v, d)| v == version_id && *d >= day) {
                 return;
             }
+            versions.push((version_id.to_owned(), day));
         }
-        let touch = Touch {
-            region: region.to_owned(),
-            name: name.to_owned(),
+        let touch = AccessTouch {
             arn: arn.to_owned(),
             version_id: version_id.to_owned(),
             day,
         };
-        if self.sender().try_send(touch).is_err() {
-            self.inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
-            tracing::debug!("access-date queue full; the date is recorded on a later read");
+        match self.sender().try_send(touch) {
+            Ok(()) => {
+                self.shared.queued.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(e) => {
+                forget(&mut self.shared.pending(), &e.into_inner());
+                tracing::debug!("access-date queue full; the date is recorded on a later read");
+            }
         }
     }
 
-    fn sender(&self) -> &mpsc::Sender<Touch> {
+    /// Lays days not yet written over a record just read from the store.
+    pub(crate) fn overlay(&self, record: &mut SecretRecord) {
+        let pending = self.shared.pending();
+        let Some(touches) = pending.get(&record.arn) else {
+            return;
+        };
+        for (version_id, day) in touches {
+            record.last_accessed_day = record.last_accessed_day.max(Some(*day));
+            if let Some(v) = record
+                .versions
+                .iter_mut()
+                .find(|v| v.version_id == *version_id)
+            {
+                v.last_accessed_day = v.last_accessed_day.max(Some(*day));
+            }
+        }
+    }
+
+    /// Waits until every touch queued before the call is written.
+    pub(crate) async fn flush(&self) {
+        let target = self.shared.queued.load(Ordering::Acquire);
+        let mut written = self.shared.written.subscribe();
+        if *written.borrow() >= target {
+            return;
+        }
+        self.shared.flush_now.notify_one();
+        // Err only if the writer task is gone (runtime shutting down): nothing to wait for.
+        let _ = written.wait_for(|w| *w >= target).await;
+    }
+
+    fn sender(&self) -> &mpsc::Sender<AccessTouch> {
         self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(run(
                 rx,
                 self.store.clone(),
                 self.cache.clone(),
-                self.inflight.clone(),
+                self.shared.clone(),
             ));
             tx
         })
     }
 }
 
+fn forget(pending: &mut Pending, t: &AccessTouch) {
+    if let Some(versions) = pending.get_mut(&t.arn) {
+        versions.retain(|(v, d)| !(*v == t.version_id && *d == t.day));
+        if versions.is_empty() {
+            pending.remove(&t.arn);
+        }
+    }
+}
+
 async fn run(
-    mut rx: mpsc::Receiver<Touch>,
+    mut rx: mpsc::Receiver<AccessTouch>,
     store: Arc<dyn Store>,
     cache: Arc<ReadCache>,
-    inflight: Arc<Mutex<HashSet<(String, String, Millis)>>>,
+    shared: Arc<Shared>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(t) => batch.push(t),
-                Err(_) => break,
-            }
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, QUEUE).await > 0 {
+        tokio::select! {
+            _ = tokio::time::sleep(GATHER) => {}
+            _ = shared.flush_now.notified() => {}
+        }
+        while let Ok(t) = rx.try_recv() {
+            batch.push(t);
         }
         let mut writes = tokio::task::JoinSet::new();
-        for t in batch {
-            let store = store.clone();
-            writes.spawn(async move {
-                let r = store.touch_accessed(&t.arn, &t.version_id, t.day).await;
-                (t, r)
-            });
+        for chunk in batch.chunks(CHUNK) {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            writes.spawn(async move { store.touch_accessed(&chunk).await });
         }
         while let Some(done) = writes.join_next().await {
-            let Ok((t, result)) = done else { continue };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "recording an access date failed");
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "recording access dates failed");
             }
-            // The store now has the day: reread it from there next time.
-            cache.invalidate(&t.region, &t.name, &t.arn);
-            inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&(
-                t.arn,
-                t.version_id,
-                t.day,
-            ));
         }
+        // Entries filled from reads that raced this write may lack the day: put it back.
+        cache.touched(&batch);
+        {
+            let mut pending = shared.pending();
+            for t in &batch {
+                forget(&mut pending, t);
+            }
+        }
+        shared.written.send_modify(|w| *w += batch.len() as u64);
+        batch.clear();
     }
 }

@@ -8,7 +8,7 @@
 //! another process are seen once the entry is evicted or invalidated.
 
 use crate::stages::AWSCURRENT;
-use arca_store::{SecretRecord, VersionRecord};
+use arca_store::{AccessTouch, SecretRecord, VersionRecord};
 use quick_cache::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -170,15 +170,32 @@ impl ReadCache {
     /// Shows a read's access day in the cached record before the store has it.
     pub(crate) fn note_access(&self, arn: &str, version_id: &str, day: i64) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(rec) = self.by_arn.get(arn) else {
+        let Some(entry) = self.by_arn.get(arn) else {
             return;
         };
-        let mut rec = rec.record.clone();
+        let has_day = |d: Option<i64>| d.is_some_and(|d| d >= day);
+        let version = entry.versions.iter().find(|v| v.version_id == version_id);
+        if has_day(entry.last_accessed_day) && version.is_none_or(|v| has_day(v.last_accessed_day))
+        {
+            return;
+        }
+        let mut rec = entry.record.clone();
         rec.last_accessed_day = rec.last_accessed_day.max(Some(day));
         if let Some(v) = rec.versions.iter_mut().find(|v| v.version_id == version_id) {
             v.last_accessed_day = v.last_accessed_day.max(Some(day));
         }
         self.put(Arc::new(Cached::new(rec)));
+    }
+
+    /// After access dates were written: fills of records read before the write are
+    /// dropped (epoch), and entries that got filled without the day before that get it
+    /// back, so a cached record never shows an older access date than the store.
+    pub(crate) fn touched(&self, touches: &[AccessTouch]) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for t in touches {
+            // One at a time, so misses filling meanwhile wait for one update, not a batch.
+            self.note_access(&t.arn, &t.version_id, t.day);
+        }
     }
 
     pub(crate) fn sealed(&self, arn: &str, version_id: &str) -> Option<Arc<Vec<u8>>> {

@@ -109,6 +109,12 @@ impl Arca {
         result
     }
 
+    /// Writes the access dates still gathering for their batch (at shutdown, so a clean
+    /// stop loses none).
+    pub async fn flush_access_dates(&self) {
+        self.accessed.flush().await;
+    }
+
     pub(crate) fn now(&self) -> i64 {
         self.clock.now_millis()
     }

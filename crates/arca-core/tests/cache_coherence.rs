@@ -2,30 +2,12 @@
 //! kind of write, what a warm instance answers must equal what a cold instance (a second
 //! process on the same database, nothing cached) reads from the store.
 
-use arca_core::{Arca, KeyService, RequestCtx};
-use arca_crypto::RootKey;
-use arca_store::sqlite::SqliteStore;
-use arca_store::Store;
+mod common;
+
+use arca_core::{Arca, RequestCtx};
 use arca_types::secret::SecretString;
-use arca_types::time::SystemClock;
 use arca_types::wire::*;
-use std::sync::Arc;
-
-const ROOT: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-async fn instance(path: &std::path::Path) -> Arca {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).expect("open"));
-    let root = RootKey::from_base64(ROOT).expect("root");
-    let keys = KeyService::load(root, store.clone(), "123456789012".into())
-        .await
-        .expect("keys");
-    Arca::new(
-        store,
-        Arc::new(keys),
-        Arc::new(SystemClock),
-        "123456789012".into(),
-    )
-}
+use common::instance;
 
 async fn snapshot(arca: &Arca, ctx: &RequestCtx) -> String {
     let d = arca

@@ -11,9 +11,9 @@
 use arca_types::time::{Millis, MILLIS_PER_DAY};
 
 use crate::{
-    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListCursor,
-    ListQuery, NewVersion, RotationFunctionRecord, SealedValue, SecretChange, SecretRecord, SortBy,
-    Store, StoreError, VersionRecord,
+    AccessKeyRecord, AccessTouch, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord,
+    ListCursor, ListQuery, NewVersion, RotationFunctionRecord, SealedValue, SecretChange,
+    SecretRecord, SortBy, Store, StoreError, VersionRecord,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -38,6 +38,7 @@ macro_rules! store_conformance_tests {
             sealed_value_round_trip,
             touch_accessed_does_not_bump_revision,
             touch_accessed_never_moves_back,
+            touch_accessed_applies_a_whole_batch,
             update_does_not_roll_back_access_date,
             delete_removes_versions_and_values,
             list_orders_by_every_sort_with_arn_tie_break,
@@ -489,12 +490,47 @@ pub async fn sealed_value_round_trip<S: Store>(store: &S) {
     assert!(by_arn(store, &s).await.versions[0].has_value);
 }
 
+fn touch(arn: &str, version_id: &str, day: Millis) -> AccessTouch {
+    AccessTouch {
+        arn: arn.to_owned(),
+        version_id: version_id.to_owned(),
+        day,
+    }
+}
+
+pub async fn touch_accessed_applies_a_whole_batch<S: Store>(store: &S) {
+    let a = secret(R1, "batch-a", T0);
+    let b = secret(R1, "batch-b", T0);
+    create(store, &a, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    create(store, &b, Some(&version("v2", &["AWSCURRENT"], T0))).await;
+    let day = T0 - T0 % MILLIS_PER_DAY;
+    // A missing secret in the middle of the batch does not stop the rest.
+    store
+        .touch_accessed(&[
+            touch(&a.arn, "v1", day),
+            touch(&arn(R1, "gone"), "v1", day),
+            touch(&b.arn, "v2", day + MILLIS_PER_DAY),
+        ])
+        .await
+        .expect("touch batch");
+    let (got_a, got_b) = (by_arn(store, &a).await, by_arn(store, &b).await);
+    assert_eq!(got_a.last_accessed_day, Some(day));
+    assert_eq!(got_a.versions[0].last_accessed_day, Some(day));
+    assert_eq!(got_b.last_accessed_day, Some(day + MILLIS_PER_DAY));
+    assert_eq!(
+        got_b.versions[0].last_accessed_day,
+        Some(day + MILLIS_PER_DAY)
+    );
+    assert_eq!((got_a.revision, got_b.revision), (1, 1));
+    store.touch_accessed(&[]).await.expect("empty batch");
+}
+
 pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
     let s = secret(R1, "read-me", T0);
     create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
     store
-        .touch_accessed(&s.arn, "v1", day)
+        .touch_accessed(&[touch(&s.arn, "v1", day)])
         .await
         .expect("touch");
     let got = by_arn(store, &s).await;
@@ -507,7 +543,7 @@ pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
     store.update_secret(&c).await.expect("update after touch");
     // Touching something missing is not an error.
     store
-        .touch_accessed(&arn(R1, "gone"), "v1", day)
+        .touch_accessed(&[touch(&arn(R1, "gone"), "v1", day)])
         .await
         .expect("touch missing");
 }
@@ -517,12 +553,12 @@ pub async fn touch_accessed_never_moves_back<S: Store>(store: &S) {
     create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
     let day2 = 2 * MILLIS_PER_DAY + T0 - T0 % MILLIS_PER_DAY;
     store
-        .touch_accessed(&s.arn, "v1", day2)
+        .touch_accessed(&[touch(&s.arn, "v1", day2)])
         .await
         .expect("touch");
     // A reader that started earlier reports an older day afterwards.
     store
-        .touch_accessed(&s.arn, "v1", day2 - MILLIS_PER_DAY)
+        .touch_accessed(&[touch(&s.arn, "v1", day2 - MILLIS_PER_DAY)])
         .await
         .expect("touch");
     let got = by_arn(store, &s).await;
@@ -536,7 +572,7 @@ pub async fn update_does_not_roll_back_access_date<S: Store>(store: &S) {
     let read_before_touch = by_arn(store, &s).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
     store
-        .touch_accessed(&s.arn, "none", day)
+        .touch_accessed(&[touch(&s.arn, "none", day)])
         .await
         .expect("touch");
     // The access date is outside the revision check, so this change is not a conflict,

@@ -60,9 +60,11 @@ pub trait Store: Send + Sync + 'static {
     /// The sealed value of one version, as stored.
     async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>>;
 
-    /// Records that a secret and one version were read on `day` (a UTC day start).
-    /// Does not change `revision`: access dates are not a concurrent-write conflict.
-    async fn touch_accessed(&self, arn: &str, version_id: &str, day: Millis) -> Result<()>;
+    /// Records, in one durable write, that each touch's secret and version were read on
+    /// its day. Dates only move forward; secrets or versions that no longer exist are
+    /// skipped. Does not change `revision`: access dates are not a concurrent-write
+    /// conflict.
+    async fn touch_accessed(&self, touches: &[AccessTouch]) -> Result<()>;
 
     /// One page of secrets in `query`'s order, starting strictly after `query.after`,
     /// keeping only those `pred` accepts, at most `query.limit` of them. `pred` sees each

@@ -54,6 +54,15 @@ pub struct VersionRecord {
     pub has_value: bool,
 }
 
+/// One read to record: `arn` and its version `version_id` were read on `day` (a UTC day
+/// start).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccessTouch {
+    pub arn: String,
+    pub version_id: String,
+    pub day: Millis,
+}
+
 /// A sealed secret value: an opaque envelope from arca-crypto.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValue(pub Vec<u8>);

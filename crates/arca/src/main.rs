@@ -561,6 +561,7 @@ async fn server(
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_access_dates()).await;
     tracing::info!("arca server stopped");
     Ok(())
 }

@@ -89,12 +89,19 @@ impl Arca {
             include_planned_deletion,
             name_prefixes: filters.name_prefixes(),
         };
+        if sort_by == SortBy::LastAccessedDate {
+            // The store orders by what it holds: reads before this call must be in it.
+            self.accessed.flush().await;
+        }
         let pred = |s: &SecretRecord| filters.matches(s);
         let mut page = self
             .store
             .list_secrets(&ctx.region, &query, &pred)
             .await
             .map_err(store_err)?;
+        for s in &mut page {
+            self.accessed.overlay(s);
+        }
         let more = page.len() > limit;
         page.truncate(limit);
         Ok((page, more))

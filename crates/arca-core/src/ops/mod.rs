@@ -150,6 +150,12 @@ impl Arca {
             }
         }
         .map_err(store_err)
+        .map(|found| {
+            found.map(|mut r| {
+                self.accessed.overlay(&mut r);
+                r
+            })
+        })
     }
 
     pub(crate) async fn must_find(

@@ -24,9 +24,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{
-    AccessKeyRecord, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion, Result,
-    RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store,
-    StoreError,
+    AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
+    NewVersion, Result, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate,
+    SecretRecord, Store, StoreError,
 };
 use error::sql_err;
 use schema::Role;
@@ -400,16 +400,17 @@ impl Store for SqliteStore {
         read::sealed_value(&conn, arn, version_id)
     }
 
-    async fn touch_accessed(&self, arn: &str, version_id: &str, day: Millis) -> Result<()> {
-        // Every read but the first of the day is a no-op; find that out on a reader
-        // instead of queueing a write (and its fsync) per GetSecretValue.
-        let conn = self.readers.get()?;
-        if !read::touch_needed(&conn, arn, version_id, day)? {
+    async fn touch_accessed(&self, touches: &[AccessTouch]) -> Result<()> {
+        if touches.is_empty() {
             return Ok(());
         }
-        let (arn, version_id) = (arn.to_owned(), version_id.to_owned());
-        self.write(move |c| write::touch_accessed(c, &arn, &version_id, day))
-            .await
+        let touches = touches.to_vec();
+        self.write(move |c| {
+            touches
+                .iter()
+                .try_for_each(|t| write::touch_accessed(c, &t.arn, &t.version_id, t.day))
+        })
+        .await
     }
 
     async fn list_secrets(

@@ -161,17 +161,37 @@ fn load_versions(
     Ok(())
 }
 
+/// Runs `f`'s queries in one read transaction: they all see one snapshot (a record's row,
+/// tags and versions agree even while the writer commits), and the connection takes the
+/// WAL read lock once instead of once per query.
+pub(super) fn snapshot<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(sql_err("begin read"))?;
+    let out = f(conn);
+    // A read transaction has nothing to commit; ending it releases the snapshot.
+    conn.prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+        .map_err(sql_err("end read"))?;
+    out
+}
+
 fn find_one(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<Option<SecretRecord>> {
-    let row = conn
-        .prepare_cached(sql)
-        .map_err(sql_err("prepare secret lookup"))?
-        .query_row(params, secret_from_row)
-        .optional()
-        .map_err(sql_err("look up secret"))?;
-    match row {
-        None => Ok(None),
-        Some(row) => Ok(complete(conn, vec![row])?.pop()),
-    }
+    snapshot(conn, |conn| {
+        let row = conn
+            .prepare_cached(sql)
+            .map_err(sql_err("prepare secret lookup"))?
+            .query_row(params, secret_from_row)
+            .optional()
+            .map_err(sql_err("look up secret"))?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(complete(conn, vec![row])?.pop()),
+        }
+    })
 }
 
 pub(super) fn find_by_name(
@@ -213,27 +233,6 @@ pub(super) fn sealed_value(
     .query_row(params![arn, version_id], |r| r.get(0).map(SealedValue))
     .optional()
     .map_err(sql_err("read sealed value"))
-}
-
-/// Whether `touch_accessed(arn, version_id, day)` would change anything. Lets the hot read
-/// path skip the writer (and its fsync) on every read but the first of the day.
-pub(super) fn touch_needed(
-    conn: &Connection,
-    arn: &str,
-    version_id: &str,
-    day: Millis,
-) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT (s.last_accessed_day IS NULL OR s.last_accessed_day < ?3) \
-             OR (v.id IS NOT NULL AND (v.last_accessed_day IS NULL OR v.last_accessed_day < ?3)) \
-         FROM secrets s LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = ?2 \
-         WHERE s.arn = ?1",
-    )
-    .map_err(sql_err("prepare access check"))?
-    .query_row(params![arn, version_id, day], |r| r.get::<_, bool>(0))
-    .optional()
-    .map_err(sql_err("check access date"))
-    .map(|needed| needed.unwrap_or(false))
 }
 
 pub(super) fn due_for_purge(
