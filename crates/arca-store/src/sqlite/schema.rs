@@ -28,6 +28,20 @@ const MIGRATIONS: &[(i32, &str)] = &[
 /// opening the same file, or a checkpoint) before reporting `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often a connection waiting on a lock tries again.
+const BUSY_STEP: Duration = Duration::from_micros(250);
+
+/// The busy handler: waits for a lock in short, even steps, up to `BUSY_TIMEOUT`.
+/// SQLite's own `busy_timeout` sleeps in steps that grow to 100 ms, so a writer held up for
+/// a few milliseconds by a WAL reset slept on for tens of milliseconds after the lock was
+/// free, and the checkpointer, holding the write lock while it waited for readers, did the
+/// same: PutSecretValue stalled for up to half a second (max latency, c16).
+fn busy_wait(attempt: i32) -> bool {
+    std::thread::sleep(BUSY_STEP);
+    let waited = BUSY_STEP.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX));
+    waited < BUSY_TIMEOUT
+}
+
 /// Prepared statements kept per connection. List queries come in a few dozen shapes
 /// (sort column x direction x cursor x filters), so the default of 16 would thrash.
 const STATEMENT_CACHE: usize = 128;
@@ -45,8 +59,8 @@ pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(sql_err("open database"))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(sql_err("set busy timeout"))?;
+    conn.busy_handler(Some(busy_wait))
+        .map_err(sql_err("set busy handler"))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // WAL: readers never block the writer nor each other, and a commit is one sequential
     // append to the log instead of rewriting pages in place.
