@@ -39,9 +39,12 @@ pub(crate) struct AccessRecorder {
 /// What the recorder and its writer task share.
 struct Shared {
     pending: Mutex<Pending>,
-    /// Touches sent to the queue so far, and touches written so far (queue order).
+    /// Touches sent to the queue so far, and touches written so far (queue order). The
+    /// writer task owns the sending side, so waiting on `written` ends if the task does.
     queued: AtomicU64,
-    written: watch::Sender<u64>,
+    written: watch::Receiver<u64>,
+    /// The sending side until the writer task starts and takes it.
+    written_tx: Mutex<Option<watch::Sender<u64>>>,
     /// Ends a batch's gathering early (a `flush` waits).
     flush_now: Notify,
 }
@@ -54,13 +57,15 @@ impl Shared {
 
 impl AccessRecorder {
     pub(crate) fn new(store: Arc<dyn Store>, cache: Arc<ReadCache>) -> Self {
+        let (written_tx, written) = watch::channel(0);
         Self {
             store,
             cache,
             shared: Arc::new(Shared {
                 pending: Mutex::new(HashMap::new()),
                 queued: AtomicU64::new(0),
-                written: watch::Sender::new(0),
+                written,
+                written_tx: Mutex::new(Some(written_tx)),
                 flush_now: Notify::new(),
             }),
             tx: OnceLock::new(),
@@ -68,29 +73,33 @@ impl AccessRecorder {
     }
 
     pub(crate) fn record(&self, arn: &str, version_id: &str, day: Millis) {
-        self.cache.note_access(arn, version_id, day);
         {
             let mut pending = self.shared.pending();
             let versions = pending.entry(arn.to_owned()).or_default();
-            if versions.iter().any(|(v, d)| v == version_id && *d >= day) {
-                return;
+            if !versions.iter().any(|(v, d)| v == version_id && *d >= day) {
+                versions.push((version_id.to_owned(), day));
+                let touch = AccessTouch {
+                    arn: arn.to_owned(),
+                    version_id: version_id.to_owned(),
+                    day,
+                };
+                // Sent and counted under the lock, so `queued` follows the queue's order.
+                match self.sender().try_send(touch) {
+                    Ok(()) => {
+                        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Err(e) => {
+                        forget(&mut pending, &e.into_inner());
+                        // Not noted in the cache either: the next read tries again.
+                        tracing::debug!(
+                            "access-date queue full; the date is recorded on a later read"
+                        );
+                        return;
+                    }
+                }
             }
-            versions.push((version_id.to_owned(), day));
         }
-        let touch = AccessTouch {
-            arn: arn.to_owned(),
-            version_id: version_id.to_owned(),
-            day,
-        };
-        match self.sender().try_send(touch) {
-            Ok(()) => {
-                self.shared.queued.fetch_add(1, Ordering::AcqRel);
-            }
-            Err(e) => {
-                forget(&mut self.shared.pending(), &e.into_inner());
-                tracing::debug!("access-date queue full; the date is recorded on a later read");
-            }
-        }
+        self.cache.note_access(arn, version_id, day);
     }
 
     /// Lays days not yet written over a record just read from the store.
@@ -114,24 +123,33 @@ impl AccessRecorder {
     /// Waits until every touch queued before the call is written.
     pub(crate) async fn flush(&self) {
         let target = self.shared.queued.load(Ordering::Acquire);
-        let mut written = self.shared.written.subscribe();
+        let mut written = self.shared.written.clone();
         if *written.borrow() >= target {
             return;
         }
         self.shared.flush_now.notify_one();
-        // Err only if the writer task is gone (runtime shutting down): nothing to wait for.
+        // Err if the writer task has ended (it owns the sender): nothing left to wait for.
         let _ = written.wait_for(|w| *w >= target).await;
     }
 
     fn sender(&self) -> &mpsc::Sender<AccessTouch> {
         self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(run(
-                rx,
-                self.store.clone(),
-                self.cache.clone(),
-                self.shared.clone(),
-            ));
+            let written = self
+                .shared
+                .written_tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(written) = written {
+                tokio::spawn(run(
+                    rx,
+                    self.store.clone(),
+                    self.cache.clone(),
+                    self.shared.clone(),
+                    written,
+                ));
+            }
             tx
         })
     }
@@ -151,6 +169,7 @@ async fn run(
     store: Arc<dyn Store>,
     cache: Arc<ReadCache>,
     shared: Arc<Shared>,
+    written: watch::Sender<u64>,
 ) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, QUEUE).await > 0 {
@@ -164,22 +183,36 @@ async fn run(
         let mut writes = tokio::task::JoinSet::new();
         for chunk in batch.chunks(CHUNK) {
             let (store, chunk) = (store.clone(), chunk.to_vec());
-            writes.spawn(async move { store.touch_accessed(&chunk).await });
+            writes.spawn(async move {
+                let result = store.touch_accessed(&chunk).await;
+                (chunk, result)
+            });
         }
+        let mut failed = Vec::new();
         while let Some(done) = writes.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "recording access dates failed");
+            match done {
+                Ok((_, Ok(()))) => {}
+                Ok((chunk, Err(e))) => {
+                    tracing::warn!(error = %e, "recording access dates failed");
+                    failed.extend(chunk);
+                }
+                Err(e) => tracing::warn!(error = %e, "recording access dates failed"),
             }
         }
         // Entries filled from reads that raced this write may lack the day: put it back.
         cache.touched(&batch);
+        // Where the write failed, the cache must not claim the day, or no read would
+        // record it again: drop those entries, and the next read refills and retries.
+        for t in &failed {
+            cache.invalidate_arn(&t.arn);
+        }
         {
             let mut pending = shared.pending();
             for t in &batch {
                 forget(&mut pending, t);
             }
         }
-        shared.written.send_modify(|w| *w += batch.len() as u64);
+        written.send_modify(|w| *w += batch.len() as u64);
         batch.clear();
     }
 }

@@ -241,6 +241,13 @@ impl ReadCache {
         }
     }
 
+    /// Forgets a secret known only by ARN (its entry gives the region and name).
+    pub(crate) fn invalidate_arn(&self, arn: &str) {
+        if let Some(entry) = self.by_arn.get(arn) {
+            self.invalidate(&entry.region, &entry.name, arn);
+        }
+    }
+
     pub(crate) fn clear(&self) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);

@@ -99,8 +99,11 @@ impl Arca {
             .list_secrets(&ctx.region, &query, &pred)
             .await
             .map_err(store_err)?;
-        for s in &mut page {
-            self.accessed.overlay(s);
+        if sort_by != SortBy::LastAccessedDate {
+            // Not in that sort: its next-page cursor must carry the stored day it sorted by.
+            for s in &mut page {
+                self.accessed.overlay(s);
+            }
         }
         let more = page.len() > limit;
         page.truncate(limit);

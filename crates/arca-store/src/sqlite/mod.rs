@@ -72,7 +72,8 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         // Checkpoints copy the WAL into the main file and fsync it: done by the writer after
         // a commit they stall every write queued behind it (measured: a sixth of the
-        // writer's time under PutSecretValue load), so a thread of their own runs them.
+        // writer's time under PutSecretValue load), so a thread of their own runs them; the
+        // writer only finishes the rare one that must restart a long WAL (`restart_wal`).
         conn.execute_batch(
             "PRAGMA wal_autocheckpoint = 0;
              PRAGMA journal_size_limit = 67108864;",
@@ -209,8 +210,11 @@ fn passive_checkpoint(conn: &Connection) -> Result<i64> {
 /// steady write load the WAL grew to hundreds of megabytes. Not TRUNCATE: an emptied WAL
 /// file grows again block by block and each commit's sync also writes the new size
 /// (measured, PutSecretValue at c16: 6,500 writes/s with TRUNCATE, 8,000 with RESTART).
-fn restart_wal(conn: &Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+/// Returns false if it could not finish (SQLite reports that as "busy", not as an error:
+/// e.g. the checkpointer held the checkpoint lock, which is not waited for).
+fn restart_wal(conn: &Connection) -> Result<bool> {
+    conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+        .map(|busy| busy == 0)
         .map_err(sql_err("checkpoint and restart the WAL"))
 }
 
@@ -231,8 +235,14 @@ fn writer_loop(
         }
         commit_group(&conn, group);
         if restart_wanted.swap(false, Ordering::AcqRel) {
-            if let Err(e) = restart_wal(&conn) {
-                tracing::warn!(error = %e, "WAL restart failed");
+            match restart_wal(&conn) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Try again after the next commit.
+                    tracing::debug!("WAL restart busy; retrying");
+                    restart_wanted.store(true, Ordering::Release);
+                }
+                Err(e) => tracing::warn!(error = %e, "WAL restart failed"),
             }
         }
     }
@@ -374,6 +384,10 @@ impl std::ops::Deref for PooledReader<'_> {
 impl Drop for PooledReader<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
+            // One left inside a transaction (a bug, or a panic mid-read) is closed instead.
+            if !c.is_autocommit() {
+                return;
+            }
             let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() < self.pool.max_idle {
                 idle.push(c);
@@ -545,7 +559,7 @@ mod checkpoint_tests {
         assert!(passive_checkpoint(&checkpointer).expect("passive") > 50);
         // The writer's restart: the next write starts the WAL over, in a file cut to the
         // size limit.
-        restart_wal(&writer).expect("restart");
+        assert!(restart_wal(&writer).expect("restart"), "restart completed");
         insert();
         assert!(size() <= 65_536, "WAL of {} bytes", size());
         let n: i64 = writer

@@ -171,11 +171,20 @@ pub(super) fn snapshot<T>(
     conn.prepare_cached("BEGIN")
         .and_then(|mut s| s.execute([]))
         .map_err(sql_err("begin read"))?;
+    // Ends the transaction however `f` returns, panics included: a pooled connection left
+    // inside one would pin its snapshot (and the WAL) for as long as it lives.
+    struct End<'a>(&'a Connection);
+    impl Drop for End<'_> {
+        fn drop(&mut self) {
+            if !self.0.is_autocommit() {
+                // A read transaction has nothing to commit; ending it releases the snapshot.
+                let _ = self.0.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    let end = End(conn);
     let out = f(conn);
-    // A read transaction has nothing to commit; ending it releases the snapshot.
-    conn.prepare_cached("COMMIT")
-        .and_then(|mut s| s.execute([]))
-        .map_err(sql_err("end read"))?;
+    drop(end);
     out
 }
 
@@ -776,6 +785,29 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .expect("plan");
         rows.join("; ")
+    }
+
+    /// A read that fails or panics still ends its transaction, so a pooled connection
+    /// never keeps a snapshot (and the WAL behind it) pinned.
+    #[test]
+    fn a_snapshot_ends_when_its_read_fails_or_panics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = super::super::schema::open_connection(
+            &dir.path().join("snap.db"),
+            super::super::schema::Role::Writer,
+        )
+        .expect("open");
+        let seen = snapshot(&conn, |c| Ok(c.is_autocommit())).expect("read");
+        assert!(!seen, "the read ran inside a transaction");
+        assert!(conn.is_autocommit());
+        let failed: Result<()> = snapshot(&conn, |_| Err(StoreError::Backend("no".into())));
+        assert!(failed.is_err());
+        assert!(conn.is_autocommit());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            snapshot(&conn, |_| -> Result<()> { panic!("mid-read") })
+        }));
+        assert!(panicked.is_err());
+        assert!(conn.is_autocommit());
     }
 
     /// The rotation scan and event pages are range scans of an index, never a sort or a

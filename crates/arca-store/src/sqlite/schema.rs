@@ -2,8 +2,9 @@
 //! Migrations are SQL files under `migrations/sqlite/`, embedded at build time and applied
 //! in order; the applied count is kept in `PRAGMA user_version`.
 
+use std::cell::Cell;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -37,9 +38,23 @@ const BUSY_STEP: Duration = Duration::from_micros(250);
 /// free, and the checkpointer, holding the write lock while it waited for readers, did the
 /// same: PutSecretValue stalled for up to half a second (max latency, c16).
 fn busy_wait(attempt: i32) -> bool {
+    thread_local! {
+        /// When this thread's current wait began (SQLite calls with attempt 0 first).
+        static WAITING_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+    let now = Instant::now();
+    let since = WAITING_SINCE.with(|w| match w.get() {
+        Some(t) if attempt > 0 => t,
+        _ => {
+            w.set(Some(now));
+            now
+        }
+    });
+    if now.duration_since(since) >= BUSY_TIMEOUT {
+        return false;
+    }
     std::thread::sleep(BUSY_STEP);
-    let waited = BUSY_STEP.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX));
-    waited < BUSY_TIMEOUT
+    true
 }
 
 /// Prepared statements kept per connection. List queries come in a few dozen shapes
