@@ -184,8 +184,14 @@ pub(super) fn snapshot<T>(
     }
     let end = End(conn);
     let out = f(conn);
+    // The usual end, through a cached statement (the guard's ROLLBACK is parsed each time).
+    let ended = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+        .map_err(sql_err("end read"));
     drop(end);
-    out
+    let out = out?;
+    ended.map(|_| out)
 }
 
 fn find_one(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<Option<SecretRecord>> {
