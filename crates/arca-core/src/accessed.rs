@@ -32,19 +32,17 @@ pub(crate) struct AccessRecorder {
     store: Arc<dyn Store>,
     cache: Arc<ReadCache>,
     shared: Arc<Shared>,
-    /// Started on first use, inside the runtime.
-    tx: OnceLock<mpsc::Sender<AccessTouch>>,
+    /// The queue, and the count of touches written so far (queue order); the writer task
+    /// starts on first use, inside the runtime, and owns the count's sending side, so
+    /// waiting on it ends if the task does.
+    tx: OnceLock<(mpsc::Sender<AccessTouch>, watch::Receiver<u64>)>,
 }
 
 /// What the recorder and its writer task share.
 struct Shared {
     pending: Mutex<Pending>,
-    /// Touches sent to the queue so far, and touches written so far (queue order). The
-    /// writer task owns the sending side, so waiting on `written` ends if the task does.
+    /// Touches sent to the queue so far.
     queued: AtomicU64,
-    written: watch::Receiver<u64>,
-    /// The sending side until the writer task starts and takes it.
-    written_tx: Mutex<Option<watch::Sender<u64>>>,
     /// Ends a batch's gathering early (a `flush` waits).
     flush_now: Notify,
 }
@@ -57,15 +55,12 @@ impl Shared {
 
 impl AccessRecorder {
     pub(crate) fn new(store: Arc<dyn Store>, cache: Arc<ReadCache>) -> Self {
-        let (written_tx, written) = watch::channel(0);
         Self {
             store,
             cache,
             shared: Arc::new(Shared {
                 pending: Mutex::new(HashMap::new()),
                 queued: AtomicU64::new(0),
-                written,
-                written_tx: Mutex::new(Some(written_tx)),
                 flush_now: Notify::new(),
             }),
             tx: OnceLock::new(),
@@ -84,7 +79,7 @@ impl AccessRecorder {
                     day,
                 };
                 // Sent and counted under the lock, so `queued` follows the queue's order.
-                match self.sender().try_send(touch) {
+                match self.queue().0.try_send(touch) {
                     Ok(()) => {
                         self.shared.queued.fetch_add(1, Ordering::AcqRel);
                     }
@@ -109,21 +104,18 @@ impl AccessRecorder {
             return;
         };
         for (version_id, day) in touches {
-            record.last_accessed_day = record.last_accessed_day.max(Some(*day));
-            if let Some(v) = record
-                .versions
-                .iter_mut()
-                .find(|v| v.version_id == *version_id)
-            {
-                v.last_accessed_day = v.last_accessed_day.max(Some(*day));
-            }
+            record.mark_accessed(version_id, *day);
         }
     }
 
     /// Waits until every touch queued before the call is written.
     pub(crate) async fn flush(&self) {
+        // Nothing was ever queued if the queue does not exist yet.
+        let Some((_, written)) = self.tx.get() else {
+            return;
+        };
         let target = self.shared.queued.load(Ordering::Acquire);
-        let mut written = self.shared.written.clone();
+        let mut written = written.clone();
         if *written.borrow() >= target {
             return;
         }
@@ -132,25 +124,18 @@ impl AccessRecorder {
         let _ = written.wait_for(|w| *w >= target).await;
     }
 
-    fn sender(&self) -> &mpsc::Sender<AccessTouch> {
+    fn queue(&self) -> &(mpsc::Sender<AccessTouch>, watch::Receiver<u64>) {
         self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            let written = self
-                .shared
-                .written_tx
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            if let Some(written) = written {
-                tokio::spawn(run(
-                    rx,
-                    self.store.clone(),
-                    self.cache.clone(),
-                    self.shared.clone(),
-                    written,
-                ));
-            }
-            tx
+            let (written_tx, written) = watch::channel(0);
+            tokio::spawn(run(
+                rx,
+                self.store.clone(),
+                self.cache.clone(),
+                self.shared.clone(),
+                written_tx,
+            ));
+            (tx, written)
         })
     }
 }
@@ -181,20 +166,17 @@ async fn run(
             batch.push(t);
         }
         let mut writes = tokio::task::JoinSet::new();
-        for chunk in batch.chunks(CHUNK) {
+        for (i, chunk) in batch.chunks(CHUNK).enumerate() {
             let (store, chunk) = (store.clone(), chunk.to_vec());
-            writes.spawn(async move {
-                let result = store.touch_accessed(&chunk).await;
-                (chunk, result)
-            });
+            writes.spawn(async move { (i, store.touch_accessed(chunk).await) });
         }
         let mut failed = Vec::new();
         while let Some(done) = writes.join_next().await {
             match done {
                 Ok((_, Ok(()))) => {}
-                Ok((chunk, Err(e))) => {
+                Ok((i, Err(e))) => {
                     tracing::warn!(error = %e, "recording access dates failed");
-                    failed.extend(chunk);
+                    failed.extend(batch.chunks(CHUNK).nth(i).into_iter().flatten());
                 }
                 Err(e) => tracing::warn!(error = %e, "recording access dates failed"),
             }
@@ -203,7 +185,7 @@ async fn run(
         cache.touched(&batch);
         // Where the write failed, the cache must not claim the day, or no read would
         // record it again: drop those entries, and the next read refills and retries.
-        for t in &failed {
+        for t in failed {
             cache.invalidate_arn(&t.arn);
         }
         {

@@ -180,10 +180,7 @@ impl ReadCache {
             return;
         }
         let mut rec = entry.record.clone();
-        rec.last_accessed_day = rec.last_accessed_day.max(Some(day));
-        if let Some(v) = rec.versions.iter_mut().find(|v| v.version_id == version_id) {
-            v.last_accessed_day = v.last_accessed_day.max(Some(day));
-        }
+        rec.mark_accessed(version_id, day);
         self.put(Arc::new(Cached::new(rec)));
     }
 

@@ -65,15 +65,20 @@ fn signed(req: &OwnedRequest) -> OwnedRequest {
     signed_with(req, "us-east-1", "secretsmanager", T)
 }
 
-fn presigned(req: &OwnedRequest, at: i64, expires: i64) -> OwnedRequest {
-    let secret = SecretString::new(SECRET.into());
-    let p = SigningParams {
+/// The test key's parameters in the default region and service, at `at`.
+fn params(secret: &SecretString, at: i64) -> SigningParams<'_> {
+    SigningParams {
         access_key_id: AKID,
-        secret_access_key: &secret,
+        secret_access_key: secret,
         region: "us-east-1",
         service: "secretsmanager",
         unix_secs: at,
-    };
+    }
+}
+
+fn presigned(req: &OwnedRequest, at: i64, expires: i64) -> OwnedRequest {
+    let secret = SecretString::new(SECRET.into());
+    let p = params(&secret, at);
     let mut out = req.clone();
     out.query = req.with_parts(|parts| presign_request(parts, &p, expires));
     out
@@ -711,13 +716,7 @@ fn signing_with_cached_keys_gives_the_same_signature() {
     let secret = SecretString::new(SECRET.into());
     let cache = SigningKeyCache::new();
     for at in [1_440_938_160, 1_440_938_161, 1_441_038_160] {
-        let p = SigningParams {
-            access_key_id: AKID,
-            secret_access_key: &secret,
-            region: "us-east-1",
-            service: "secretsmanager",
-            unix_secs: at,
-        };
+        let p = params(&secret, at);
         let req = base();
         let fresh = req.with_parts(|parts| sign_request(parts, &p));
         // Twice: the first call derives and caches, the second reuses.

@@ -506,7 +506,7 @@ pub async fn touch_accessed_applies_a_whole_batch<S: Store>(store: &S) {
     let day = T0 - T0 % MILLIS_PER_DAY;
     // A missing secret in the middle of the batch does not stop the rest.
     store
-        .touch_accessed(&[
+        .touch_accessed(vec![
             touch(&a.arn, "v1", day),
             touch(&arn(R1, "gone"), "v1", day),
             touch(&b.arn, "v2", day + MILLIS_PER_DAY),
@@ -522,7 +522,7 @@ pub async fn touch_accessed_applies_a_whole_batch<S: Store>(store: &S) {
         Some(day + MILLIS_PER_DAY)
     );
     assert_eq!((got_a.revision, got_b.revision), (1, 1));
-    store.touch_accessed(&[]).await.expect("empty batch");
+    store.touch_accessed(vec![]).await.expect("empty batch");
 }
 
 pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
@@ -530,7 +530,7 @@ pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
     create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
     store
-        .touch_accessed(&[touch(&s.arn, "v1", day)])
+        .touch_accessed(vec![touch(&s.arn, "v1", day)])
         .await
         .expect("touch");
     let got = by_arn(store, &s).await;
@@ -543,7 +543,7 @@ pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
     store.update_secret(&c).await.expect("update after touch");
     // Touching something missing is not an error.
     store
-        .touch_accessed(&[touch(&arn(R1, "gone"), "v1", day)])
+        .touch_accessed(vec![touch(&arn(R1, "gone"), "v1", day)])
         .await
         .expect("touch missing");
 }
@@ -553,12 +553,12 @@ pub async fn touch_accessed_never_moves_back<S: Store>(store: &S) {
     create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
     let day2 = 2 * MILLIS_PER_DAY + T0 - T0 % MILLIS_PER_DAY;
     store
-        .touch_accessed(&[touch(&s.arn, "v1", day2)])
+        .touch_accessed(vec![touch(&s.arn, "v1", day2)])
         .await
         .expect("touch");
     // A reader that started earlier reports an older day afterwards.
     store
-        .touch_accessed(&[touch(&s.arn, "v1", day2 - MILLIS_PER_DAY)])
+        .touch_accessed(vec![touch(&s.arn, "v1", day2 - MILLIS_PER_DAY)])
         .await
         .expect("touch");
     let got = by_arn(store, &s).await;
@@ -572,7 +572,7 @@ pub async fn update_does_not_roll_back_access_date<S: Store>(store: &S) {
     let read_before_touch = by_arn(store, &s).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
     store
-        .touch_accessed(&[touch(&s.arn, "none", day)])
+        .touch_accessed(vec![touch(&s.arn, "none", day)])
         .await
         .expect("touch");
     // The access date is outside the revision check, so this change is not a conflict,

@@ -64,7 +64,7 @@ pub trait Store: Send + Sync + 'static {
     /// its day. Dates only move forward; secrets or versions that no longer exist are
     /// skipped. Does not change `revision`: access dates are not a concurrent-write
     /// conflict.
-    async fn touch_accessed(&self, touches: &[AccessTouch]) -> Result<()>;
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()>;
 
     /// One page of secrets in `query`'s order, starting strictly after `query.after`,
     /// keeping only those `pred` accepts, at most `query.limit` of them. `pred` sees each

@@ -39,6 +39,21 @@ pub struct SecretRecord {
     pub revision: i64,
 }
 
+impl SecretRecord {
+    /// Moves the secret's and version `version_id`'s access day forward to `day` (never
+    /// back: reads may report days out of order).
+    pub fn mark_accessed(&mut self, version_id: &str, day: Millis) {
+        self.last_accessed_day = self.last_accessed_day.max(Some(day));
+        if let Some(v) = self
+            .versions
+            .iter_mut()
+            .find(|v| v.version_id == version_id)
+        {
+            v.last_accessed_day = v.last_accessed_day.max(Some(day));
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRecord {
     pub version_id: String,

@@ -130,7 +130,7 @@ impl Arca {
         ctx: &RequestCtx,
         secret_id: &str,
     ) -> Result<Option<SecretRecord>, ApiError> {
-        match SecretRef::parse(secret_id) {
+        let mut found = match SecretRef::parse(secret_id) {
             SecretRef::Name(name) => self.store.find_by_name(&ctx.region, &name).await,
             SecretRef::Arn {
                 arn,
@@ -149,13 +149,11 @@ impl Arca {
                 }
             }
         }
-        .map_err(store_err)
-        .map(|found| {
-            found.map(|mut r| {
-                self.accessed.overlay(&mut r);
-                r
-            })
-        })
+        .map_err(store_err)?;
+        if let Some(r) = &mut found {
+            self.accessed.overlay(r);
+        }
+        Ok(found)
     }
 
     pub(crate) async fn must_find(

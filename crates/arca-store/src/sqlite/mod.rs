@@ -437,11 +437,10 @@ impl Store for SqliteStore {
         read::sealed_value(&conn, arn, version_id)
     }
 
-    async fn touch_accessed(&self, touches: &[AccessTouch]) -> Result<()> {
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
         if touches.is_empty() {
             return Ok(());
         }
-        let touches = touches.to_vec();
         self.write(move |c| {
             touches
                 .iter()
