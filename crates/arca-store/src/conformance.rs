@@ -12,7 +12,7 @@ use arca_types::time::{Millis, MILLIS_PER_DAY};
 
 use crate::{
     AccessKeyRecord, AccessTouch, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord,
-    ListCursor, ListQuery, NewVersion, RotationFunctionRecord, SealedValue, SecretChange,
+    ListCursor, ListQuery, NewVersion, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange,
     SecretRecord, SortBy, Store, StoreError, VersionRecord,
 };
 
@@ -50,6 +50,7 @@ macro_rules! store_conformance_tests {
             list_returns_labelled_versions_only,
             list_records_are_complete,
             due_for_purge_finds_due_secrets_across_regions,
+            purge_deletes_only_what_is_still_due,
             rotation_due_at_round_trips_through_create_and_update,
             due_for_rotation_finds_due_secrets_in_order_across_regions,
             due_for_rotation_forgets_cleared_and_postponed_secrets,
@@ -885,8 +886,12 @@ pub async fn due_for_purge_finds_due_secrets_across_regions<S: Store>(store: &S)
         s.deleted_at = purge_at.map(|p| p - 7 * MILLIS_PER_DAY);
         s.purge_at = purge_at;
         create(store, &s, None).await;
-        if purge_at.is_some_and(|p| p <= T0) {
-            due.push((region.to_owned(), s.arn.clone()));
+        if let Some(p) = purge_at.filter(|p| *p <= T0) {
+            due.push(PurgeDue {
+                region: region.to_owned(),
+                arn: s.arn.clone(),
+                purge_at: p,
+            });
         }
     }
     let mut got = store.due_for_purge(T0, 10).await.expect("due");
@@ -899,6 +904,39 @@ pub async fn due_for_purge_finds_due_secrets_across_regions<S: Store>(store: &S)
         .await
         .expect("due")
         .is_empty());
+}
+
+/// The purge lists due secrets, then deletes them one by one; a secret restored (or
+/// deleted again with a new date) in between must survive the stale entry.
+pub async fn purge_deletes_only_what_is_still_due<S: Store>(store: &S) {
+    let mut s = secret(R1, "restored", T0);
+    s.deleted_at = Some(T0 - 7 * MILLIS_PER_DAY);
+    s.purge_at = Some(T0 - 1);
+    create(store, &s, None).await;
+    let due = store.due_for_purge(T0, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    let mut c = change(&by_arn(store, &s).await);
+    c.secret.deleted_at = None;
+    c.secret.purge_at = None;
+    store.update_secret(&c).await.expect("restore");
+    assert!(!store
+        .purge_secret(R1, &s.arn, due[0].purge_at)
+        .await
+        .expect("purge"));
+    assert!(store.find_by_arn(R1, &s.arn).await.expect("find").is_some());
+
+    // Deleted again, with a later date: the old date no longer matches; the new one does.
+    let mut c = change(&by_arn(store, &s).await);
+    c.secret.deleted_at = Some(T0);
+    c.secret.purge_at = Some(T0 + 5);
+    store.update_secret(&c).await.expect("delete again");
+    assert!(!store.purge_secret(R1, &s.arn, T0 - 1).await.expect("purge"));
+    assert!(store.purge_secret(R1, &s.arn, T0 + 5).await.expect("purge"));
+    assert!(store.find_by_arn(R1, &s.arn).await.expect("find").is_none());
+    assert!(!store
+        .purge_secret(R1, &s.arn, T0 + 5)
+        .await
+        .expect("purge a missing one"));
 }
 
 // ----- rotation schedule -----

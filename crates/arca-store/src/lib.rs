@@ -79,7 +79,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<SecretRecord>>;
 
     /// Secrets (across regions) whose scheduled deletion date is at or before `now`.
-    async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;
+    async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<PurgeDue>>;
+
+    /// Deletes a secret for good, as `delete_secret` does, but only if it is still
+    /// scheduled for deletion at `purge_at`: a RestoreSecret (or a new DeleteSecret) that
+    /// committed after `due_for_purge` listed it wins. Returns whether it was deleted.
+    async fn purge_secret(&self, region: &str, arn: &str, purge_at: Millis) -> Result<bool>;
 
     /// Secrets (any region) whose rotation_due_at <= now, earliest first: (region, arn).
     async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;

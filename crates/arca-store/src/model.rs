@@ -78,6 +78,15 @@ pub struct AccessTouch {
     pub day: Millis,
 }
 
+/// A secret whose recovery window has ended, as `Store::due_for_purge` lists it: the
+/// deletion date travels with it so that the purge deletes only what is still due.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PurgeDue {
+    pub region: String,
+    pub arn: String,
+    pub purge_at: Millis,
+}
+
 /// A sealed secret value: an opaque envelope from arca-crypto.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValue(pub Vec<u8>);

@@ -205,13 +205,18 @@ impl Arca {
             if due.is_empty() {
                 return Ok(purged);
             }
-            for (region, arn) in &due {
-                let deleted = self.store.delete_secret(region, arn).await;
+            for d in &due {
+                // Under the write lock, so no write in flight re-fills the cache after the
+                // invalidation; and only if the secret is still due at the date listed, so
+                // a RestoreSecret that committed since the listing wins.
+                let _guard = self.write_locks.lock(&d.arn).await;
+                let deleted = self.store.purge_secret(&d.region, &d.arn, d.purge_at).await;
                 // The name is not at hand; the stale name entry resolves to nothing.
-                self.cache.invalidate(region, "", arn);
-                deleted.map_err(store_err)?;
-                tracing::info!(%arn, "purged secret at the end of its recovery window");
-                purged += 1;
+                self.cache.invalidate(&d.region, "", &d.arn);
+                if deleted.map_err(store_err)? {
+                    tracing::info!(arn = %d.arn, "purged secret at the end of its recovery window");
+                    purged += 1;
+                }
             }
         }
     }

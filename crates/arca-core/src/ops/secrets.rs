@@ -281,6 +281,10 @@ impl Arca {
                     deletion_date: to_wire(now),
                 });
             };
+            // Under the secret's write lock, as every other write: a write in flight
+            // finishes first (it updates the cache before it lets go of the lock), so it
+            // cannot put the deleted record back into the cache after the invalidation.
+            let _guard = self.write_locks.lock(&secret.arn).await;
             let deleted = self.store.delete_secret(&ctx.region, &secret.arn).await;
             self.cache
                 .invalidate(&ctx.region, &secret.name, &secret.arn);

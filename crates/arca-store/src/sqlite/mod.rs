@@ -26,8 +26,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
-    NewVersion, Result, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate,
-    SecretRecord, Store, StoreError,
+    NewVersion, PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretChange,
+    SecretPredicate, SecretRecord, Store, StoreError,
 };
 use error::sql_err;
 use schema::Role;
@@ -459,9 +459,15 @@ impl Store for SqliteStore {
         read::list(&conn, region, query, pred)
     }
 
-    async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {
+    async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<PurgeDue>> {
         let conn = self.readers.get()?;
         read::due_for_purge(&conn, now, limit)
+    }
+
+    async fn purge_secret(&self, region: &str, arn: &str, purge_at: Millis) -> Result<bool> {
+        let (region, arn) = (region.to_owned(), arn.to_owned());
+        self.write(move |c| write::purge_secret(c, &region, &arn, purge_at))
+            .await
     }
 
     async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {

@@ -10,9 +10,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::error::{json_err, sql_err};
 use crate::{
-    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, Result,
-    RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy, StoreError,
-    VersionRecord,
+    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
+    PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy,
+    StoreError, VersionRecord,
 };
 
 /// Columns of `secrets`, in the order `secret_from_row` reads them.
@@ -250,20 +250,20 @@ pub(super) fn sealed_value(
     .map_err(sql_err("read sealed value"))
 }
 
-pub(super) fn due_for_purge(
-    conn: &Connection,
-    now: Millis,
-    limit: usize,
-) -> Result<Vec<(String, String)>> {
+pub(super) fn due_for_purge(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<PurgeDue>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT region, arn FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
+            "SELECT region, arn, purge_at FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
              ORDER BY purge_at, arn LIMIT ?2",
         )
         .map_err(sql_err("prepare purge scan"))?;
     let rows = stmt
         .query_map(params![now, clamp_limit(limit)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok(PurgeDue {
+                region: r.get(0)?,
+                arn: r.get(1)?,
+                purge_at: r.get(2)?,
+            })
         })
         .map_err(sql_err("scan due purges"))?;
     rows.collect::<rusqlite::Result<_>>()

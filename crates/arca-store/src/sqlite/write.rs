@@ -210,6 +210,21 @@ pub(super) fn delete_secret(conn: &Connection, region: &str, arn: &str) -> Resul
     Ok(())
 }
 
+/// `delete_secret`, if the secret is still scheduled for deletion at `purge_at`.
+pub(super) fn purge_secret(
+    conn: &Connection,
+    region: &str,
+    arn: &str,
+    purge_at: Millis,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM secrets WHERE region = ?1 AND arn = ?2 AND purge_at = ?3")
+        .map_err(sql_err("prepare secret purge"))?
+        .execute(params![region, arn, purge_at])
+        .map_err(sql_err("purge secret"))?;
+    Ok(n > 0)
+}
+
 pub(super) fn touch_accessed(
     conn: &Connection,
     arn: &str,

@@ -1,0 +1,300 @@
+//! Regressions for two races found in review, made deterministic by a store that stops
+//! at a named point until the test lets it go:
+//! - a forced DeleteSecret during a write in flight: the write, finishing after the
+//!   delete, put the deleted record back into the read cache;
+//! - the purge listing a secret, then a RestoreSecret committing, then the purge deleting
+//!   the restored secret anyway.
+
+use arca_core::{Arca, KeyService, RequestCtx};
+use arca_crypto::RootKey;
+use arca_store::sqlite::SqliteStore;
+use arca_store::{
+    AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
+    NewVersion, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate,
+    SecretRecord, Store,
+};
+use arca_types::secret::SecretString;
+use arca_types::time::{Clock, ManualClock, Millis, MILLIS_PER_DAY};
+use arca_types::wire::*;
+use arca_types::ErrorCode;
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+type Result<T> = arca_store::Result<T>;
+
+/// A point where the store stops, once armed: it says it got there, then waits.
+#[derive(Default)]
+struct Gate {
+    armed: AtomicBool,
+    reached: Notify,
+    release: Notify,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.release.notified().await;
+        }
+    }
+}
+
+/// SQLite with two gates: after an `update_secret` has committed (before the caller
+/// sees the result), and after `due_for_purge` has listed (before the purge deletes).
+struct GatedStore {
+    inner: SqliteStore,
+    after_update: Gate,
+    after_due_for_purge: Gate,
+}
+
+#[async_trait]
+impl Store for GatedStore {
+    async fn find_by_name(&self, region: &str, name: &str) -> Result<Option<SecretRecord>> {
+        self.inner.find_by_name(region, name).await
+    }
+    async fn find_by_arn(&self, region: &str, arn: &str) -> Result<Option<SecretRecord>> {
+        self.inner.find_by_arn(region, arn).await
+    }
+    async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()> {
+        self.inner.create_secret(secret, first).await
+    }
+    async fn update_secret(&self, change: &SecretChange) -> Result<()> {
+        let r = self.inner.update_secret(change).await;
+        self.after_update.pass().await;
+        r
+    }
+    async fn delete_secret(&self, region: &str, arn: &str) -> Result<()> {
+        self.inner.delete_secret(region, arn).await
+    }
+    async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>> {
+        self.inner.get_sealed_value(arn, version_id).await
+    }
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
+        self.inner.touch_accessed(touches).await
+    }
+    async fn list_secrets(
+        &self,
+        region: &str,
+        query: &ListQuery,
+        pred: SecretPredicate<'_>,
+    ) -> Result<Vec<SecretRecord>> {
+        self.inner.list_secrets(region, query, pred).await
+    }
+    async fn due_for_purge(&self, now: Millis, limit: usize) -> Result<Vec<PurgeDue>> {
+        let r = self.inner.due_for_purge(now, limit).await;
+        self.after_due_for_purge.pass().await;
+        r
+    }
+    async fn purge_secret(&self, region: &str, arn: &str, purge_at: Millis) -> Result<bool> {
+        self.inner.purge_secret(region, arn, purge_at).await
+    }
+    async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {
+        self.inner.due_for_rotation(now, limit).await
+    }
+    async fn append_event(&self, event: &EventRecord) -> Result<i64> {
+        self.inner.append_event(event).await
+    }
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
+        self.inner.list_events(query).await
+    }
+    async fn put_rotation_function(&self, f: &RotationFunctionRecord) -> Result<()> {
+        self.inner.put_rotation_function(f).await
+    }
+    async fn list_rotation_functions(&self) -> Result<Vec<RotationFunctionRecord>> {
+        self.inner.list_rotation_functions().await
+    }
+    async fn delete_rotation_function(&self, arn: &str) -> Result<()> {
+        self.inner.delete_rotation_function(arn).await
+    }
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        self.inner.put_access_key(key).await
+    }
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+        self.inner.get_access_key(access_key_id).await
+    }
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+        self.inner.list_access_keys().await
+    }
+    async fn put_encryption_key(&self, key: &EncryptionKeyRecord) -> Result<()> {
+        self.inner.put_encryption_key(key).await
+    }
+    async fn list_encryption_keys(&self) -> Result<Vec<EncryptionKeyRecord>> {
+        self.inner.list_encryption_keys().await
+    }
+    async fn wipe_secrets(&self) -> Result<()> {
+        self.inner.wipe_secrets().await
+    }
+}
+
+const ROOT: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const T0: Millis = 1_800_000_000_000;
+
+async fn instance(dir: &tempfile::TempDir, clock: ManualClock) -> (Arc<Arca>, Arc<GatedStore>) {
+    let gated = Arc::new(GatedStore {
+        inner: SqliteStore::open(&dir.path().join("arca.db")).expect("open"),
+        after_update: Gate::default(),
+        after_due_for_purge: Gate::default(),
+    });
+    let store: Arc<dyn Store> = gated.clone();
+    let root = RootKey::from_base64(ROOT).expect("root");
+    let keys = KeyService::load(root, store.clone(), "123456789012".into())
+        .await
+        .expect("keys");
+    let clock: Arc<dyn Clock> = Arc::new(clock);
+    let arca = Arca::new(store, Arc::new(keys), clock, "123456789012".into());
+    (Arc::new(arca), gated)
+}
+
+async fn create(arca: &Arca, ctx: &RequestCtx) {
+    arca.create_secret(
+        ctx,
+        CreateSecretRequest {
+            name: Some("s".into()),
+            secret_string: Some(SecretString::new("v0".into())),
+            client_request_token: Some("0".repeat(32)),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("create");
+}
+
+fn secret_id() -> Option<String> {
+    Some("s".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_delete_during_a_write_stays_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (arca, store) = instance(&dir, ManualClock::new(T0)).await;
+    let ctx = RequestCtx::new("us-east-1");
+    create(&arca, &ctx).await;
+
+    // A PutSecretValue commits, then stops before it updates the cache.
+    store.after_update.armed.store(true, Ordering::SeqCst);
+    let writer = {
+        let (arca, ctx) = (arca.clone(), ctx.clone());
+        tokio::spawn(async move {
+            arca.put_secret_value(
+                &ctx,
+                PutSecretValueRequest {
+                    secret_id: secret_id(),
+                    client_request_token: Some("1".repeat(32)),
+                    secret_string: Some(SecretString::new("v1".into())),
+                    ..Default::default()
+                },
+            )
+            .await
+        })
+    };
+    store.after_update.reached.notified().await;
+
+    // The forced delete now runs while the write is in flight. With the write lock it
+    // waits for the write; without it, it finishes at once.
+    let deleter = {
+        let (arca, ctx) = (arca.clone(), ctx.clone());
+        tokio::spawn(async move {
+            arca.delete_secret(
+                &ctx,
+                DeleteSecretRequest {
+                    secret_id: secret_id(),
+                    force_delete_without_recovery: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.after_update.release.notify_one();
+    writer.await.expect("join").expect("put");
+    deleter.await.expect("join").expect("forced delete");
+
+    let e = arca
+        .get_secret_value(
+            &ctx,
+            GetSecretValueRequest {
+                secret_id: secret_id(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("the deleted secret must not be read back from the cache");
+    assert_eq!(e.code, ErrorCode::ResourceNotFound, "{e}");
+    let e = arca
+        .describe_secret(
+            &ctx,
+            DescribeSecretRequest {
+                secret_id: secret_id(),
+            },
+        )
+        .await
+        .expect_err("described");
+    assert_eq!(e.code, ErrorCode::ResourceNotFound, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_during_the_purge_keeps_the_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let (arca, store) = instance(&dir, clock.clone()).await;
+    let ctx = RequestCtx::new("us-east-1");
+    create(&arca, &ctx).await;
+    arca.delete_secret(
+        &ctx,
+        DeleteSecretRequest {
+            secret_id: secret_id(),
+            recovery_window_in_days: Some(7),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("delete");
+    clock.advance(7 * MILLIS_PER_DAY + 1);
+
+    // The purge lists the secret as due, then stops before deleting it.
+    store
+        .after_due_for_purge
+        .armed
+        .store(true, Ordering::SeqCst);
+    let purge = {
+        let arca = arca.clone();
+        tokio::spawn(async move { arca.purge_due().await })
+    };
+    store.after_due_for_purge.reached.notified().await;
+    arca.restore_secret(
+        &ctx,
+        SecretIdRequest {
+            secret_id: secret_id(),
+        },
+    )
+    .await
+    .expect("restore");
+    store.after_due_for_purge.release.notify_one();
+    assert_eq!(purge.await.expect("join").expect("purge"), 0);
+
+    let d = arca
+        .describe_secret(
+            &ctx,
+            DescribeSecretRequest {
+                secret_id: secret_id(),
+            },
+        )
+        .await
+        .expect("the restored secret survives the purge");
+    assert!(d.deleted_date.is_none());
+    let v = arca
+        .get_secret_value(
+            &ctx,
+            GetSecretValueRequest {
+                secret_id: secret_id(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("read");
+    assert_eq!(v.secret_string.expect("string").expose(), "v0");
+}
