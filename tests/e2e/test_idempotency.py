@@ -3,7 +3,7 @@ happens to a raw request that carries no token (SDKs always fill one in)."""
 
 import uuid
 
-from helpers import VALIDATION_CODES, expect_error, token
+from helpers import error_message, VALIDATION_CODES, expect_error, token
 
 
 def version_ids(sm, secret_id):
@@ -70,16 +70,19 @@ def test_create_existing_name_with_new_token_fails(sm):
                  ClientRequestToken=token())
 
 
-def test_update_with_existing_token_fails(sm):
+def test_update_with_existing_token(sm):
     tok = token()
-    sm.create_secret(Name="u", SecretString="v1", ClientRequestToken=tok)
-    # Documented: "If you call this operation with a ClientRequestToken that matches an
-    # existing version's VersionId, the operation results in an error." The code is not
-    # named; ResourceExistsException ("already exists") is asserted.
-    expect_error("ResourceExistsException", sm.update_secret, SecretId="u", SecretString="v2",
-                 ClientRequestToken=tok)
-    expect_error("ResourceExistsException", sm.update_secret, SecretId="u", SecretString="v1",
-                 ClientRequestToken=tok)
+    arn = sm.create_secret(Name="u", SecretString="v1", ClientRequestToken=tok)["ARN"]
+    # The documentation says a token that matches an existing version "results in an
+    # error"; AWS itself refuses it only with another value (moto's AWS-verified
+    # test_update_different_secret_value_with_same_token, with this text), and answers a
+    # retry with the same value as a no-op (test_update_same_secret_value_with_same_token).
+    e = expect_error("ResourceExistsException", sm.update_secret, SecretId="u", SecretString="v2",
+                     ClientRequestToken=tok)
+    assert error_message(e) == (f"You can't use ClientRequestToken {tok} because that value is "
+                                f"already in use for a version of secret {arn}.")
+    again = sm.update_secret(SecretId="u", SecretString="v1", ClientRequestToken=tok)
+    assert again["VersionId"] == tok
     assert version_ids(sm, "u") == {tok}
 
 

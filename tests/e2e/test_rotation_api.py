@@ -89,9 +89,13 @@ def test_rotate_secret_without_a_function_is_invalid_request(server, sm):
     arn = new_secret(sm, "rot/no-function")
     expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
                  RotationRules={"AutomaticallyAfterDays": 7}, ClientRequestToken=token())
-    expect_error("InvalidRequestException", sm.rotate_secret, SecretId=arn,
+    # A function Secrets Manager can't invoke: AccessDeniedException (recorded, LocalStack
+    # test_rotate_secret_invalid_lambda_arn), and the secret shows no rotation fields.
+    expect_error("AccessDeniedException", sm.rotate_secret, SecretId=arn,
                  RotationLambdaARN=UNBOUND, ClientRequestToken=token())
-    assert not sm.describe_secret(SecretId=arn).get("RotationEnabled")
+    d = sm.describe_secret(SecretId=arn)
+    for member in ("RotationEnabled", "RotationLambdaARN", "RotationRules"):
+        assert member not in d, d
     assert value(sm, arn) == "initial-value"
 
 

@@ -1,9 +1,9 @@
 //! awsJson1_1 bodies: decoding requests (errors become SerializationException with a
 //! position, never an echo of the input, which may be secret) and rendering responses
-//! and errors as `{"__type": ..., "message": ...}` with the status from the error table.
+//! and errors as `{"__type": ..., "Message": ...}` with the status from the error table.
 
 use crate::server::Response;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::Full;
@@ -27,10 +27,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             }
             serde_json::error::Category::Io => "the request body could not be read",
         };
-        ApiError::new(
-            ErrorCode::Serialization,
-            format!("{what} (line {}, column {})", e.line(), e.column()),
-        )
+        ApiError::serialization(what, e.line(), e.column())
     })
 }
 
@@ -58,6 +55,9 @@ pub fn error(e: &ApiError, request_id: &str) -> Response {
     struct Body<'a> {
         #[serde(rename = "__type")]
         kind: &'a str,
+        // Capital M: every exception shape of the model has a member `Message`, which
+        // botocore and the SDKs fill from this key (AWS sends it so).
+        #[serde(rename = "Message")]
         message: &'a str,
     }
     let bytes = serde_json::to_vec(&Body {
@@ -94,6 +94,7 @@ fn response_bytes(status: StatusCode, body: Bytes, request_id: &str) -> Response
 mod tests {
     use super::*;
     use arca_types::wire::GetSecretValueRequest;
+    use arca_types::ErrorCode;
 
     #[test]
     fn decode_errors_do_not_echo_input() {

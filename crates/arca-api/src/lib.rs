@@ -1,7 +1,7 @@
 //! Arca's HTTP face, and the only crate that knows HTTP. A request flows:
 //! body read (size-limited) -> SigV4 verification (region from the credential scope) ->
 //! `Operation` parsed from `X-Amz-Target` and the JSON body -> one `match` calling
-//! arca-core -> JSON response or `{"__type","message"}` error.
+//! arca-core -> JSON response or `{"__type","Message"}` error.
 
 pub mod codec;
 mod dev;
@@ -79,10 +79,7 @@ pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            let e = ApiError::new(
-                ErrorCode::RequestEntityTooLarge,
-                format!("Request body is larger than {MAX_BODY_BYTES} bytes."),
-            );
+            let e = ApiError::body_too_large(MAX_BODY_BYTES);
             return codec::error(&e, request_id);
         }
     };
@@ -140,19 +137,8 @@ async fn serve_one(
         region: principal.region,
         only_secret: state.access_keys.scope_of(&principal.access_key_id),
     };
-    let resp =
-        match op {
-            // The hot path, awaited inline; every other operation's future is boxed, so the
-            // per-connection future (moved on every poll setup) stays small.
-            Operation::GetSecretValue(r) => state
-                .arca
-                .get_secret_value_shared(&ctx, r)
-                .await
-                .and_then(|v| {
-                    codec::ok_rendered(json::get_secret_value(&json::Answer::from(&v)), request_id)
-                }),
-            op => Box::pin(dispatch(&state.arca, &ctx, op, request_id)).await,
-        }
+    let resp = dispatch(&state.arca, &ctx, op, request_id)
+        .await
         .map_err(|e| (op_name, e))?;
     Ok((op_name, resp))
 }
@@ -187,7 +173,9 @@ fn authenticate(
     }
 }
 
-/// The one match from operation to handler.
+/// The one match from operation to handler. GetSecretValue, the hot path, is awaited
+/// inline and rendered by hand from the cached record; every other operation's future is
+/// boxed, so the per-connection future (moved on every poll setup) stays small.
 async fn dispatch(
     arca: &Arca,
     ctx: &RequestCtx,
@@ -196,32 +184,37 @@ async fn dispatch(
 ) -> Result<server::Response, ApiError> {
     use Operation::*;
     Ok(match op {
-        BatchGetSecretValue(r) => {
-            codec::ok(&arca.batch_get_secret_value(ctx, r).await?, request_id)
+        GetSecretValue(r) => {
+            let v = arca.get_secret_value_shared(ctx, r).await?;
+            return codec::ok_rendered(json::get_secret_value(&json::Answer::from(&v)), request_id);
         }
-        CancelRotateSecret(r) => codec::ok(&arca.cancel_rotate_secret(ctx, r).await?, request_id),
-        CreateSecret(r) => codec::ok(&arca.create_secret(ctx, r).await?, request_id),
-        DeleteSecret(r) => codec::ok(&arca.delete_secret(ctx, r).await?, request_id),
-        DescribeSecret(r) => codec::ok(&arca.describe_secret(ctx, r).await?, request_id),
+        BatchGetSecretValue(r) => codec::ok(
+            &Box::pin(arca.batch_get_secret_value(ctx, r)).await?,
+            request_id,
+        ),
+        CancelRotateSecret(r) => codec::ok(
+            &Box::pin(arca.cancel_rotate_secret(ctx, r)).await?,
+            request_id,
+        ),
+        CreateSecret(r) => codec::ok(&Box::pin(arca.create_secret(ctx, r)).await?, request_id),
+        DeleteSecret(r) => codec::ok(&Box::pin(arca.delete_secret(ctx, r)).await?, request_id),
+        DescribeSecret(r) => codec::ok(&Box::pin(arca.describe_secret(ctx, r)).await?, request_id),
         GetRandomPassword(r) => codec::ok(&arca.get_random_password(r)?, request_id),
-        GetSecretValue(r) => codec::ok(&arca.get_secret_value(ctx, r).await?, request_id),
-        ListSecretVersionIds(r) => {
-            codec::ok(&arca.list_secret_version_ids(ctx, r).await?, request_id)
-        }
-        ListSecrets(r) => codec::ok(&arca.list_secrets(ctx, r).await?, request_id),
-        PutSecretValue(r) => codec::ok(&arca.put_secret_value(ctx, r).await?, request_id),
-        RestoreSecret(r) => codec::ok(&arca.restore_secret(ctx, r).await?, request_id),
-        RotateSecret(r) => codec::ok(&arca.rotate_secret(ctx, r).await?, request_id),
-        TagResource(r) => codec::ok(&arca.tag_resource(ctx, r).await?, request_id),
-        UntagResource(r) => codec::ok(&arca.untag_resource(ctx, r).await?, request_id),
-        UpdateSecret(r) => codec::ok(&arca.update_secret(ctx, r).await?, request_id),
-        UpdateSecretVersionStage(r) => {
-            codec::ok(&arca.update_secret_version_stage(ctx, r).await?, request_id)
-        }
-        Unsupported(name) => {
-            return Err(ApiError::invalid_request(format!(
-                "Arca does not support the {name} operation yet."
-            )))
-        }
+        ListSecretVersionIds(r) => codec::ok(
+            &Box::pin(arca.list_secret_version_ids(ctx, r)).await?,
+            request_id,
+        ),
+        ListSecrets(r) => codec::ok(&Box::pin(arca.list_secrets(ctx, r)).await?, request_id),
+        PutSecretValue(r) => codec::ok(&Box::pin(arca.put_secret_value(ctx, r)).await?, request_id),
+        RestoreSecret(r) => codec::ok(&Box::pin(arca.restore_secret(ctx, r)).await?, request_id),
+        RotateSecret(r) => codec::ok(&Box::pin(arca.rotate_secret(ctx, r)).await?, request_id),
+        TagResource(r) => codec::ok(&Box::pin(arca.tag_resource(ctx, r)).await?, request_id),
+        UntagResource(r) => codec::ok(&Box::pin(arca.untag_resource(ctx, r)).await?, request_id),
+        UpdateSecret(r) => codec::ok(&Box::pin(arca.update_secret(ctx, r)).await?, request_id),
+        UpdateSecretVersionStage(r) => codec::ok(
+            &Box::pin(arca.update_secret_version_stage(ctx, r)).await?,
+            request_id,
+        ),
+        Unsupported(name) => return Err(ApiError::operation_unsupported(name)),
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::codec::decode;
 use arca_types::wire::*;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 
 const TARGET_PREFIX: &str = "secretsmanager.";
 
@@ -26,14 +26,17 @@ pub enum Operation {
     UntagResource(UntagResourceRequest),
     UpdateSecret(UpdateSecretRequest),
     UpdateSecretVersionStage(UpdateSecretVersionStageRequest),
-    /// A model operation Arca does not serve yet (rotation, replication, resource policies).
+    /// A model operation Arca does not serve yet (replication, resource policies).
     Unsupported(&'static str),
 }
 
 /// Operations of the model that later issues bring (replication, policies).
 const UNSUPPORTED: &[&str] = &[
+    "AssociateCrossAccountReplica",
     "DeleteResourcePolicy",
+    "DisassociateCrossAccountReplica",
     "GetResourcePolicy",
+    "ListResourcePolicies",
     "PutResourcePolicy",
     "RemoveRegionsFromReplication",
     "ReplicateSecretToRegions",
@@ -44,7 +47,7 @@ const UNSUPPORTED: &[&str] = &[
 impl Operation {
     /// The operation name from an `X-Amz-Target` value, if it names one of the model's.
     pub fn name_of(target: Option<&str>) -> Result<&str, ApiError> {
-        let unknown = || ApiError::new(ErrorCode::UnknownOperation, "");
+        let unknown = ApiError::unknown_operation;
         let target = target.ok_or_else(unknown)?;
         target.strip_prefix(TARGET_PREFIX).ok_or_else(unknown)
     }
@@ -70,7 +73,7 @@ impl Operation {
             "UpdateSecretVersionStage" => UpdateSecretVersionStage(decode(body)?),
             other => match UNSUPPORTED.iter().find(|u| **u == other) {
                 Some(u) => Unsupported(u),
-                None => return Err(ApiError::new(ErrorCode::UnknownOperation, "")),
+                None => return Err(ApiError::unknown_operation()),
             },
         })
     }
@@ -130,6 +133,7 @@ impl Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arca_types::ErrorCode;
 
     #[test]
     fn targets_parse_to_operations() {

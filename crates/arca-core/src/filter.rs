@@ -45,9 +45,10 @@
 //!   the same tag, so `tag-key=env` AND `tag-value=prod` matches a secret tagged
 //!   `env=dev, owner=prod`.
 
+use crate::validate::Check;
 use arca_store::{CursorValue, ListCursor, SecretRecord, SortBy};
 use arca_types::wire::Filter;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -100,6 +101,18 @@ impl FilterKey {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL_KEYS.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// The keys in the order AWS's validation message lists them (moto's recording of
+    /// AWS's message, with the two keys added since).
+    const NAMES: &'static [&'static str] = &[
+        "all",
+        "name",
+        "tag-key",
+        "description",
+        "tag-value",
+        "primary-region",
+        "owning-service",
+    ];
 }
 
 /// One value of a filter: a search term, possibly negated with a leading `!`.
@@ -170,61 +183,41 @@ impl Filters {
     /// empty list both mean "no filter".
     pub fn parse(filters: &Option<Vec<Filter>>) -> Result<Self, ApiError> {
         let filters = filters.as_deref().unwrap_or_default();
-        if filters.len() > MAX_FILTERS {
-            return Err(validation(format!(
-                "Value at 'filters' failed to satisfy constraint: Member must have length \
-                 less than or equal to {MAX_FILTERS}"
-            )));
-        }
-        let mut clauses = Vec::with_capacity(filters.len());
+        // The model's constraints first, all of them (one ValidationException)...
+        let mut check = Check::new();
+        check.count("filters", Some(filters), 0, MAX_FILTERS);
         for (i, f) in filters.iter().enumerate() {
             let n = i + 1; // AWS numbers list members from 1 in validation messages.
-            let key_str = f
+            check.one_of(
+                &format!("filters.{n}.member.key"),
+                f.key.as_deref(),
+                FilterKey::NAMES,
+            );
+            let path = format!("filters.{n}.member.values");
+            check.count(&path, f.values.as_deref(), MIN_VALUES, MAX_VALUES);
+            for (j, v) in f.values.iter().flatten().enumerate() {
+                // Values are matched against secrets' metadata: not echoed.
+                let value_path = format!("{path}.{}.member", j + 1);
+                check.hidden_length(&value_path, Some(v.chars().count()), 0, MAX_VALUE_LEN);
+                check.pattern(&value_path, Some(v), value_is_valid, VALUE_PATTERN, true);
+            }
+        }
+        check.finish()?;
+        // ...then the service's: a filter needs its key and values.
+        let mut clauses = Vec::with_capacity(filters.len());
+        for f in filters {
+            let key = f
                 .key
                 .as_deref()
-                .ok_or_else(|| ApiError::invalid_parameter("Invalid filter key"))?;
-            let key = FilterKey::parse(key_str).ok_or_else(|| {
-                validation(format!(
-                    "Value '{}' at 'filters.{n}.member.key' failed to satisfy constraint: \
-                     Member must satisfy enum value set: [all, name, tag-key, description, \
-                     tag-value, primary-region, owning-service]",
-                    // The enum failed, so the key may hold anything: don't echo much.
-                    truncate(key_str, 64)
-                ))
-            })?;
-            let values = f.values.as_deref().ok_or_else(|| {
-                ApiError::invalid_parameter(format!(
-                    "Invalid filter values for key: {}",
-                    key.as_str()
-                ))
-            })?;
-            if values.len() < MIN_VALUES {
-                return Err(validation(format!(
-                    "Value '[]' at 'filters.{n}.member.values' failed to satisfy constraint: \
-                     Member must have length greater than or equal to {MIN_VALUES}"
-                )));
-            }
-            if values.len() > MAX_VALUES {
-                return Err(validation(format!(
-                    "Value at 'filters.{n}.member.values' failed to satisfy constraint: \
-                     Member must have length less than or equal to {MAX_VALUES}"
-                )));
-            }
-            let mut parsed = Vec::with_capacity(values.len());
-            for v in values {
-                if !value_is_valid(v) {
-                    return Err(validation(format!(
-                        "Value at 'filters.{n}.member.values' failed to satisfy constraint: \
-                         Member must satisfy constraint: [Member must have length less than \
-                         or equal to {MAX_VALUE_LEN}, Member must satisfy regular expression \
-                         pattern: {VALUE_PATTERN}]"
-                    )));
-                }
-                parsed.push(FilterValue::new(v));
-            }
+                .and_then(FilterKey::parse)
+                .ok_or_else(ApiError::filter_key_required)?;
+            let values = f
+                .values
+                .as_deref()
+                .ok_or_else(|| ApiError::filter_values_required(key.as_str()))?;
             clauses.push(FilterClause {
                 key,
-                values: parsed,
+                values: values.iter().map(|v| FilterValue::new(v)).collect(),
             });
         }
         Ok(Self { clauses })
@@ -284,29 +277,14 @@ impl Filters {
     }
 }
 
-fn validation(detail: String) -> ApiError {
-    // AWS's front end reports model violations as "1 validation error detected: ...".
-    // Arca's error table has no ValidationException, so they travel as
-    // InvalidParameterException, which the model lists for ListSecrets.
-    ApiError::invalid_parameter(format!("1 validation error detected: {detail}"))
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    s.chars()
-        .filter(|c| !c.is_control())
-        .take(max_chars)
-        .collect()
-}
-
 /// `FilterValueStringType`: at most 512 characters matching
 /// `^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$` (the optional leading `!` is also in the class,
 /// so the pattern is "only these characters").
 fn value_is_valid(v: &str) -> bool {
-    v.chars().count() <= MAX_VALUE_LEN
-        && v.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, ' ' | ':' | '_' | '@' | '/' | '+' | '=' | '.' | '-' | '!')
-        })
+    v.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, ' ' | ':' | '_' | '@' | '/' | '+' | '=' | '.' | '-' | '!')
+    })
 }
 
 fn value_matches(key: FilterKey, v: &FilterValue, s: &SecretRecord) -> bool {
@@ -402,11 +380,8 @@ const TAG_TIME_NONE: u8 = 0;
 const TAG_TIME_SOME: u8 = 1;
 const TAG_NAME: u8 = 2;
 
-/// Message of `InvalidNextTokenException` (model documentation of the shape).
-pub const INVALID_NEXT_TOKEN: &str = "The NextToken value is invalid.";
-
 fn invalid_token() -> ApiError {
-    ApiError::new(ErrorCode::InvalidNextToken, INVALID_NEXT_TOKEN)
+    ApiError::invalid_next_token()
 }
 
 /// A stable 64-bit fingerprint of everything that decides a listing's order and
@@ -568,6 +543,7 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arca_types::ErrorCode;
     use rand::{Rng, SeedableRng};
 
     fn secret(name: &str) -> SecretRecord {
@@ -662,10 +638,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_or_miscased_key_is_invalid_parameter() {
+    fn unknown_or_miscased_key_is_a_validation_error() {
         for k in ["invalid", "Name", "NAME", "tag_key", "", "tag-key "] {
             let e = parse_err(vec![f(k, &["a"])]);
-            assert_eq!(e.code, ErrorCode::InvalidParameter, "{k}");
+            assert_eq!(e.code, ErrorCode::Validation, "{k}");
             assert!(e.message.contains("filters.1.member.key"), "{}", e.message);
         }
         let e = parse_err(vec![f("name", &["a"]), f("bogus", &["a"])]);
@@ -692,7 +668,7 @@ mod tests {
         assert_eq!(e.message, "Invalid filter values for key: description");
 
         let e = parse_err(vec![f("name", &[])]);
-        assert_eq!(e.code, ErrorCode::InvalidParameter);
+        assert_eq!(e.code, ErrorCode::Validation);
         assert!(
             e.message.contains("greater than or equal to 1"),
             "{}",
@@ -705,7 +681,7 @@ mod tests {
         let ten: Vec<Filter> = (0..10).map(|_| f("name", &["a"])).collect();
         assert_eq!(parse(ten).clauses().len(), 10);
         let eleven: Vec<Filter> = (0..11).map(|_| f("name", &["a"])).collect();
-        assert_eq!(parse_err(eleven).code, ErrorCode::InvalidParameter);
+        assert_eq!(parse_err(eleven).code, ErrorCode::Validation);
 
         let vals: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
         let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
@@ -726,7 +702,7 @@ mod tests {
         parse(vec![f("name", &[&ok_512])]);
         let long = "a".repeat(513);
         let e = parse_err(vec![f("name", &[&long])]);
-        assert_eq!(e.code, ErrorCode::InvalidParameter);
+        assert_eq!(e.code, ErrorCode::Validation);
         assert!(!e.message.contains(&long), "must not echo the value");
 
         // Every character of the pattern's class is accepted, including an empty value.
@@ -736,7 +712,7 @@ mod tests {
         )]);
         for bad in ["a*b", "a#b", "tab\t", "naïve", "a,b", "<x>", "a\"b", "(x)"] {
             let e = parse_err(vec![f("name", &[bad])]);
-            assert_eq!(e.code, ErrorCode::InvalidParameter, "{bad}");
+            assert_eq!(e.code, ErrorCode::Validation, "{bad}");
             assert!(e.message.contains("regular expression"), "{}", e.message);
         }
     }
@@ -1210,7 +1186,7 @@ mod tests {
         let t = encode_list_token(&cursors()[1], 42);
         let e = decode_list_token(&t, 43).expect_err("other query");
         assert_eq!(e.code, ErrorCode::InvalidNextToken);
-        assert_eq!(e.message, INVALID_NEXT_TOKEN);
+        assert_eq!(e, ApiError::invalid_next_token());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use arca_crypto::{DigestKey, Kek, Keyring, RootKey};
 use arca_store::{EncryptionKeyRecord, Store};
 use arca_types::arn::kms_key_arn;
 use arca_types::time::Millis;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 use std::sync::{Arc, RwLock};
 
 /// The alias of the default key, as AWS names its managed key for the service.
@@ -111,7 +111,7 @@ impl KeyService {
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "creating the default key failed");
-                    ApiError::new(ErrorCode::EncryptionFailure, "Secrets Manager can't encrypt the protected secret text using the provided KMS key.")
+                    ApiError::encryption_failure()
                 })?;
             return Ok(ResolvedKey {
                 key_id: k,
@@ -147,10 +147,7 @@ impl KeyService {
                 arn: Some(kms_key_arn(region, &self.account, &k.key_id)),
                 key_id: k.key_id,
             }),
-            None => Err(ApiError::new(
-                ErrorCode::EncryptionFailure,
-                "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.",
-            )),
+            None => Err(ApiError::unknown_key()),
         }
     }
 

@@ -23,6 +23,7 @@
 //! "Password length is too short based on the required types." (as reproduced by moto,
 //! `moto/secretsmanager/models.py`). The docs give no message for an empty pool.
 
+use crate::validate::Check;
 use arca_types::secret::SecretString;
 use arca_types::wire::GetRandomPasswordRequest;
 use arca_types::ApiError;
@@ -54,14 +55,12 @@ pub fn generate_with<R: Rng + CryptoRng + ?Sized>(
     req: &GetRandomPasswordRequest,
     rng: &mut R,
 ) -> Result<SecretString, ApiError> {
-    let length = validated_length(req.password_length)?;
+    let length = validated_length(req)?;
     let plan = Plan::from_request(req)?;
     let length_usize = usize::try_from(length).map_err(|_| ApiError::internal())?;
 
     if plan.required.len() > length_usize {
-        return Err(ApiError::invalid_parameter(
-            "Password length is too short based on the required types.",
-        ));
+        return Err(ApiError::password_too_short());
     }
 
     // Every byte is ASCII, so the buffer is valid UTF-8 by construction; capacity is
@@ -82,21 +81,24 @@ pub fn generate_with<R: Rng + CryptoRng + ?Sized>(
         .map_err(|_| ApiError::internal())
 }
 
-fn validated_length(requested: Option<i64>) -> Result<i64, ApiError> {
-    let length = requested.unwrap_or(DEFAULT_LENGTH);
-    if length < MIN_LENGTH {
-        return Err(ApiError::invalid_parameter(format!(
-            "1 validation error detected: Value '{length}' at 'passwordLength' failed to \
-             satisfy constraint: Member must have value greater than or equal to {MIN_LENGTH}"
-        )));
-    }
-    if length > MAX_LENGTH {
-        return Err(ApiError::invalid_parameter(format!(
-            "1 validation error detected: Value '{length}' at 'passwordLength' failed to \
-             satisfy constraint: Member must have value less than or equal to {MAX_LENGTH}"
-        )));
-    }
-    Ok(length)
+/// The model's constraints (PasswordLength 1–4096, ExcludeCharacters at most 4096
+/// characters), gathered into one ValidationException; the length to generate.
+fn validated_length(req: &GetRandomPasswordRequest) -> Result<i64, ApiError> {
+    let mut check = Check::new();
+    check.range(
+        "passwordLength",
+        req.password_length,
+        MIN_LENGTH,
+        MAX_LENGTH,
+    );
+    check.length(
+        "excludeCharacters",
+        req.exclude_characters.as_deref(),
+        0,
+        MAX_EXCLUDE_CHARACTERS,
+    );
+    check.finish()?;
+    Ok(req.password_length.unwrap_or(DEFAULT_LENGTH))
 }
 
 /// Uniform choice from a non-empty class (`SliceRandom::choose` uses `gen_range`,
@@ -118,13 +120,6 @@ struct Plan {
 impl Plan {
     fn from_request(req: &GetRandomPasswordRequest) -> Result<Self, ApiError> {
         let exclude = req.exclude_characters.as_deref().unwrap_or("");
-        if exclude.chars().count() > MAX_EXCLUDE_CHARACTERS {
-            return Err(ApiError::invalid_parameter(format!(
-                "1 validation error detected: Value at 'excludeCharacters' failed to satisfy \
-                 constraint: Member must have length less than or equal to \
-                 {MAX_EXCLUDE_CHARACTERS}"
-            )));
-        }
         let allowed = |set: &str| -> Vec<u8> {
             set.bytes()
                 .filter(|b| !exclude.contains(char::from(*b)))
@@ -154,9 +149,7 @@ impl Plan {
             pool.extend(allowed(" "));
         }
         if pool.is_empty() {
-            return Err(ApiError::invalid_parameter(
-                "The password can't be generated: the request excludes every character type.",
-            ));
+            return Err(ApiError::password_nothing_allowed());
         }
 
         let required = if req.require_each_included_type.unwrap_or(true) {
@@ -223,14 +216,14 @@ mod tests {
     }
 
     #[test]
-    fn length_out_of_range_is_invalid_parameter() {
+    fn length_out_of_range_is_a_validation_error() {
         for len in [0, -1, 4097, i64::MAX, i64::MIN] {
             let err = generate(&GetRandomPasswordRequest {
                 password_length: Some(len),
                 ..req()
             })
             .expect_err("out of range");
-            assert_eq!(err.code, ErrorCode::InvalidParameter, "{len}");
+            assert_eq!(err.code, ErrorCode::Validation, "{len}");
             assert!(err.message.contains("passwordLength"), "{}", err.message);
         }
     }
@@ -464,7 +457,7 @@ mod tests {
             ..req()
         })
         .expect_err("too long");
-        assert_eq!(err.code, ErrorCode::InvalidParameter);
+        assert_eq!(err.code, ErrorCode::Validation);
         assert!(generate(&GetRandomPasswordRequest {
             exclude_characters: Some("a".repeat(4096)),
             ..req()

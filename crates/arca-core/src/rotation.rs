@@ -9,8 +9,10 @@
 use crate::ops::{ensure_not_deleted, ensure_unscoped, metadata_change};
 use crate::schedule::RotationSchedule;
 use crate::stages::{self, AWSCURRENT, AWSPENDING};
-use crate::{store_err, validate, Arca, RequestCtx};
+use crate::validate::{self, Check};
+use crate::{store_err, Arca, RequestCtx};
 use arca_store::{EventRecord, NewVersion, SealedValue, SecretRecord, VersionRecord};
+use arca_types::secret::SecretString;
 use arca_types::time::{to_wire, Millis};
 use arca_types::wire::{
     DescribeSecretResponse, RotateSecretRequest, RotateSecretResponse, RotationRules,
@@ -115,6 +117,28 @@ fn due_at(state: &RotationState) -> Option<Millis> {
     }
 }
 
+/// PutSecretValue's RotationToken ties the write to the rotation in progress (docs:
+/// "Secrets Manager validates the identity with the rotation token"): it must be the
+/// token that rotation handed its function, and the write must be of that rotation's
+/// version. Compared in constant time: the token is a credential.
+pub(crate) fn check_rotation_token(
+    s: &SecretRecord,
+    given: &SecretString,
+    version_id: &str,
+) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let st = rotation_state(s);
+    let matches = st.job.as_ref().is_some_and(|j| {
+        bool::from(j.rotation_token.as_bytes().ct_eq(given.expose().as_bytes()))
+            && j.token == version_id
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::rotation_token_mismatch())
+    }
+}
+
 /// Fills the rotation fields of DescribeSecret / ListSecrets.
 pub(crate) fn describe_rotation(s: &SecretRecord, out: &mut DescribeSecretResponse) {
     if !has_rotation_state(s) {
@@ -201,18 +225,37 @@ impl Arca {
         ctx: &RequestCtx,
         req: RotateSecretRequest,
     ) -> Result<RotateSecretResponse, ApiError> {
-        ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
-        let token = validate::token(&req.client_request_token)?.map(str::to_owned);
-        if let Some(arn) = &req.rotation_lambda_arn {
-            validate::length("RotationLambdaARN", arn, 0, 2048)?;
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        check.token(&req.client_request_token);
+        check.length(
+            "rotationLambdaARN",
+            req.rotation_lambda_arn.as_deref(),
+            0,
+            2048,
+        );
+        if let Some(r) = &req.rotation_rules {
+            RotationSchedule::check_rules(&mut check, r);
         }
+        check.length(
+            "externalSecretRotationRoleArn",
+            req.external_secret_rotation_role_arn.as_deref(),
+            20,
+            2048,
+        );
+        check.finish()?;
+        let id = validate::present(id)?.to_owned();
+        validate::name_chars(&id)?;
+        // Before the secret is looked up, and as InvalidParameterException (recorded).
+        let token = req
+            .client_request_token
+            .clone()
+            .ok_or_else(ApiError::rotation_token_required)?;
+        ensure_unscoped(ctx)?;
         if req.external_secret_rotation_metadata.is_some()
             || req.external_secret_rotation_role_arn.is_some()
         {
-            return Err(ApiError::invalid_request(
-                "Arca does not support managed external secret rotation (ExternalSecretRotationMetadata).",
-            ));
+            return Err(ApiError::external_rotation_unsupported());
         }
         let schedule = match &req.rotation_rules {
             Some(r) => Some(RotationSchedule::from_rules(r)?),
@@ -221,9 +264,7 @@ impl Arca {
         let rotate_now = req.rotate_immediately.unwrap_or(true);
         if let Some(arn) = &req.rotation_lambda_arn {
             if !arn.is_empty() && !self.rotation_function_exists(arn).await? {
-                return Err(ApiError::invalid_request(format!(
-                    "Secrets Manager cannot invoke the specified Lambda function: no rotation function is bound to {arn}."
-                )));
+                return Err(ApiError::cannot_invoke_function());
             }
         }
         let now = self.now();
@@ -235,28 +276,18 @@ impl Arca {
                     st.lambda_arn = Some(arn.clone());
                 }
                 let Some(lambda_arn) = st.lambda_arn.clone() else {
-                    return Err(ApiError::invalid_request(
-                        "No Lambda rotation function ARN is associated with this secret.",
-                    ));
+                    return Err(ApiError::no_rotation_function());
                 };
                 if st.job.is_some() || pending_elsewhere(&secret).is_some() {
-                    return Err(ApiError::invalid_request(
-                        "A previous rotation isn't complete. That rotation will be reattempted.",
-                    ));
+                    return Err(ApiError::rotation_in_progress());
                 }
                 if let Some(sch) = &schedule {
                     st.rules = Some(sch.to_stored_rules());
                 }
                 st.enabled = true;
-                let job_token = match (&token, rotate_now) {
-                    (Some(t), _) => t.clone(),
-                    (None, _) => new_token(),
-                };
+                let job_token = token.clone();
                 if rotate_now && secret.versions.iter().any(|v| v.version_id == job_token) {
-                    return Err(ApiError::new(
-                        ErrorCode::ResourceExists,
-                        "A resource with the ID you requested already exists. You can't modify an existing version, you can only create new versions.",
-                    ));
+                    return Err(ApiError::token_in_use(&job_token, &secret.arn));
                 }
                 st.job = Some(RotationJob {
                     token: job_token.clone(),
@@ -294,8 +325,8 @@ impl Arca {
         ctx: &RequestCtx,
         req: SecretIdRequest,
     ) -> Result<RotateSecretResponse, ApiError> {
+        let id = validate::only_secret_id(&req.secret_id)?.to_owned();
         ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
         let now = self.now();
         let (resp, event) = self
             .modify(ctx, &id, |mut secret| {
@@ -586,7 +617,7 @@ impl Arca {
                 secret_string: current.secret_string,
                 secret_binary: current.secret_binary,
                 version_stages: Some(vec![AWSPENDING.to_owned()]),
-                rotation_token: Some(claim.job.rotation_token.clone()),
+                rotation_token: Some(SecretString::new(claim.job.rotation_token.clone())),
             },
         )
         .await

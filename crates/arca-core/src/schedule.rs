@@ -49,6 +49,7 @@
 //! - Error messages other than the one quoted above are Arca's wording in AWS's style:
 //!   model violations use the "1 validation error detected" form of AWS's front end.
 
+use crate::validate::Check;
 use arca_types::time::{Millis, MILLIS_PER_DAY};
 use arca_types::wire::RotationRules;
 use arca_types::ApiError;
@@ -118,67 +119,55 @@ enum DayOfWeek {
 }
 
 impl RotationSchedule {
-    /// Validates RotationRules as RotateSecret receives them: model constraints first,
-    /// then "not both", then the expression and the window. Every error is an
-    /// InvalidParameterException.
+    /// The model's constraints on RotationRules, gathered with the rest of RotateSecret's.
+    pub(crate) fn check_rules(check: &mut Check, rules: &RotationRules) {
+        check.range(
+            "rotationRules.automaticallyAfterDays",
+            rules.automatically_after_days,
+            1,
+            1000,
+        );
+        let d = rules.duration.as_deref();
+        check.pattern(
+            "rotationRules.duration",
+            d,
+            |d| {
+                d.strip_suffix('h')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            },
+            "[0-9]+h",
+            false,
+        );
+        check.length("rotationRules.duration", d, 2, 3);
+        let e = rules.schedule_expression.as_deref();
+        check.pattern(
+            "rotationRules.scheduleExpression",
+            e,
+            |e| {
+                e.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "()#?*-/, ".contains(c))
+            },
+            r"[0-9A-Za-z\(\)#\?\*\-\/, ]+",
+            false,
+        );
+        check.length("rotationRules.scheduleExpression", e, 1, 256);
+    }
+
+    /// Validates RotationRules as RotateSecret receives them: the model's constraints
+    /// (ValidationException), then "not both", then the expression and the window
+    /// (InvalidParameterException).
     pub fn from_rules(rules: &RotationRules) -> Result<RotationSchedule, ApiError> {
-        if let Some(days) = rules.automatically_after_days {
-            if days < 1 {
-                return Err(validation(
-                    &days.to_string(),
-                    "automaticallyAfterDays",
-                    "Member must have value greater than or equal to 1",
-                ));
-            }
-            if days > 1000 {
-                return Err(validation(
-                    &days.to_string(),
-                    "automaticallyAfterDays",
-                    "Member must have value less than or equal to 1000",
-                ));
-            }
-        }
+        let mut check = Check::new();
+        Self::check_rules(&mut check, rules);
+        check.finish()?;
         let duration_hours = match &rules.duration {
             None => None,
             Some(d) => Some(parse_duration(d)?),
         };
-        if let Some(e) = &rules.schedule_expression {
-            let n = e.chars().count();
-            if n < 1 {
-                return Err(validation(
-                    e,
-                    "scheduleExpression",
-                    "Member must have length greater than or equal to 1",
-                ));
-            }
-            if n > 256 {
-                return Err(validation(
-                    e,
-                    "scheduleExpression",
-                    "Member must have length less than or equal to 256",
-                ));
-            }
-            if !e
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "()#?*-/, ".contains(c))
-            {
-                return Err(validation(
-                    e,
-                    "scheduleExpression",
-                    r"Member must satisfy regular expression pattern: [0-9A-Za-z\(\)#\?\*\-\/, ]+",
-                ));
-            }
-        }
 
         let kind = match (rules.automatically_after_days, &rules.schedule_expression) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_parameter(
-                    "You cannot specify both rotation frequency and schedule expression together.",
-                ))
-            }
-            (None, None) => return Err(ApiError::invalid_parameter(
-                "RotationRules must contain either AutomaticallyAfterDays or ScheduleExpression.",
-            )),
+            (Some(_), Some(_)) => return Err(ApiError::rotation_rules_both()),
+            (None, None) => return Err(ApiError::rotation_rules_empty()),
             // In 1..=1000, checked above.
             (Some(days), None) => Kind::AfterDays(days as u32),
             (None, Some(e)) => parse_expression(e)?,
@@ -296,61 +285,28 @@ impl RotationSchedule {
         if fits {
             Ok(())
         } else {
-            Err(ApiError::invalid_parameter(format!(
-                "The rotation window Duration {} must not extend into the next rotation window or the next UTC day.",
-                self.duration_raw.as_deref().unwrap_or_default()
-            )))
+            Err(ApiError::rotation_window_overlaps(
+                self.duration_raw.as_deref().unwrap_or_default(),
+            ))
         }
     }
 }
 
-/// AWS's front-end wording for a model constraint violation. Arca's error table has no
-/// ValidationException, so these travel as InvalidParameterException (as in filter.rs).
-fn validation(value: &str, member: &str, constraint: &str) -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "1 validation error detected: Value '{value}' at 'rotationRules.{member}' failed to satisfy constraint: {constraint}"
-    ))
-}
-
-/// `Duration`: model pattern `[0-9]+h`, length 2–3; "You can set the rotation window as
-/// small as one hour."
+/// `Duration` in hours, its model pattern (`[0-9]+h`) already checked; "You can set the
+/// rotation window as small as one hour."
 fn parse_duration(d: &str) -> Result<u32, ApiError> {
-    let n = d.chars().count();
-    if n < 2 {
-        return Err(validation(
-            d,
-            "duration",
-            "Member must have length greater than or equal to 2",
-        ));
-    }
-    if n > 3 {
-        return Err(validation(
-            d,
-            "duration",
-            "Member must have length less than or equal to 3",
-        ));
-    }
     let hours = d
         .strip_suffix('h')
-        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|digits| digits.parse::<u32>().ok())
-        .ok_or_else(|| {
-            validation(
-                d,
-                "duration",
-                "Member must satisfy regular expression pattern: [0-9]+h",
-            )
-        })?;
+        .ok_or_else(ApiError::internal)?;
     if hours < 1 {
-        return Err(ApiError::invalid_parameter(format!(
-            "The rotation window Duration {d} must be at least 1h."
-        )));
+        return Err(ApiError::rotation_window_too_short(d));
     }
     Ok(hours)
 }
 
 fn invalid_expression(expr: &str, why: &str) -> ApiError {
-    ApiError::invalid_parameter(format!("The ScheduleExpression {expr} isn't valid: {why}"))
+    ApiError::invalid_schedule(expr, why)
 }
 
 fn parse_expression(expr: &str) -> Result<Kind, ApiError> {
@@ -712,7 +668,14 @@ mod tests {
         match RotationSchedule::from_rules(rules) {
             Ok(s) => panic!("{rules:?} accepted: {s:?}"),
             Err(e) => {
-                assert_eq!(e.code, ErrorCode::InvalidParameter, "{e}");
+                // The model's constraints are the front end's ValidationException; the
+                // service's own rules are InvalidParameterException.
+                let want = if e.message.contains("validation error") {
+                    ErrorCode::Validation
+                } else {
+                    ErrorCode::InvalidParameter
+                };
+                assert_eq!(e.code, want, "{e}");
                 e.message
             }
         }

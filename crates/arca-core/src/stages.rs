@@ -5,7 +5,7 @@
 
 use arca_store::VersionRecord;
 use arca_types::time::Millis;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
@@ -55,10 +55,7 @@ pub fn detach(versions: &mut [VersionRecord], label: &str, version_id: &str) {
 pub fn check_label_quota(versions: &[VersionRecord]) -> Result<(), ApiError> {
     let n: usize = versions.iter().map(|v| v.stages.len()).sum();
     if n > MAX_LABELS_PER_SECRET {
-        return Err(ApiError::new(
-            ErrorCode::LimitExceeded,
-            format!("A secret can have at most {MAX_LABELS_PER_SECRET} staging labels attached across all of its versions."),
-        ));
+        return Err(ApiError::too_many_labels(MAX_LABELS_PER_SECRET));
     }
     Ok(())
 }
@@ -78,10 +75,7 @@ pub fn versions_to_prune(versions: &[VersionRecord], now: Millis) -> Result<Vec<
         .collect();
     candidates.sort_by_key(|v| v.created_at);
     if candidates.len() < excess {
-        return Err(ApiError::new(
-            ErrorCode::LimitExceeded,
-            format!("You have exceeded the maximum number of versions ({MAX_VERSIONS}) for this secret. Deprecated versions younger than 24 hours can't be removed yet."),
-        ));
+        return Err(ApiError::too_many_versions(MAX_VERSIONS));
     }
     Ok(candidates[..excess]
         .iter()
@@ -106,6 +100,7 @@ pub fn restaged(before: &[VersionRecord], after: &[VersionRecord]) -> Vec<(Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arca_types::ErrorCode;
 
     fn v(id: &str, stages: &[&str], created_at: Millis) -> VersionRecord {
         VersionRecord {

@@ -5,8 +5,6 @@ use arca_types::secret::{SecretBlob, SecretString};
 use arca_types::{ApiError, SecretBytes};
 use zeroize::Zeroizing;
 
-pub(crate) const MAX_VALUE_BYTES: usize = 65_536;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
     String(SecretString),
@@ -14,26 +12,28 @@ pub(crate) enum Value {
 }
 
 impl Value {
-    /// Reads the SecretString/SecretBinary pair of a request: at most one of them, each
-    /// within the model's 1–65,536 bytes.
+    /// Reads the SecretString/SecretBinary pair of a request: at most one of them (their
+    /// sizes are the model's constraints, checked with the rest of the request).
     pub(crate) fn from_request(
         string: Option<SecretString>,
         binary: Option<SecretBlob>,
     ) -> Result<Option<Value>, ApiError> {
         match (string, binary) {
-            (Some(_), Some(_)) => Err(ApiError::invalid_parameter(
-                "You can't specify both a binary secret value and a string secret value in the same secret.",
-            )),
-            (Some(s), None) => {
-                check_size("SecretString", s.expose().len())?;
-                Ok(Some(Value::String(s)))
-            }
-            (None, Some(b)) => {
-                check_size("SecretBinary", b.0.len())?;
-                Ok(Some(Value::Binary(b)))
-            }
+            (Some(_), Some(_)) => Err(ApiError::both_value_kinds()),
+            (Some(s), None) => Ok(Some(Value::String(s))),
+            (None, Some(b)) => Ok(Some(Value::Binary(b))),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The byte length of a request's SecretString, for the model's size check.
+    pub(crate) fn string_len(s: &Option<SecretString>) -> Option<usize> {
+        s.as_ref().map(|s| s.expose().len())
+    }
+
+    /// The byte length of a request's SecretBinary, for the model's size check.
+    pub(crate) fn binary_len(b: &Option<SecretBlob>) -> Option<usize> {
+        b.as_ref().map(|b| b.0.len())
     }
 
     pub(crate) fn is_binary(&self) -> bool {
@@ -67,15 +67,6 @@ impl Value {
     }
 }
 
-fn check_size(field: &str, n: usize) -> Result<(), ApiError> {
-    if n == 0 || n > MAX_VALUE_BYTES {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid parameter: {field} must have length between 1 and {MAX_VALUE_BYTES}."
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,11 +82,7 @@ mod tests {
     }
 
     #[test]
-    fn size_limits() {
-        let ok = "a".repeat(MAX_VALUE_BYTES);
-        assert!(Value::from_request(Some(SecretString::new(ok)), None).is_ok());
-        let big = "a".repeat(MAX_VALUE_BYTES + 1);
-        assert!(Value::from_request(Some(SecretString::new(big)), None).is_err());
+    fn at_most_one_kind() {
         assert!(Value::from_request(
             Some(SecretString::new("a".into())),
             Some(SecretBlob(SecretBytes::from_slice(b"b")))

@@ -19,13 +19,14 @@ pub trait SecretsApi: Send + Sync {
         version_stage: Option<&str>,
     ) -> Result<GetSecretValueResponse, ApiError>;
     /// Stores `value` as version `token` with `stages` (AWSPENDING during createSecret).
+    /// No RotationToken: it proves to Secrets Manager that a call through an assumed role
+    /// comes from the rotation's function, and built-in rotators are Arca itself.
     async fn put_secret_value(
         &self,
         secret_id: &str,
         token: &str,
         value: SecretString,
         stages: Vec<String>,
-        rotation_token: Option<&str>,
     ) -> Result<(), ApiError>;
     async fn update_secret_version_stage(
         &self,
@@ -54,9 +55,7 @@ impl CoreSecretsApi {
     fn ctx(&self, secret_id: &str) -> Result<RequestCtx, ApiError> {
         match SecretRef::parse(secret_id) {
             SecretRef::Arn { region, .. } => Ok(RequestCtx::new(region)),
-            SecretRef::Name(_) => Err(ApiError::invalid_parameter(
-                "built-in rotators address secrets by ARN",
-            )),
+            SecretRef::Name(_) => Err(ApiError::arn_required()),
         }
     }
 }
@@ -100,7 +99,6 @@ impl SecretsApi for CoreSecretsApi {
         token: &str,
         value: SecretString,
         stages: Vec<String>,
-        rotation_token: Option<&str>,
     ) -> Result<(), ApiError> {
         let ctx = self.ctx(secret_id)?;
         self.arca
@@ -112,7 +110,7 @@ impl SecretsApi for CoreSecretsApi {
                     secret_string: Some(value),
                     secret_binary: None,
                     version_stages: Some(stages),
-                    rotation_token: rotation_token.map(str::to_owned),
+                    rotation_token: None,
                 },
             )
             .await

@@ -230,7 +230,6 @@ async fn mysql_confused_deputy_pending_other_host_or_user_is_refused() {
             &r.token,
             arca_types::secret::SecretString::new(evil.to_string()),
             vec!["AWSPENDING".into()],
-            Some(&r.rotation_token),
         )
         .await
         .expect("put pending");
@@ -251,7 +250,6 @@ async fn mysql_confused_deputy_pending_other_host_or_user_is_refused() {
                 my_secret(&victim, "attacker-chosen", MY_PORT).to_string(),
             ),
             vec!["AWSPENDING".into()],
-            Some(&r.rotation_token),
         )
         .await
         .expect("put pending");

@@ -90,7 +90,6 @@ async fn pg_single_user_set_secret_uses_previous_when_current_no_longer_logs_in(
             &uuid::Uuid::new_v4().to_string(),
             arca_types::secret::SecretString::new(pg_secret(&user, &pw0, PG_PORT).to_string()),
             vec!["AWSCURRENT".into()],
-            None,
         )
         .await
         .expect("put stale current");
@@ -264,7 +263,6 @@ async fn pg_confused_deputy_pending_other_host_or_user_is_refused() {
             &r.token,
             arca_types::secret::SecretString::new(evil.to_string()),
             vec!["AWSPENDING".into()],
-            Some(&r.rotation_token),
         )
         .await
         .expect("put pending");
@@ -287,7 +285,6 @@ async fn pg_confused_deputy_pending_other_host_or_user_is_refused() {
                 pg_secret(&victim, "attacker-chosen", PG_PORT).to_string(),
             ),
             vec!["AWSPENDING".into()],
-            Some(&r.rotation_token),
         )
         .await
         .expect("put pending");

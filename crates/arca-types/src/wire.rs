@@ -151,7 +151,8 @@ pub struct PutSecretValueRequest {
     pub secret_binary: Option<SecretBlob>,
     pub secret_string: Option<SecretString>,
     pub version_stages: Option<Vec<String>>,
-    pub rotation_token: Option<String>,
+    /// Sensitive in the model: held and printed like a secret value.
+    pub rotation_token: Option<SecretString>,
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -5,7 +5,8 @@
 use super::ensure_unscoped;
 use crate::cache::Cached;
 use crate::filter::{decode_list_token, encode_list_token, query_fingerprint, Filters};
-use crate::{store_err, validate, Arca, RequestCtx};
+use crate::validate::{self, Check};
+use crate::{store_err, Arca, RequestCtx};
 use arca_store::{CursorValue, ListCursor, ListQuery, SecretRecord, SortBy};
 use arca_types::wire::*;
 use arca_types::{ApiError, ErrorCode};
@@ -16,33 +17,35 @@ impl Arca {
         ctx: &RequestCtx,
         req: ListSecretsRequest,
     ) -> Result<ListSecretsResponse, ApiError> {
+        let mut check = Check::new();
+        check.max_results(req.max_results, 100);
+        check.next_token(&req.next_token);
+        check.one_of("sortOrder", req.sort_order.as_deref(), &["asc", "desc"]);
+        check.one_of(
+            "sortBy",
+            req.sort_by.as_deref(),
+            &[
+                "created-date",
+                "last-accessed-date",
+                "last-changed-date",
+                "name",
+            ],
+        );
+        check.finish()?;
+        let filters = Filters::parse(&req.filters)?;
         ensure_unscoped(ctx)?;
-        let limit = validate::max_results(req.max_results, 100)?.unwrap_or(100);
+        let limit = req.max_results.map_or(100, |n| n as usize);
         let sort_by = match req.sort_by.as_deref() {
-            None | Some("created-date") => SortBy::CreatedDate,
             Some("last-accessed-date") => SortBy::LastAccessedDate,
             Some("last-changed-date") => SortBy::LastChangedDate,
             Some("name") => SortBy::Name,
-            Some(_) => {
-                return Err(ApiError::invalid_parameter(
-                    "Invalid parameter: SortBy must be one of created-date, last-accessed-date, last-changed-date, name.",
-                ))
-            }
+            _ => SortBy::CreatedDate,
         };
-        let descending = match req.sort_order.as_deref() {
-            None | Some("desc") => true,
-            Some("asc") => false,
-            Some(_) => {
-                return Err(ApiError::invalid_parameter(
-                    "Invalid parameter: SortOrder must be asc or desc.",
-                ))
-            }
-        };
-        let filters = Filters::parse(&req.filters)?;
+        let descending = req.sort_order.as_deref() != Some("asc");
         let include_planned_deletion = req.include_planned_deletion.unwrap_or(false);
         let fingerprint =
             query_fingerprint(&filters, sort_by, descending, include_planned_deletion);
-        let after = match validate::next_token(&req.next_token)? {
+        let after = match req.next_token.as_deref() {
             Some(t) => Some(decode_list_token(t, fingerprint)?),
             None => None,
         };
@@ -115,33 +118,31 @@ impl Arca {
         ctx: &RequestCtx,
         req: BatchGetSecretValueRequest,
     ) -> Result<BatchGetSecretValueResponse, ApiError> {
+        let mut check = Check::new();
+        check.count("secretIdList", req.secret_id_list.as_deref(), 1, 20);
+        for (i, id) in req.secret_id_list.iter().flatten().enumerate() {
+            check.length(&format!("secretIdList.{}.member", i + 1), Some(id), 1, 2048);
+        }
+        check.max_results(req.max_results, 20);
+        check.next_token(&req.next_token);
+        check.finish()?;
+        let filters = Filters::parse(&req.filters)?;
+        for id in req.secret_id_list.iter().flatten() {
+            validate::name_chars(id)?;
+        }
         ensure_unscoped(ctx)?;
         match (&req.secret_id_list, &req.filters) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(ApiError::invalid_parameter(
-                    "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
-                ))
-            }
+            (Some(_), Some(_)) | (None, None) => return Err(ApiError::ids_or_filters()),
             _ => {}
         }
         let mut out = BatchGetSecretValueResponse::default();
         if let Some(ids) = &req.secret_id_list {
             if req.max_results.is_some() || req.next_token.is_some() {
-                return Err(ApiError::invalid_parameter(
-                    "'MaxResults' and 'NextToken' can only be used with 'Filters'.",
-                ));
-            }
-            if ids.is_empty() || ids.len() > 20 {
-                return Err(ApiError::invalid_parameter(
-                    "Invalid parameter: SecretIdList must contain between 1 and 20 items.",
-                ));
-            }
-            for id in ids {
-                validate::length("SecretId", id, 1, 2048)?;
+                return Err(ApiError::paging_needs_filters());
             }
             for id in ids {
                 let result = match self.lookup_shared(ctx, id).await? {
-                    None => Err(ApiError::not_found()),
+                    None => Err(ApiError::secret_not_found()),
                     Some(secret) => self.read_current(&secret).await,
                 };
                 match result {
@@ -152,11 +153,10 @@ impl Arca {
             }
             return Ok(out);
         }
-        let limit = validate::max_results(req.max_results, 20)?.unwrap_or(20);
-        let filters = Filters::parse(&req.filters)?;
+        let limit = req.max_results.map_or(20, |n| n as usize);
         // BatchGetSecretValue pages newest first and never shows secrets awaiting deletion.
         let fingerprint = query_fingerprint(&filters, SortBy::CreatedDate, true, false);
-        let after = match validate::next_token(&req.next_token)? {
+        let after = match req.next_token.as_deref() {
             Some(t) => Some(decode_list_token(t, fingerprint)?),
             None => None,
         };

@@ -14,7 +14,7 @@ use arca_store::{SecretChange, SecretRecord, StoreError, VersionRecord};
 use arca_types::arn::SecretRef;
 use arca_types::time::to_wire;
 use arca_types::wire::{DescribeSecretResponse, Tag};
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -22,8 +22,8 @@ use std::sync::{Arc, OnceLock};
 /// key sees its one secret and nothing else, not even whether another exists.
 fn scope_allows(ctx: &RequestCtx, found: Option<&str>) -> Result<(), ApiError> {
     match (&ctx.only_secret, found) {
-        (Some(allowed), Some(arn)) if allowed != arn => Err(access_denied()),
-        (Some(_), None) => Err(access_denied()),
+        (Some(allowed), Some(arn)) if allowed != arn => Err(ApiError::access_denied()),
+        (Some(_), None) => Err(ApiError::access_denied()),
         _ => Ok(()),
     }
 }
@@ -94,7 +94,7 @@ impl Arca {
     ) -> Result<Arc<Cached>, ApiError> {
         self.lookup_shared(ctx, secret_id)
             .await?
-            .ok_or_else(ApiError::not_found)
+            .ok_or_else(ApiError::secret_not_found)
     }
 
     async fn lookup_shared_unscoped(
@@ -163,7 +163,7 @@ impl Arca {
     ) -> Result<SecretRecord, ApiError> {
         self.lookup(ctx, secret_id)
             .await?
-            .ok_or_else(ApiError::not_found)
+            .ok_or_else(ApiError::secret_not_found)
     }
 
     /// Seals a value for one version under the secret's key.
@@ -179,10 +179,7 @@ impl Arca {
             .seal(key_id, arn, version_id, &value.to_plaintext())
             .map_err(|e| {
                 tracing::error!(error = %e, "sealing a secret value failed");
-                ApiError::new(
-                    ErrorCode::EncryptionFailure,
-                    "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.",
-                )
+                ApiError::encryption_failure()
             })
     }
 
@@ -205,12 +202,7 @@ impl Arca {
                 &fetched
             }
         };
-        let decryption_failure = || {
-            ApiError::new(
-                ErrorCode::DecryptionFailure,
-                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
-            )
-        };
+        let decryption_failure = ApiError::decryption_failure;
         let plain = self
             .keys
             .keyring()
@@ -238,7 +230,7 @@ impl Arca {
                 .get_sealed_value(arn, version_id)
                 .await
                 .map_err(store_err)?
-                .ok_or_else(ApiError::not_found)?
+                .ok_or_else(ApiError::secret_not_found)?
                 .0,
         );
         if keep {
@@ -275,7 +267,7 @@ impl Arca {
             } else {
                 self.lookup_fresh(ctx, secret_id).await?
             }
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or_else(ApiError::secret_not_found)?;
             let (change, out) = f(secret)?;
             let Some(change) = change else {
                 return Ok(out);
@@ -300,7 +292,7 @@ impl Arca {
                     let s = &change.secret;
                     self.cache.invalidate(&s.region, &s.name, &s.arn);
                     return Err(match e {
-                        StoreError::NotFound => ApiError::not_found(),
+                        StoreError::NotFound => ApiError::secret_not_found(),
                         e => store_err(e),
                     });
                 }
@@ -326,12 +318,16 @@ impl Arca {
             arn: s.arn.clone(),
             name: s.name.clone(),
             secret_type: s.secret_type.clone(),
-            description: s.description.clone(),
+            // An empty Description is no Description (recorded: a secret created with
+            // Description="" shows none).
+            description: s.description.clone().filter(|d| !d.is_empty()),
             kms_key_id: s.kms_key_id.clone(),
             last_changed_date: Some(to_wire(s.last_changed_at)),
             last_accessed_date: s.last_accessed_day.map(to_wire),
             deleted_date: s.deleted_at.map(to_wire),
-            tags: if s.tags.is_empty() {
+            // Absent until the secret first has a tag; `[]` once they were all removed
+            // (recorded: LocalStack test_secret_tags).
+            tags: if s.tags.is_empty() && !ever_tagged(s) {
                 None
             } else {
                 Some(wire_tags(&s.tags))
@@ -356,6 +352,27 @@ pub(crate) fn versions_to_stages(versions: &[VersionRecord]) -> BTreeMap<String,
         .collect()
 }
 
+/// Where the record keeps that it once had tags (metadata, in `extra`, so no schema
+/// change: `"tagged": true`).
+const TAGGED: &str = "tagged";
+
+pub(crate) fn ever_tagged(s: &SecretRecord) -> bool {
+    s.extra.get(TAGGED).and_then(serde_json::Value::as_bool) == Some(true)
+}
+
+/// Notes that `s` has tags now (if it has), for `ever_tagged`.
+pub(crate) fn note_tagged(s: &mut SecretRecord) {
+    if s.tags.is_empty() || ever_tagged(s) {
+        return;
+    }
+    if !s.extra.is_object() {
+        s.extra = serde_json::json!({});
+    }
+    if let Some(obj) = s.extra.as_object_mut() {
+        obj.insert(TAGGED.into(), serde_json::Value::Bool(true));
+    }
+}
+
 pub(crate) fn wire_tags(tags: &[(String, String)]) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag {
@@ -365,33 +382,18 @@ pub(crate) fn wire_tags(tags: &[(String, String)]) -> Vec<Tag> {
         .collect()
 }
 
-/// A scoped caller reaching for another secret. The message names no secret, so it
-/// reveals nothing about which exist.
-pub(crate) fn access_denied() -> ApiError {
-    ApiError::new(
-        ErrorCode::AccessDenied,
-        "The credentials used are not authorized to perform this operation on this resource.",
-    )
-}
-
 /// Refuses operations that are not about one secret to a scoped caller.
 pub(crate) fn ensure_unscoped(ctx: &RequestCtx) -> Result<(), ApiError> {
     if ctx.only_secret.is_some() {
-        return Err(access_denied());
+        return Err(ApiError::access_denied());
     }
     Ok(())
 }
 
-/// AWS's answer to any value or metadata change of a secret scheduled for deletion.
-pub(crate) fn marked_for_deletion() -> ApiError {
-    ApiError::invalid_request(
-        "You can't perform this operation on the secret because it was marked for deletion.",
-    )
-}
-
+/// AWS's answer to any value read or change of a secret scheduled for deletion.
 pub(crate) fn ensure_not_deleted(s: &SecretRecord) -> Result<(), ApiError> {
     if s.deleted_at.is_some() {
-        return Err(marked_for_deletion());
+        return Err(ApiError::marked_for_deletion());
     }
     Ok(())
 }

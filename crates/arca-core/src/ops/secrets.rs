@@ -1,16 +1,17 @@
 //! Whole-secret operations: CreateSecret, UpdateSecret, DescribeSecret, DeleteSecret,
 //! RestoreSecret, TagResource, UntagResource, and GetRandomPassword.
 
-use super::values::{digests_equal, token_required, VersionInput, VersionOutcome};
-use super::{ensure_not_deleted, ensure_unscoped, metadata_change};
+use super::values::{digests_equal, VersionInput, VersionOutcome};
+use super::{ensure_not_deleted, ensure_unscoped, metadata_change, note_tagged};
 use crate::stages::AWSCURRENT;
+use crate::validate::{self, Check};
 use crate::value::Value;
-use crate::{password, store_err, validate, Arca, RequestCtx};
+use crate::{password, store_err, Arca, RequestCtx};
 use arca_store::{NewVersion, SecretRecord, StoreError};
 use arca_types::arn::{random_suffix, secret_arn, SecretRef};
 use arca_types::time::{to_wire, MILLIS_PER_DAY};
 use arca_types::wire::*;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 
 const DEFAULT_RECOVERY_DAYS: i64 = 30;
 
@@ -20,24 +21,36 @@ impl Arca {
         ctx: &RequestCtx,
         req: CreateSecretRequest,
     ) -> Result<CreateSecretResponse, ApiError> {
+        let mut check = Check::new();
+        let name = check.required("name", &req.name).map(String::as_str);
+        check.length("name", name, 1, 512);
+        check.token(&req.client_request_token);
+        check.description(&req.description);
+        check.kms_key_id(&req.kms_key_id);
+        check.secret_value(
+            Value::string_len(&req.secret_string),
+            Value::binary_len(&req.secret_binary),
+        );
+        check.tags("tags", req.tags.as_deref());
+        check.count(
+            "addReplicaRegions",
+            req.add_replica_regions.as_deref(),
+            1,
+            usize::MAX,
+        );
+        check.secret_type(&req.secret_type);
+        check.finish()?;
+        let name = validate::present(name)?.to_owned();
+        validate::name_chars(&name)?;
         ensure_unscoped(ctx)?;
-        let name = validate::required(&req.name, "Name")?.clone();
-        validate::secret_name(&name)?;
-        validate::description(&req.description)?;
-        validate::secret_type(&req.secret_type)?;
-        if let Some(k) = &req.kms_key_id {
-            validate::length("KmsKeyId", k, 0, 2048)?;
-        }
-        let token = validate::token(&req.client_request_token)?.map(str::to_owned);
-        let tags = validate::tags(req.tags.as_deref().unwrap_or_default())?;
+        let token = req.client_request_token.clone();
+        let tags = validate::tag_pairs(req.tags.as_deref().unwrap_or_default())?;
         if req.add_replica_regions.is_some() || req.force_overwrite_replica_secret.is_some() {
-            return Err(ApiError::invalid_request(
-                "Arca does not support replication yet (AddReplicaRegions, ForceOverwriteReplicaSecret).",
-            ));
+            return Err(ApiError::replication_unsupported());
         }
         let value = Value::from_request(req.secret_string, req.secret_binary)?;
         if value.is_some() && token.is_none() {
-            return Err(token_required());
+            return Err(ApiError::token_required());
         }
         let now = self.now();
         let key = self
@@ -75,6 +88,7 @@ impl Arca {
                 versions: Vec::new(),
                 revision: 0,
             };
+            note_tagged(&mut secret);
             let mut first: Option<NewVersion> = None;
             let mut version_id = None;
             if let (Some(v), Some(t)) = (&value, &token) {
@@ -85,7 +99,6 @@ impl Arca {
                         value: v,
                         labels: &[AWSCURRENT.to_owned()],
                         key: &key,
-                        reject_existing: false,
                     },
                     now,
                 )? {
@@ -126,30 +139,25 @@ impl Arca {
         value: Option<&Value>,
     ) -> Result<CreateSecretResponse, ApiError> {
         if existing.deleted_at.is_some() {
-            return Err(ApiError::invalid_request(
-                "You can't create this secret because a secret with this name is already scheduled for deletion.",
-            ));
+            return Err(ApiError::name_scheduled_for_deletion());
         }
         if let (Some(t), Some(v)) = (token, value) {
-            let digest = self.digest(&existing.arn, v);
-            if existing.versions.iter().any(|x| {
-                x.version_id == t && x.has_value && digests_equal(&x.value_digest, &digest)
-            }) {
-                return Ok(CreateSecretResponse {
-                    arn: existing.arn,
-                    name: existing.name,
-                    version_id: Some(t.to_owned()),
-                    replication_status: None,
-                });
+            if let Some(x) = existing.versions.iter().find(|x| x.version_id == t) {
+                let digest = self.digest(&existing.arn, v);
+                if x.has_value && digests_equal(&x.value_digest, &digest) {
+                    return Ok(CreateSecretResponse {
+                        arn: existing.arn,
+                        name: existing.name,
+                        version_id: Some(t.to_owned()),
+                        replication_status: None,
+                    });
+                }
+                // The token names a version of this secret with another value (recorded:
+                // moto's AWS-verified test_create_different_secret_with_same_token).
+                return Err(ApiError::token_in_use(t, &existing.arn));
             }
         }
-        Err(ApiError::new(
-            ErrorCode::ResourceExists,
-            format!(
-                "The operation failed because the secret {} already exists.",
-                existing.name
-            ),
-        ))
+        Err(ApiError::secret_exists(&existing.name))
     }
 
     pub async fn update_secret(
@@ -157,17 +165,24 @@ impl Arca {
         ctx: &RequestCtx,
         req: UpdateSecretRequest,
     ) -> Result<UpdateSecretResponse, ApiError> {
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        check.token(&req.client_request_token);
+        check.description(&req.description);
+        check.kms_key_id(&req.kms_key_id);
+        check.secret_value(
+            Value::string_len(&req.secret_string),
+            Value::binary_len(&req.secret_binary),
+        );
+        check.secret_type(&req.secret_type);
+        check.finish()?;
+        let id = validate::present(id)?.to_owned();
+        validate::name_chars(&id)?;
         ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
-        validate::description(&req.description)?;
-        validate::secret_type(&req.secret_type)?;
-        if let Some(k) = &req.kms_key_id {
-            validate::length("KmsKeyId", k, 0, 2048)?;
-        }
-        let token = validate::token(&req.client_request_token)?.map(str::to_owned);
+        let token = req.client_request_token.clone();
         let value = Value::from_request(req.secret_string, req.secret_binary)?;
         if value.is_some() && token.is_none() {
-            return Err(token_required());
+            return Err(ApiError::token_required());
         }
         let first = self.must_find(ctx, &id).await?;
         ensure_not_deleted(&first)?;
@@ -204,7 +219,6 @@ impl Arca {
                             value: v,
                             labels: &[AWSCURRENT.to_owned()],
                             key: &key,
-                            reject_existing: true,
                         },
                         now,
                     )? {
@@ -216,7 +230,17 @@ impl Arca {
                                 version_id: Some(version.version_id),
                             },
                         )),
-                        VersionOutcome::Existing(_) => Err(ApiError::internal()),
+                        // A retry with the same token and value succeeds and changes
+                        // nothing (recorded: moto's AWS-verified
+                        // test_update_same_secret_value_with_same_token).
+                        VersionOutcome::Existing(version) => Ok((
+                            None,
+                            UpdateSecretResponse {
+                                arn,
+                                name,
+                                version_id: Some(version.version_id),
+                            },
+                        )),
                     }
                 }
                 _ => Ok((
@@ -237,7 +261,7 @@ impl Arca {
         ctx: &RequestCtx,
         req: DescribeSecretRequest,
     ) -> Result<DescribeSecretResponse, ApiError> {
-        let id = validate::secret_id(&req.secret_id)?;
+        let id = validate::only_secret_id(&req.secret_id)?;
         let secret = self.must_find(ctx, id).await?;
         Ok(self.describe(&secret, false))
     }
@@ -247,19 +271,17 @@ impl Arca {
         ctx: &RequestCtx,
         req: DeleteSecretRequest,
     ) -> Result<DeleteSecretResponse, ApiError> {
+        let id = validate::only_secret_id(&req.secret_id)?.to_owned();
         ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
         let force = req.force_delete_without_recovery.unwrap_or(false);
-        if force && req.recovery_window_in_days.is_some() {
-            return Err(ApiError::invalid_parameter(
-                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
-            ));
-        }
+        // The range first: AWS answers RecoveryWindowInDays=0 with Force with the range
+        // error (recorded, getmoto/moto#6461).
         let days = req.recovery_window_in_days.unwrap_or(DEFAULT_RECOVERY_DAYS);
         if !(7..=30).contains(&days) {
-            return Err(ApiError::invalid_parameter(
-                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
-            ));
+            return Err(ApiError::recovery_window_out_of_range());
+        }
+        if force && req.recovery_window_in_days.is_some() {
+            return Err(ApiError::force_delete_with_window());
         }
         let now = self.now();
         if force {
@@ -298,9 +320,7 @@ impl Arca {
         let purge_at = now + days * MILLIS_PER_DAY;
         self.modify(ctx, &id, |mut secret| {
             if secret.deleted_at.is_some() {
-                return Err(ApiError::invalid_request(
-                    "You can't perform this operation on the secret because it was already scheduled for deletion.",
-                ));
+                return Err(ApiError::already_marked_for_deletion());
             }
             secret.deleted_at = Some(now);
             secret.purge_at = Some(purge_at);
@@ -319,8 +339,8 @@ impl Arca {
         ctx: &RequestCtx,
         req: SecretIdRequest,
     ) -> Result<ArnNameResponse, ApiError> {
+        let id = validate::only_secret_id(&req.secret_id)?.to_owned();
         ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
         self.modify(ctx, &id, |mut secret| {
             let out = ArnNameResponse {
                 arn: secret.arn.clone(),
@@ -342,9 +362,15 @@ impl Arca {
         ctx: &RequestCtx,
         req: TagResourceRequest,
     ) -> Result<Empty, ApiError> {
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        let tags = check.required("tags", &req.tags);
+        check.tags("tags", tags.map(Vec::as_slice));
+        check.finish()?;
+        let id = validate::present(id)?.to_owned();
+        validate::name_chars(&id)?;
         ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
-        let new_tags = validate::tags(validate::required(&req.tags, "Tags")?)?;
+        let new_tags = validate::tag_pairs(validate::present(tags)?)?;
         let now = self.now();
         self.modify(ctx, &id, |mut secret| {
             for (k, v) in &new_tags {
@@ -354,11 +380,9 @@ impl Arca {
                 }
             }
             if secret.tags.len() > validate::MAX_TAGS {
-                return Err(ApiError::invalid_parameter(format!(
-                    "Invalid parameter: a secret can have at most {} tags.",
-                    validate::MAX_TAGS
-                )));
+                return Err(ApiError::too_many_tags(validate::MAX_TAGS));
             }
+            note_tagged(&mut secret);
             secret.last_changed_at = now;
             Ok((Some(metadata_change(secret)), Empty {}))
         })
@@ -370,12 +394,17 @@ impl Arca {
         ctx: &RequestCtx,
         req: UntagResourceRequest,
     ) -> Result<Empty, ApiError> {
-        ensure_unscoped(ctx)?;
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
-        let keys = validate::required(&req.tag_keys, "TagKeys")?.clone();
-        for k in &keys {
-            validate::length("TagKey", k, 1, 128)?;
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        let keys = check.required("tagKeys", &req.tag_keys);
+        for (i, k) in keys.into_iter().flatten().enumerate() {
+            check.length(&format!("tagKeys.{}.member", i + 1), Some(k), 1, 128);
         }
+        check.finish()?;
+        let id = validate::present(id)?.to_owned();
+        validate::name_chars(&id)?;
+        ensure_unscoped(ctx)?;
+        let keys = validate::present(keys)?.clone();
         let now = self.now();
         self.modify(ctx, &id, |mut secret| {
             let before = secret.tags.len();

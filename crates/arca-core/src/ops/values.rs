@@ -6,26 +6,23 @@ use super::{ensure_not_deleted, metadata_change};
 use crate::answer::SecretValue;
 use crate::cache::Cached;
 use crate::keys::ResolvedKey;
-use crate::stages::{self, AWSCURRENT};
-use crate::validate;
+use crate::stages::{self, AWSCURRENT, AWSPENDING};
+use crate::validate::{self, Check};
 use crate::value::Value;
 use crate::{Arca, RequestCtx};
 use arca_store::{NewVersion, SealedValue, SecretChange, SecretRecord, VersionRecord};
 use arca_types::time::{day_floor, to_wire, Millis};
 use arca_types::wire::*;
-use arca_types::{ApiError, ErrorCode};
+use arca_types::ApiError;
 use base64::Engine;
 
-/// A version to add: its id (the ClientRequestToken), value, the labels to give it, the
-/// key to seal it under, and whether reusing an existing token is an error.
+/// A version to add: its id (the ClientRequestToken), value, the labels to give it and
+/// the key to seal it under.
 pub(crate) struct VersionInput<'a> {
     pub token: &'a str,
     pub value: &'a Value,
     pub labels: &'a [String],
     pub key: &'a ResolvedKey,
-    /// UpdateSecret's rule: any reuse of a token is an error there, where PutSecretValue
-    /// and CreateSecret accept a same-value retry.
-    pub reject_existing: bool,
 }
 
 /// What adding a version with a given token amounts to.
@@ -34,15 +31,6 @@ pub(crate) enum VersionOutcome {
     Existing(VersionRecord),
     /// A new version: the change to apply and the version as it will be stored.
     New(Box<SecretChange>, VersionRecord),
-}
-
-/// A missing ClientRequestToken: SDKs always fill one in; AWS documents that raw HTTP
-/// callers must generate it themselves (LocalStack's recordings of AWS show
-/// InvalidRequestException for the omission).
-pub(crate) fn token_required() -> ApiError {
-    ApiError::invalid_request(
-        "You must provide a ClientRequestToken when you provide a secret value; SDKs and the AWS CLI generate one for you.",
-    )
 }
 
 impl Arca {
@@ -59,7 +47,6 @@ impl Arca {
             value,
             labels,
             key,
-            reject_existing,
         } = input;
         let digest = self.digest(&secret.arn, value);
         // RotateSecret stages its token as a value-less AWSPENDING version before the
@@ -67,18 +54,16 @@ impl Arca {
         // a token that isn't staged). Filling that placeholder is the one way to write a
         // value into an existing version id.
         let mut placeholder = None;
+        // CreateSecret, PutSecretValue and UpdateSecret alike accept a retry with the same
+        // token and value, and refuse the token with another value (recorded: moto's
+        // AWS-verified same-token tests of all three).
         if let Some(existing) = secret.versions.iter().find(|v| v.version_id == token) {
-            if !existing.has_value && !reject_existing {
+            if !existing.has_value {
                 placeholder = Some(existing.clone());
+            } else if digests_equal(&existing.value_digest, &digest) {
+                return Ok(VersionOutcome::Existing(existing.clone()));
             } else {
-                let same = existing.has_value && digests_equal(&existing.value_digest, &digest);
-                if same && !reject_existing {
-                    return Ok(VersionOutcome::Existing(existing.clone()));
-                }
-                return Err(ApiError::new(
-                    ErrorCode::ResourceExists,
-                    "A resource with the ID you requested already exists. You can't modify an existing version, you can only create new versions.",
-                ));
+                return Err(ApiError::token_in_use(token, &secret.arn));
             }
         }
         let sealed = self.seal(&key.key_id, &secret.arn, token, value)?;
@@ -87,7 +72,10 @@ impl Arca {
             stages: Vec::new(),
             created_at: placeholder.as_ref().map_or(now, |p| p.created_at),
             last_accessed_day: None,
-            kms_key_ids: vec![key.arn.clone().unwrap_or_else(|| "DEFAULT".to_owned())],
+            kms_key_ids: vec![key
+                .arn
+                .clone()
+                .unwrap_or_else(|| DEFAULT_KEY_STORED.to_owned())],
             value_digest: digest,
             has_value: true,
         };
@@ -100,8 +88,18 @@ impl Arca {
         if stages::holder(&after, AWSCURRENT).is_none() && !labels.iter().any(|l| l == AWSCURRENT) {
             labels.push(AWSCURRENT.to_owned());
         }
+        let current_before = stages::holder(&after, AWSCURRENT).map(|v| v.version_id.clone());
         for l in &labels {
             stages::attach(&mut after, l, token);
+        }
+        // A new version taking AWSCURRENT leaves the old one with AWSPREVIOUS and without
+        // AWSPENDING, whose rotation is over (recorded: LocalStack
+        // test_update_secret_version_stages_current_pending, where the version holding
+        // AWSCURRENT and AWSPENDING kept only AWSPREVIOUS after a plain PutSecretValue).
+        if let Some(old) = current_before.filter(|old| old != token) {
+            if labels.iter().any(|l| l == AWSCURRENT) && !labels.iter().any(|l| l == AWSPENDING) {
+                stages::detach(&mut after, AWSPENDING, &old);
+            }
         }
         stages::check_label_quota(&after)?;
         let removed = stages::versions_to_prune(&after, now)?;
@@ -150,14 +148,20 @@ impl Arca {
         ctx: &RequestCtx,
         req: GetSecretValueRequest,
     ) -> Result<SecretValue, ApiError> {
-        let id = validate::secret_id(&req.secret_id)?;
-        let version_id = validate::version_id("VersionId", &req.version_id)?;
-        if let Some(s) = &req.version_stage {
-            validate::stage("VersionStage", s)?;
-        }
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        check.version_id("versionId", &req.version_id);
+        check.stage("versionStage", req.version_stage.as_deref());
+        check.finish()?;
+        let id = validate::present(id)?;
+        validate::name_chars(id)?;
         let entry = self.must_find_shared(ctx, id).await?;
         let (version, value) = self
-            .read_version(&entry, version_id.as_deref(), req.version_stage.as_deref())
+            .read_version(
+                &entry,
+                req.version_id.as_deref(),
+                req.version_stage.as_deref(),
+            )
             .await?;
         if let Some(v) = entry.record.versions.get(version) {
             self.note_access(&entry.record, v);
@@ -181,40 +185,34 @@ impl Arca {
         ensure_not_deleted(secret)?;
         let index = match (version_id, stage) {
             (Some(id), stage) => {
-                let i = secret.versions.iter().position(|v| v.version_id == id).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::ResourceNotFound,
-                        format!("Secrets Manager can't find the specified secret value for VersionId: {id}"),
-                    )
-                })?;
+                let i = secret
+                    .versions
+                    .iter()
+                    .position(|v| v.version_id == id)
+                    .ok_or_else(|| ApiError::no_value_for_version(id))?;
                 if let Some(st) = stage {
                     if !secret.versions[i].stages.iter().any(|s| s == st) {
-                        return Err(ApiError::invalid_request(
-                            "You provided a VersionStage that is not associated to the provided VersionId.",
-                        ));
+                        return Err(ApiError::stage_not_on_version());
                     }
                 }
                 i
             }
             (None, stage) => {
                 let st = stage.unwrap_or(AWSCURRENT);
-                entry.holder_index(st).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::ResourceNotFound,
-                        format!("Secrets Manager can't find the specified secret value for staging label: {st}"),
-                    )
-                })?
+                entry
+                    .holder_index(st)
+                    .ok_or_else(|| ApiError::no_value_for_stage(st))?
             }
         };
         let version = &secret.versions[index];
         if !version.has_value {
-            return Err(ApiError::new(
-                ErrorCode::ResourceNotFound,
-                format!(
-                    "Secrets Manager can't find the specified secret value for VersionId: {}",
-                    version.version_id
-                ),
-            ));
+            // The AWSPENDING placeholder of a rotation before its createSecret step
+            // (recorded: AWS answers a read of it by label with the label's text,
+            // aws/aws-sdk-js-v3#7701).
+            return Err(match (version_id, stage) {
+                (None, st) => ApiError::no_value_for_stage(st.unwrap_or(AWSCURRENT)),
+                (Some(id), _) => ApiError::no_value_for_version(id),
+            });
         }
         let slot = entry.sealed_slot(&version.version_id);
         let value = self.open(&secret.arn, &version.version_id, slot).await?;
@@ -237,35 +235,39 @@ impl Arca {
         ctx: &RequestCtx,
         req: PutSecretValueRequest,
     ) -> Result<PutSecretValueResponse, ApiError> {
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
-        let token = validate::token(&req.client_request_token)?.map(str::to_owned);
-        let labels = match &req.version_stages {
-            None => vec![AWSCURRENT.to_owned()],
-            Some(l) => {
-                if l.is_empty() || l.len() > 20 {
-                    return Err(ApiError::invalid_parameter(
-                        "Invalid parameter: VersionStages must contain between 1 and 20 items.",
-                    ));
-                }
-                for s in l {
-                    validate::stage("VersionStages", s)?;
-                }
-                l.clone()
-            }
-        };
-        if let Some(rt) = &req.rotation_token {
-            validate::length("RotationToken", rt, 36, 256)?;
-            if !rt.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(ApiError::invalid_parameter(
-                    "Invalid parameter: RotationToken must match ^[a-zA-Z0-9\\-]+$.",
-                ));
-            }
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        check.token(&req.client_request_token);
+        check.secret_value(
+            Value::string_len(&req.secret_string),
+            Value::binary_len(&req.secret_binary),
+        );
+        check.count("versionStages", req.version_stages.as_deref(), 1, 20);
+        for (i, s) in req.version_stages.iter().flatten().enumerate() {
+            check.stage(&format!("versionStages.{}.member", i + 1), Some(s));
         }
-        let value =
-            Value::from_request(req.secret_string, req.secret_binary)?.ok_or_else(|| {
-                ApiError::invalid_parameter("You must provide either SecretString or SecretBinary.")
-            })?;
-        let token = token.ok_or_else(token_required)?;
+        let rt = req.rotation_token.as_ref().map(|t| t.expose());
+        check.hidden_length("rotationToken", rt.map(str::len), 36, 256);
+        check.pattern(
+            "rotationToken",
+            rt,
+            |t| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            r"^[a-zA-Z0-9\-]+$",
+            true,
+        );
+        check.finish()?;
+        let id = validate::present(id)?.to_owned();
+        validate::name_chars(&id)?;
+        let labels = req
+            .version_stages
+            .clone()
+            .unwrap_or_else(|| vec![AWSCURRENT.to_owned()]);
+        let value = Value::from_request(req.secret_string, req.secret_binary)?
+            .ok_or_else(ApiError::value_required)?;
+        let token = req
+            .client_request_token
+            .clone()
+            .ok_or_else(ApiError::token_required)?;
         let first = self.must_find(ctx, &id).await?;
         ensure_not_deleted(&first)?;
         let key = self
@@ -275,13 +277,15 @@ impl Arca {
         let now = self.now();
         self.modify(ctx, &id, |secret| {
             ensure_not_deleted(&secret)?;
+            if let Some(rt) = &req.rotation_token {
+                crate::rotation::check_rotation_token(&secret, rt, &token)?;
+            }
             let (arn, name) = (secret.arn.clone(), secret.name.clone());
             let input = VersionInput {
                 token: &token,
                 value: &value,
                 labels: &labels,
                 key: &key,
-                reject_existing: false,
             };
             match self.new_version_change(secret, input, now)? {
                 VersionOutcome::Existing(v) => Ok((
@@ -312,15 +316,20 @@ impl Arca {
         ctx: &RequestCtx,
         req: UpdateSecretVersionStageRequest,
     ) -> Result<ArnNameResponse, ApiError> {
-        let id = validate::secret_id(&req.secret_id)?.to_owned();
-        let label = validate::required(&req.version_stage, "VersionStage")?.clone();
-        validate::stage("VersionStage", &label)?;
-        let remove_from = validate::version_id("RemoveFromVersionId", &req.remove_from_version_id)?;
-        let move_to = validate::version_id("MoveToVersionId", &req.move_to_version_id)?;
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        let label = check.required("versionStage", &req.version_stage);
+        check.stage("versionStage", label.map(String::as_str));
+        check.version_id("removeFromVersionId", &req.remove_from_version_id);
+        check.version_id("moveToVersionId", &req.move_to_version_id);
+        check.finish()?;
+        let id = validate::present(id)?.to_owned();
+        validate::name_chars(&id)?;
+        let label = validate::present(label)?.clone();
+        let remove_from = req.remove_from_version_id.clone();
+        let move_to = req.move_to_version_id.clone();
         if remove_from.is_none() && move_to.is_none() {
-            return Err(ApiError::invalid_parameter(
-                "You must specify either MoveToVersionId or RemoveFromVersionId.",
-            ));
+            return Err(ApiError::move_or_remove_required());
         }
         let now = self.now();
         self.modify(ctx, &id, |mut secret| {
@@ -331,24 +340,22 @@ impl Arca {
             let exists = |vid: &str| before.iter().any(|v| v.version_id == vid);
             if let Some(r) = &remove_from {
                 if !exists(r) {
-                    return Err(version_not_found(r));
+                    return Err(ApiError::version_not_found(r));
                 }
             }
             match &move_to {
                 Some(target) => {
                     if !exists(target) {
-                        return Err(version_not_found(target));
+                        return Err(ApiError::version_not_found(target));
                     }
                     if let Some(h) = &holder {
                         if h != target && remove_from.as_deref() != Some(h.as_str()) {
-                            return Err(ApiError::invalid_parameter(format!(
-                                "The parameter RemoveFromVersionId can't be empty. Staging label {label} is currently attached to version {h}, so you must explicitly reference that version in RemoveFromVersionId."
-                            )));
+                            return Err(ApiError::remove_from_required(&label, h));
                         }
                     }
                     if holder.is_none() {
                         if let Some(r) = &remove_from {
-                            return Err(not_attached(&label, r));
+                            return Err(ApiError::label_not_on_version(&label, r));
                         }
                     }
                     stages::attach(&mut after, &label, target);
@@ -356,19 +363,20 @@ impl Arca {
                 None => {
                     let r = remove_from.as_deref().unwrap_or_default();
                     if holder.as_deref() != Some(r) {
-                        return Err(not_attached(&label, r));
+                        return Err(ApiError::label_not_on_version(&label, r));
                     }
                     if label == AWSCURRENT {
-                        return Err(ApiError::invalid_parameter(
-                            "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.",
-                        ));
+                        return Err(ApiError::current_cannot_be_removed());
                     }
                     stages::detach(&mut after, &label, r);
                 }
             }
             stages::check_label_quota(&after)?;
             let restaged = stages::restaged(&before, &after);
-            let out = ArnNameResponse { arn: secret.arn.clone(), name: secret.name.clone() };
+            let out = ArnNameResponse {
+                arn: secret.arn.clone(),
+                name: secret.name.clone(),
+            };
             if restaged.is_empty() {
                 return Ok((None, out));
             }
@@ -385,9 +393,15 @@ impl Arca {
         ctx: &RequestCtx,
         req: ListSecretVersionIdsRequest,
     ) -> Result<ListSecretVersionIdsResponse, ApiError> {
-        let id = validate::secret_id(&req.secret_id)?;
-        let limit = validate::max_results(req.max_results, 100)?.unwrap_or(100);
-        let token = validate::next_token(&req.next_token)?;
+        let mut check = Check::new();
+        let id = check.secret_id(&req.secret_id);
+        check.max_results(req.max_results, 100);
+        check.next_token(&req.next_token);
+        check.finish()?;
+        let id = validate::present(id)?;
+        validate::name_chars(id)?;
+        let limit = req.max_results.map_or(100, |n| n as usize);
+        let token = req.next_token.as_deref();
         let secret = self.must_find(ctx, id).await?;
         let include_deprecated = req.include_deprecated.unwrap_or(false);
         // Newest first; deprecated versions only when asked for.
@@ -430,7 +444,7 @@ impl Arca {
                     },
                     last_accessed_date: v.last_accessed_day.map(to_wire),
                     created_date: to_wire(v.created_at),
-                    kms_key_ids: v.kms_key_ids.clone(),
+                    kms_key_ids: v.kms_key_ids.iter().map(|k| wire_key_id(k)).collect(),
                 })
                 .collect(),
             next_token,
@@ -440,24 +454,22 @@ impl Arca {
     }
 }
 
-fn version_not_found(id: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::ResourceNotFound,
-        format!("Secrets Manager can't find the specified secret version: {id}"),
-    )
+/// How a version's key shows in ListSecretVersionIds: the default key as AWS names it
+/// there (recorded: `"KmsKeyIds": ["DefaultEncryptionKey"]`, LocalStack
+/// test_update_secret_version_stages_current_previous), a customer key by its ARN.
+fn wire_key_id(stored: &str) -> String {
+    if stored == DEFAULT_KEY_STORED {
+        "DefaultEncryptionKey".to_owned()
+    } else {
+        stored.to_owned()
+    }
 }
 
-fn not_attached(label: &str, version: &str) -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "The staging label {label} is not attached to the version {version}, so you can't remove it."
-    ))
-}
+/// What a version record holds for the default key.
+const DEFAULT_KEY_STORED: &str = "DEFAULT";
 
 pub(crate) fn invalid_next_token() -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidNextToken,
-        "The NextToken value is invalid.",
-    )
+    ApiError::invalid_next_token()
 }
 
 fn encode_version_token(version_id: &str) -> String {

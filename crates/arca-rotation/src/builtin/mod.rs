@@ -308,13 +308,7 @@ impl BuiltinRotator {
             }
         };
         self.api
-            .put_secret_value(
-                id,
-                token,
-                value,
-                vec![AWSPENDING.to_owned()],
-                Some(&event.rotation_token),
-            )
+            .put_secret_value(id, token, value, vec![AWSPENDING.to_owned()])
             .await
             .map_err(|e| api_err("PutSecretValue (AWSPENDING)", e))
     }
