@@ -48,7 +48,8 @@ def boto3_params(params: dict) -> dict:
 
 def run_setup(client, case, saved: dict):
     for step in case.get("setup", []):
-        resp = getattr(client, snake(step["op"]))(**boto3_params(expand(step["params"], saved)))
+        for _ in range(step.get("repeat", 1)):
+            resp = getattr(client, snake(step["op"]))(**boto3_params(expand(step["params"], saved)))
         for name, member in step.get("save", {}).items():
             saved[name] = resp[member]
 

@@ -9,7 +9,7 @@ mod common;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{
-    Filter, FilterNameStringType, RotationRulesType, SortOrderType, Tag,
+    Filter, FilterNameStringType, ReplicaRegionType, RotationRulesType, SortOrderType, Tag,
 };
 use aws_sdk_secretsmanager::Client;
 use base64::Engine;
@@ -93,6 +93,34 @@ fn tags(p: &Value) -> Option<Vec<Tag>> {
     })
 }
 
+fn filters(p: &Value) -> Option<Vec<Filter>> {
+    p.get("Filters").and_then(Value::as_array).map(|fs| {
+        fs.iter()
+            .map(|f| {
+                Filter::builder()
+                    .set_key(s(f, "Key").map(|k| FilterNameStringType::from(k.as_str())))
+                    .set_values(list(f, "Values"))
+                    .build()
+            })
+            .collect()
+    })
+}
+
+fn replica_regions(p: &Value) -> Option<Vec<ReplicaRegionType>> {
+    p.get("AddReplicaRegions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    ReplicaRegionType::builder()
+                        .set_region(s(r, "Region"))
+                        .set_kms_key_id(s(r, "KmsKeyId"))
+                        .build()
+                })
+                .collect()
+        })
+}
+
 fn binary(p: &Value) -> Option<Blob> {
     s(p, "SecretBinary").map(|v| {
         Blob::new(
@@ -124,6 +152,8 @@ async fn call(sm: &Client, op: &str, p: &Value) -> Result<Saved, Seen> {
             .set_description(s(p, "Description"))
             .set_client_request_token(s(p, "ClientRequestToken"))
             .set_tags(tags(p))
+            .set_kms_key_id(s(p, "KmsKeyId"))
+            .set_add_replica_regions(replica_regions(p))
             .send()
             .await
             .map(|o| saved(&[("ARN", o.arn()), ("VersionId", o.version_id())]))
@@ -197,16 +227,7 @@ async fn call(sm: &Client, op: &str, p: &Value) -> Result<Saved, Seen> {
             .set_max_results(n(p, "MaxResults").map(|v| v as i32))
             .set_next_token(s(p, "NextToken"))
             .set_sort_order(s(p, "SortOrder").map(|v| SortOrderType::from(v.as_str())))
-            .set_filters(p.get("Filters").and_then(Value::as_array).map(|fs| {
-                fs.iter()
-                    .map(|f| {
-                        Filter::builder()
-                            .set_key(s(f, "Key").map(|k| FilterNameStringType::from(k.as_str())))
-                            .set_values(list(f, "Values"))
-                            .build()
-                    })
-                    .collect()
-            }))
+            .set_filters(filters(p))
             .send()
             .await
             .map(|_| Saved::new())
@@ -228,8 +249,11 @@ async fn call(sm: &Client, op: &str, p: &Value) -> Result<Saved, Seen> {
             .set_rotation_rules(p.get("RotationRules").map(|r| {
                 RotationRulesType::builder()
                     .set_automatically_after_days(n(r, "AutomaticallyAfterDays"))
+                    .set_schedule_expression(s(r, "ScheduleExpression"))
+                    .set_duration(s(r, "Duration"))
                     .build()
             }))
+            .set_external_secret_rotation_role_arn(s(p, "ExternalSecretRotationRoleArn"))
             .send()
             .await
             .map(|o| saved(&[("ARN", o.arn())]))
@@ -238,9 +262,31 @@ async fn call(sm: &Client, op: &str, p: &Value) -> Result<Saved, Seen> {
             .get_random_password()
             .set_password_length(n(p, "PasswordLength"))
             .set_exclude_characters(s(p, "ExcludeCharacters"))
+            .set_exclude_numbers(b(p, "ExcludeNumbers"))
+            .set_exclude_punctuation(b(p, "ExcludePunctuation"))
+            .set_exclude_uppercase(b(p, "ExcludeUppercase"))
+            .set_exclude_lowercase(b(p, "ExcludeLowercase"))
             .send()
             .await
             .map(|_| Saved::new())
+            .map_err(seen),
+        "BatchGetSecretValue" => sm
+            .batch_get_secret_value()
+            .set_secret_id_list(list(p, "SecretIdList"))
+            .set_filters(filters(p))
+            .set_max_results(n(p, "MaxResults").map(|v| v as i32))
+            .set_next_token(s(p, "NextToken"))
+            .send()
+            .await
+            .map(|_| Saved::new())
+            .map_err(seen),
+        "ReplicateSecretToRegions" => sm
+            .replicate_secret_to_regions()
+            .set_secret_id(s(p, "SecretId"))
+            .set_add_replica_regions(replica_regions(p))
+            .send()
+            .await
+            .map(|o| saved(&[("ARN", o.arn())]))
             .map_err(seen),
         other => panic!("the Rust runner has no mapping for {other}: add one"),
     }
@@ -308,9 +354,13 @@ async fn every_error_of_the_table_through_the_rust_sdk() {
             .flatten()
         {
             let op = step["op"].as_str().expect("op");
-            let out = call(&sm, op, &expand(&step["params"], &vars))
-                .await
-                .unwrap_or_else(|e| panic!("{name}: setup {op} failed: {e:?}"));
+            let params = expand(&step["params"], &vars);
+            let mut out = Saved::new();
+            for _ in 0..step.get("repeat").and_then(Value::as_u64).unwrap_or(1) {
+                out = call(&sm, op, &params)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: setup {op} failed: {e:?}"));
+            }
             for (var, member) in step
                 .get("save")
                 .and_then(Value::as_object)
