@@ -53,8 +53,9 @@ pub struct RotationState {
 pub struct RotationJob {
     /// The new version's id (the ClientRequestToken).
     pub token: String,
-    /// The RotationToken handed to the function in each event.
-    pub rotation_token: String,
+    /// The RotationToken handed to the function in each event: a credential, so it is
+    /// redacted in Debug output and wiped on drop.
+    pub rotation_token: SecretString,
     /// RotateImmediately=false: only the testSecret step runs.
     pub test_only: bool,
     pub attempt: u32,
@@ -129,8 +130,12 @@ pub(crate) fn check_rotation_token(
     use subtle::ConstantTimeEq;
     let st = rotation_state(s);
     let matches = st.job.as_ref().is_some_and(|j| {
-        bool::from(j.rotation_token.as_bytes().ct_eq(given.expose().as_bytes()))
-            && j.token == version_id
+        bool::from(
+            j.rotation_token
+                .expose()
+                .as_bytes()
+                .ct_eq(given.expose().as_bytes()),
+        ) && j.token == version_id
     });
     if matches {
         Ok(())
@@ -291,7 +296,7 @@ impl Arca {
                 }
                 st.job = Some(RotationJob {
                     token: job_token.clone(),
-                    rotation_token: new_token(),
+                    rotation_token: SecretString::new(new_token()),
                     test_only: !rotate_now,
                     attempt: 0,
                     started_at: now,
@@ -429,7 +434,7 @@ impl Arca {
                             );
                             RotationJob {
                                 token,
-                                rotation_token: new_token(),
+                                rotation_token: SecretString::new(new_token()),
                                 test_only: false,
                                 attempt: 0,
                                 started_at: now,
@@ -617,7 +622,7 @@ impl Arca {
                 secret_string: current.secret_string,
                 secret_binary: current.secret_binary,
                 version_stages: Some(vec![AWSPENDING.to_owned()]),
-                rotation_token: Some(SecretString::new(claim.job.rotation_token.clone())),
+                rotation_token: Some(claim.job.rotation_token.clone()),
             },
         )
         .await

@@ -1,6 +1,7 @@
 //! The rotation event and the invoker seam. The event's JSON is exactly what AWS sends a
 //! rotation Lambda: `{"Step", "SecretId", "ClientRequestToken", "RotationToken"}`.
 
+use arca_types::secret::SecretString;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +47,9 @@ pub struct RotationEvent {
     pub secret_id: String,
     /// The version being created: the rotation's token.
     pub client_request_token: String,
-    /// The token PutSecretValue accepts as RotationToken during this rotation.
-    pub rotation_token: String,
+    /// The token PutSecretValue accepts as RotationToken during this rotation: a
+    /// credential, so it is redacted in Debug output and wiped on drop.
+    pub rotation_token: SecretString,
 }
 
 /// Why a step failed. The message is recorded in events and logs: implementations must
@@ -83,13 +85,16 @@ mod tests {
             step: Step::SetSecret,
             secret_id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf".into(),
             client_request_token: "t".repeat(36),
-            rotation_token: "r".repeat(36),
+            rotation_token: SecretString::new("r".repeat(36)),
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["Step"], "setSecret");
         assert!(v.get("SecretId").is_some());
         assert!(v.get("ClientRequestToken").is_some());
         assert!(v.get("RotationToken").is_some());
+        assert_eq!(v["RotationToken"], "r".repeat(36));
         assert_eq!(serde_json::from_value::<RotationEvent>(v).unwrap(), e);
+        // The function gets the token; logs of the event never do.
+        assert!(!format!("{e:?}").contains("rrrr"), "{e:?}");
     }
 }

@@ -122,7 +122,7 @@ impl Rotation {
             step,
             secret_id: self.arn.clone(),
             client_request_token: self.token.clone(),
-            rotation_token: self.rotation_token.clone(),
+            rotation_token: SecretString::new(self.rotation_token.clone()),
         }
     }
 
