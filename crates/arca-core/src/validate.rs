@@ -49,10 +49,12 @@ impl Check {
     pub(crate) fn length(&mut self, path: &str, v: Option<&str>, min: usize, max: usize) {
         if let Some(s) = v {
             let n = s.chars().count();
-            let shown = if n > MAX_ECHO_CHARS {
-                Shown::Hidden
-            } else {
-                Shown::Value(s.to_owned())
+            let shown = || {
+                if n > MAX_ECHO_CHARS {
+                    Shown::Hidden
+                } else {
+                    Shown::Value(s.to_owned())
+                }
             };
             self.bounds(shown, path, n, min, max, "length");
         }
@@ -62,14 +64,14 @@ impl Check {
     /// never echoed.
     pub(crate) fn hidden_length(&mut self, path: &str, n: Option<usize>, min: usize, max: usize) {
         if let Some(n) = n {
-            self.bounds(Shown::Hidden, path, n, min, max, "length");
+            self.bounds(|| Shown::Hidden, path, n, min, max, "length");
         }
     }
 
     /// The number of members of a list.
     pub(crate) fn count<T>(&mut self, path: &str, v: Option<&[T]>, min: usize, max: usize) {
         if let Some(l) = v {
-            self.bounds(Shown::Hidden, path, l.len(), min, max, "length");
+            self.bounds(|| Shown::Hidden, path, l.len(), min, max, "length");
         }
     }
 
@@ -129,16 +131,26 @@ impl Check {
         }
     }
 
-    fn bounds(&mut self, shown: Shown, path: &str, n: usize, min: usize, max: usize, what: &str) {
+    /// `shown` is made only for a violation: a request within bounds (every GetSecretValue)
+    /// allocates nothing here.
+    fn bounds(
+        &mut self,
+        shown: impl FnOnce() -> Shown,
+        path: &str,
+        n: usize,
+        min: usize,
+        max: usize,
+        what: &str,
+    ) {
         if n < min {
             self.push(
-                shown,
+                shown(),
                 path,
                 format!("Member must have {what} greater than or equal to {min}"),
             );
         } else if n > max {
             self.push(
-                shown,
+                shown(),
                 path,
                 format!("Member must have {what} less than or equal to {max}"),
             );
