@@ -214,6 +214,8 @@ pub async fn wait_listening(
         if let Ok(text) = std::fs::read_to_string(&path) {
             for line in text.lines() {
                 if let Some(a) = line.trim().strip_prefix(prefix) {
+                    // `ADDR` or `ADDR (scheme)`.
+                    let a = a.split_whitespace().next().unwrap_or_default();
                     return a.parse().context("parsing the listening address");
                 }
             }

@@ -34,7 +34,7 @@ from helpers import ACCESS_KEY, REGION, SECRET_KEY
 REPO = Path(__file__).resolve().parents[2]
 HANDLERS = Path(__file__).resolve().parent / "handlers"
 SHIM = REPO / "contrib" / "lambda_shim.py"
-LISTEN_RE = re.compile(r"arca: listening on (\S+):(\d+)")
+LISTEN_RE = re.compile(r"arca: listening on (\S+):(\d+)(?: \((https?)\))?")
 
 
 def fn_arn(name: str) -> str:
@@ -72,15 +72,18 @@ def toml_function(arn: str, **fields) -> str:
 class RotationServer:
     """`arca server --dev --config FILE` on port 0, with the dev controls."""
 
-    def __init__(self, endpoint: str, proc: subprocess.Popen, log: list[str]):
+    def __init__(self, endpoint: str, proc: subprocess.Popen, log: list[str],
+                 verify: str | bool = True):
         self.endpoint = endpoint
         self.proc = proc
         self.log = log
+        # A CA bundle's path when the server speaks TLS under a test CA.
+        self.verify = verify
         self._clients: dict = {}
 
     # conftest's `_fresh_state` calls these two around every test.
     def reset(self) -> None:
-        r = requests.post(f"{self.endpoint}/_arca/dev/reset", timeout=10)
+        r = requests.post(f"{self.endpoint}/_arca/dev/reset", timeout=10, verify=self.verify)
         assert r.status_code < 300, f"dev reset failed: {r.status_code} {r.text}"
 
     def assert_alive(self) -> None:
@@ -91,7 +94,7 @@ class RotationServer:
 
     def advance_clock(self, seconds: int) -> None:
         r = requests.post(f"{self.endpoint}/_arca/dev/advance-clock",
-                          params={"seconds": str(int(seconds))}, timeout=10)
+                          params={"seconds": str(int(seconds))}, timeout=10, verify=self.verify)
         assert r.status_code < 300, f"advance-clock failed: {r.status_code} {r.text}"
 
     def events(self, arn: str | None = None, after: int | None = None) -> list[dict]:
@@ -100,7 +103,7 @@ class RotationServer:
             params["secret"] = arn
         if after is not None:
             params["after"] = str(after)
-        r = requests.post(f"{self.endpoint}/_arca/dev/events", params=params, timeout=10)
+        r = requests.post(f"{self.endpoint}/_arca/dev/events", params=params, timeout=10, verify=self.verify)
         assert r.status_code == 200, f"events failed: {r.status_code} {r.text}"
         return r.json()["events"]
 
@@ -136,15 +139,16 @@ class RotationServer:
 
     def client(self, validate: bool = True):
         if validate not in self._clients:
-            self._clients[validate] = make_sm(self.endpoint, validate=validate)
+            self._clients[validate] = make_sm(self.endpoint, validate=validate,
+                                              verify=self.verify)
         return self._clients[validate]
 
 
 def make_sm(endpoint: str, validate: bool = True, access_key: str = ACCESS_KEY,
-            secret_key: str = SECRET_KEY, region: str = REGION):
+            secret_key: str = SECRET_KEY, region: str = REGION, verify: str | bool = True):
     session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                                     region_name=region)
-    return session.client("secretsmanager", endpoint_url=endpoint, config=Config(
+    return session.client("secretsmanager", endpoint_url=endpoint, verify=verify, config=Config(
         retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=validate,
         connect_timeout=5, read_timeout=30))
 
@@ -157,7 +161,8 @@ def _drain(stream, sink: list[str], lines: "queue.Queue[str | None]") -> None:
     lines.put(None)
 
 
-def start_server(workdir: Path, config: str, extra_env: dict | None = None) -> RotationServer:
+def start_server(workdir: Path, config: str, extra_env: dict | None = None,
+                 verify: str | bool = True) -> RotationServer:
     binary = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
     if not binary.is_absolute():
         binary = REPO / binary
@@ -190,7 +195,8 @@ def start_server(workdir: Path, config: str, extra_env: dict | None = None) -> R
             raise AssertionError(f"arca exited with {proc.returncode}:\n" + "\n".join(log))
         m = LISTEN_RE.search(line)
         if m:
-            return RotationServer(f"http://{m.group(1)}:{m.group(2)}", proc, log)
+            scheme = m.group(3) or "http"
+            return RotationServer(f"{scheme}://{m.group(1)}:{m.group(2)}", proc, log, verify)
 
 
 def stop_server(srv: RotationServer) -> None:

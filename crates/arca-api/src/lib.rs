@@ -8,6 +8,7 @@ mod dev;
 mod json;
 pub mod operation;
 mod server;
+pub mod tls;
 
 use arca_core::access::AccessKeys;
 use arca_core::{Arca, RequestCtx};

@@ -1,5 +1,5 @@
 //! The local-command invoker: runs the operator's command with the event as JSON on
-//! stdin, and in its environment the endpoint (`AWS_ENDPOINT_URL`), the secret's region,
+//! stdin, and in its environment the endpoint (`AWS_ENDPOINT_URL`, and `AWS_CA_BUNDLE` under TLS), the secret's region,
 //! and short-lived credentials that may act on the secret being rotated and nothing else.
 //! So a Lambda-style handler written for boto3 runs unmodified (see `contrib/lambda_shim.py`).
 //! Exit status 0 is success; anything else, or overrunning the timeout, is failure.
@@ -13,10 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+/// Where a local command reaches this Arca: its URL and, when it serves TLS under a
+/// certificate the system does not trust, the CA bundle to trust (`AWS_CA_BUNDLE`).
+#[derive(Debug, Clone)]
+pub struct LocalEndpoint {
+    pub url: String,
+    pub ca_bundle: Option<std::path::PathBuf>,
+}
+
 pub struct CommandInvoker {
     argv: Vec<String>,
     timeout: Duration,
-    endpoint: String,
+    endpoint: LocalEndpoint,
     access_keys: Arc<AccessKeys>,
 }
 
@@ -24,7 +32,7 @@ impl CommandInvoker {
     pub fn new(
         argv: Vec<String>,
         timeout: Duration,
-        endpoint: String,
+        endpoint: LocalEndpoint,
         access_keys: Arc<AccessKeys>,
     ) -> Result<Self, InvokeError> {
         if argv.is_empty() {
@@ -69,8 +77,11 @@ impl Invoker for CommandInvoker {
                 cmd.env_remove(&k);
             }
         }
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint)
+        if let Some(ca) = &self.endpoint.ca_bundle {
+            cmd.env("AWS_CA_BUNDLE", ca);
+        }
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint.url)
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint.url)
             .env("AWS_REGION", &region)
             .env("AWS_DEFAULT_REGION", &region)
             .env("AWS_ACCESS_KEY_ID", &key_id)

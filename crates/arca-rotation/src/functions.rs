@@ -4,7 +4,7 @@
 //! sealed under the root key), so every server process sees the same bindings.
 
 use crate::api::CoreSecretsApi;
-use crate::command::CommandInvoker;
+use crate::command::{CommandInvoker, LocalEndpoint};
 use crate::event::{InvokeError, Invoker};
 use crate::http::HttpInvoker;
 use arca_core::access::AccessKeys;
@@ -73,8 +73,8 @@ pub struct Registry {
     keys: Arc<KeyService>,
     arca: Arc<Arca>,
     access_keys: Arc<AccessKeys>,
-    /// Where local commands reach Arca (`AWS_ENDPOINT_URL`).
-    endpoint: String,
+    /// Where local commands reach Arca (`AWS_ENDPOINT_URL`, `AWS_CA_BUNDLE`).
+    endpoint: LocalEndpoint,
 }
 
 impl Registry {
@@ -83,7 +83,7 @@ impl Registry {
         keys: Arc<KeyService>,
         arca: Arc<Arca>,
         access_keys: Arc<AccessKeys>,
-        endpoint: String,
+        endpoint: LocalEndpoint,
     ) -> Self {
         Self {
             store,

@@ -16,5 +16,6 @@ pub use api::{CoreSecretsApi, SecretsApi};
 pub use builtin::{
     parse_kind, BuiltinKind, BuiltinOptions, BuiltinRotator, BuiltinSettings, BuiltinSpec,
 };
+pub use command::LocalEndpoint;
 pub use event::{InvokeError, Invoker, RotationEvent, Step};
 pub use functions::{FunctionSpec, InvokerSource, Registry};

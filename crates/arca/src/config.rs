@@ -25,6 +25,19 @@ pub struct FileConfig {
     /// Rotation-function bindings, stored at start-up (the admin CLI can add more).
     #[serde(default)]
     pub rotation_functions: Vec<ConfiguredFunction>,
+    /// `[tls]`: serve HTTPS instead of HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: `cert_file` (PEM chain, leaf first), `key_file` (PEM private key, mode 0600)
+/// and, optionally, `ca_file`: the CA bundle that local rotation commands are told to
+/// trust (`AWS_CA_BUNDLE`) when they call back to this server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[[rotation_functions]]`: an ARN and what it runs, e.g.
@@ -76,7 +89,7 @@ pub fn check_private(path: &Path) -> Result<()> {
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
         bail!(
-            "{} holds access keys but is readable by group or others (mode {:o}); chmod 600 it",
+            "{} holds secret material but is readable by group or others (mode {:o}); chmod 600 it",
             path.display(),
             mode & 0o777
         );

@@ -21,6 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +66,15 @@ enum Command {
         /// How often the deletion purge runs, in seconds (default 60).
         #[arg(long)]
         purge_interval_secs: Option<u64>,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+        #[arg(long, env = "ARCA_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's PEM private key (a file of mode 0600).
+        #[arg(long, env = "ARCA_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// CA bundle local rotation commands trust when calling back (AWS_CA_BUNDLE).
+        #[arg(long, env = "ARCA_TLS_CA", requires = "tls_cert")]
+        tls_ca: Option<PathBuf>,
     },
     /// Manage SigV4 access keys.
     AccessKey {
@@ -238,7 +248,20 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             dev,
             purge_interval_secs,
-        } => server(&cli, listen.clone(), *dev, *purge_interval_secs).await,
+            tls_cert,
+            tls_key,
+            tls_ca,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert_file), Some(key_file)) => Some(config::TlsConfig {
+                    cert_file: cert_file.clone(),
+                    key_file: key_file.clone(),
+                    ca_file: tls_ca.clone(),
+                }),
+                _ => None,
+            };
+            server(&cli, listen.clone(), *dev, *purge_interval_secs, tls).await
+        }
         Command::InitRootKey { path } => {
             RootKey::generate_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created root key file {} (mode 0600); back it up: without it nothing stored can be decrypted", path.display());
@@ -312,7 +335,7 @@ async fn run(cli: Cli) -> Result<()> {
                             None => {
                                 let s: [u8; 32] = rand::random();
                                 printed_secret = Some(hex::encode(s));
-                                hex::encode(s).into_bytes()
+                                Zeroizing::new(hex::encode(s).into_bytes())
                             }
                         };
                         (
@@ -349,7 +372,7 @@ async fn run(cli: Cli) -> Result<()> {
                         o.keys.root(),
                         arn,
                         &spec,
-                        secret.as_deref(),
+                        secret.as_ref().map(|s| s.as_slice()),
                         SystemClock.now_millis(),
                     )
                     .map_err(|e| anyhow::anyhow!(e))?;
@@ -406,8 +429,21 @@ async fn server(
     listen: Option<String>,
     dev: bool,
     purge_interval_secs: Option<u64>,
+    tls: Option<config::TlsConfig>,
 ) -> Result<()> {
     let file = file_config(cli)?;
+    let tls = tls.or_else(|| file.tls.clone());
+    // Before anything is opened: a bad certificate or key stops the start with its reason.
+    let acceptor = match &tls {
+        Some(t) => {
+            let key = read_private_file(&t.key_file)?;
+            Some(
+                arca_api::tls::acceptor(&t.cert_file, &t.key_file, &key)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )
+        }
+        None => None,
+    };
     let listen = listen
         .or_else(|| file.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
@@ -474,7 +510,7 @@ async fn server(
             o.keys.root(),
             &f.arn,
             &f.spec,
-            secret.as_deref(),
+            secret.as_ref().map(|s| s.as_slice()),
             SystemClock.now_millis(),
         )
         .map_err(|e| anyhow::anyhow!("rotation function {}: {e}", f.arn))?;
@@ -527,7 +563,8 @@ async fn server(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let local = listener.local_addr()?;
-    println!("arca: listening on {local}");
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    println!("arca: listening on {local} ({scheme})");
     std::io::stdout().flush()?;
     tracing::info!(%local, account = %o.account, dev, "arca server started");
 
@@ -539,10 +576,14 @@ async fn server(
         shutdown_rx.clone(),
     ));
     // Local rotation commands reach this server on its own address.
-    let endpoint = if local.ip().is_unspecified() {
-        format!("http://127.0.0.1:{}", local.port())
+    let url = if local.ip().is_unspecified() {
+        format!("{scheme}://127.0.0.1:{}", local.port())
     } else {
-        format!("http://{local}")
+        format!("{scheme}://{local}")
+    };
+    let endpoint = arca_rotation::LocalEndpoint {
+        url,
+        ca_bundle: tls.as_ref().and_then(|t| t.ca_file.clone()),
     };
     let registry = Arc::new(arca_rotation::Registry::new(
         o.store.clone(),
@@ -557,7 +598,7 @@ async fn server(
         Duration::from_secs(5),
         shutdown_rx,
     ));
-    arca_api::serve(listener, state, shutdown_signal()).await?;
+    arca_api::serve(listener, acceptor, state, shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
@@ -567,11 +608,12 @@ async fn server(
 }
 
 /// Reads a file holding a secret, refusing one that group or others can read.
-fn read_private_file(path: &std::path::Path) -> Result<Vec<u8>> {
+fn read_private_file(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
     config::check_private(path)?;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.trim().as_bytes().to_vec())
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    Ok(Zeroizing::new(text.trim().as_bytes().to_vec()))
 }
 
 async fn shutdown_signal() {

@@ -164,11 +164,13 @@ fn append(buf: &Mutex<Vec<u8>>, bytes: &[u8]) {
         .extend_from_slice(bytes);
 }
 
-/// `arca: listening on 127.0.0.1:PORT` -> the address.
+/// `arca: listening on 127.0.0.1:PORT (http)` -> the address.
 fn listening_addr(line: &[u8]) -> Option<SocketAddr> {
     let line = std::str::from_utf8(line).ok()?;
     line.trim()
         .strip_prefix("arca: listening on ")?
+        .split_whitespace()
+        .next()?
         .parse()
         .ok()
 }
