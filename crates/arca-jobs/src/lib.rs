@@ -1,68 +1,34 @@
-//! Background workers (the deletion purge here, the rotation scheduler in `rotation`).
-//! Each runs `work()` until there is nothing left, then waits for
-//! its interval, a wake-up, or shutdown; failures back off exponentially with jitter.
-//! The purge removes secrets whose recovery window has ended; the state it works from
-//! (each secret's purge date) is persisted, so a restarted server simply resumes.
+//! Background jobs, each run by the one [`worker::Worker`] loop under a lease: the
+//! deletion purge (here) and the rotation scheduler (`rotation`). Their state (each
+//! secret's purge date, each rotation's due date and lease) is persisted, so a restarted
+//! server simply resumes.
 
 pub mod rotation;
+pub mod worker;
 
 use arca_core::Arca;
-use rand::Rng;
+use async_trait::async_trait;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use worker::{Job, JobError, Lease, Pass};
 
-/// Runs the deletion purge until `shutdown` flips to true.
-pub async fn run_purge(
-    arca: Arc<Arca>,
-    interval: Duration,
-    wakeup: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut failures: u32 = 0;
-    loop {
-        let wait = match arca.purge_due().await {
-            Ok(n) => {
-                if n > 0 {
-                    tracing::info!(purged = n, "deletion purge ran");
-                }
-                failures = 0;
-                interval
-            }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                let backoff = backoff(failures, interval);
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "deletion purge failed");
-                backoff
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wakeup.notified() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+pub use worker::backoff;
+
+/// The deletion purge: removes secrets whose recovery window has ended.
+pub struct PurgeJob {
+    pub arca: Arc<Arca>,
+}
+
+#[async_trait]
+impl Job for PurgeJob {
+    fn name(&self) -> &'static str {
+        "purge"
     }
-}
 
-/// Exponential backoff from 100 ms, capped at `cap`, with full jitter.
-pub fn backoff(failures: u32, cap: Duration) -> Duration {
-    let base = Duration::from_millis(100).saturating_mul(1u32 << failures.min(16));
-    let ceiling = base.min(cap).max(Duration::from_millis(1));
-    let ms = rand::thread_rng().gen_range(0..=ceiling.as_millis() as u64);
-    Duration::from_millis(ms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_is_capped() {
-        for f in 0..40 {
-            assert!(backoff(f, Duration::from_secs(5)) <= Duration::from_secs(5));
+    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+        let n = self.arca.purge_due().await?;
+        if n > 0 {
+            tracing::info!(purged = n, "deletion purge ran");
         }
+        Ok(Pass::Idle)
     }
 }

@@ -2,11 +2,14 @@
 //! runner that died), runs the four steps in order through the secret's rotation function,
 //! and reports the outcome to arca-core, which records events and schedules the next
 //! window or a retry. Work is found through each secret's persisted `rotation_due_at`, so
-//! a restarted server resumes where it stopped.
+//! a restarted server resumes where it stopped. The loop is the shared
+//! [`Worker`](crate::worker::Worker).
 
+use crate::worker::{Job, JobError, Lease, LocalLeases, Pass, Worker};
 use arca_core::rotation::{ClaimedRotation, DEFAULT_LEASE_MS};
 use arca_core::Arca;
 use arca_rotation::{InvokerSource, RotationEvent, Step};
+use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -14,54 +17,65 @@ use tokio::sync::{watch, Semaphore};
 /// At most this many rotations run at once.
 const MAX_CONCURRENT: usize = 8;
 
+/// The scheduler: each pass claims as many due rotations as there are free slots and
+/// starts them; each attempt then runs on its own (under its own per-secret lease, kept
+/// by arca-core) and wakes the scheduler when it ends.
+pub struct RotationScheduler {
+    arca: Arc<Arca>,
+    invokers: Arc<dyn InvokerSource>,
+    permits: Arc<Semaphore>,
+}
+
+impl RotationScheduler {
+    pub fn new(arca: Arc<Arca>, invokers: Arc<dyn InvokerSource>) -> Self {
+        Self {
+            arca,
+            invokers,
+            permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
+        }
+    }
+}
+
+#[async_trait]
+impl Job for RotationScheduler {
+    fn name(&self) -> &'static str {
+        "rotation"
+    }
+
+    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+        let available = self.permits.available_permits();
+        if available == 0 {
+            return Ok(Pass::Idle);
+        }
+        let claims = self
+            .arca
+            .claim_due_rotations(available, DEFAULT_LEASE_MS)
+            .await?;
+        for claim in claims {
+            let permit = self.permits.clone().acquire_owned().await?;
+            let (arca, invokers) = (self.arca.clone(), self.invokers.clone());
+            tokio::spawn(async move {
+                run_attempt(&arca, invokers.as_ref(), &claim).await;
+                drop(permit);
+                // Look again at once: a finished attempt may free the next.
+                arca.rotation_wakeup().notify_one();
+            });
+        }
+        Ok(Pass::Idle)
+    }
+}
+
+/// Runs the rotation scheduler on this node until `shutdown` flips to true.
 pub async fn run_rotation(
     arca: Arc<Arca>,
     invokers: Arc<dyn InvokerSource>,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let wakeup = arca.rotation_wakeup();
-    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT));
-    let mut failures: u32 = 0;
-    loop {
-        let available = permits.available_permits();
-        let wait = if available == 0 {
-            interval
-        } else {
-            match arca.claim_due_rotations(available, DEFAULT_LEASE_MS).await {
-                Ok(claims) => {
-                    failures = 0;
-                    for claim in claims {
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
-                            return;
-                        };
-                        let (arca, invokers) = (arca.clone(), invokers.clone());
-                        tokio::spawn(async move {
-                            run_attempt(&arca, invokers.as_ref(), &claim).await;
-                            drop(permit);
-                            // Look again at once: a finished attempt may free the next.
-                            arca.rotation_wakeup().notify_one();
-                        });
-                    }
-                    interval
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    let backoff = crate::backoff(failures, interval);
-                    tracing::warn!(error = %e, "claiming due rotations failed");
-                    backoff
-                }
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wakeup.notified() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+    Worker::local(interval, wakeup, LocalLeases::new())
+        .run(Arc::new(RotationScheduler::new(arca, invokers)), shutdown)
+        .await
 }
 
 /// Runs one claimed attempt to its end and reports it.

@@ -569,12 +569,20 @@ async fn server(
     tracing::info!(%local, account = %o.account, dev, "arca server started");
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let purge = tokio::spawn(arca_jobs::run_purge(
-        arca.clone(),
-        Duration::from_secs(purge_interval_secs.max(1)),
-        purge_wakeup,
-        shutdown_rx.clone(),
-    ));
+    // Every background job runs in the same worker loop, under leases of this process
+    // (one node on SQLite).
+    let leases = arca_jobs::worker::LocalLeases::new();
+    let purge = tokio::spawn(
+        arca_jobs::worker::Worker::local(
+            Duration::from_secs(purge_interval_secs.max(1)),
+            purge_wakeup,
+            leases.clone(),
+        )
+        .run(
+            Arc::new(arca_jobs::PurgeJob { arca: arca.clone() }),
+            shutdown_rx.clone(),
+        ),
+    );
     // Local rotation commands reach this server on its own address.
     let url = if local.ip().is_unspecified() {
         format!("{scheme}://127.0.0.1:{}", local.port())
@@ -592,12 +600,16 @@ async fn server(
         state.access_keys.clone(),
         endpoint,
     ));
-    let rotation = tokio::spawn(arca_jobs::rotation::run_rotation(
-        arca.clone(),
-        registry,
-        Duration::from_secs(5),
-        shutdown_rx,
-    ));
+    let rotation = tokio::spawn(
+        arca_jobs::worker::Worker::local(Duration::from_secs(5), arca.rotation_wakeup(), leases)
+            .run(
+                Arc::new(arca_jobs::rotation::RotationScheduler::new(
+                    arca.clone(),
+                    registry,
+                )),
+                shutdown_rx,
+            ),
+    );
     arca_api::serve(listener, acceptor, state, shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
