@@ -273,7 +273,7 @@ impl Arca {
             }
         }
         let now = self.now();
-        let (resp, event) = self
+        let resp = self
             .modify(ctx, &id, |mut secret| {
                 ensure_not_deleted(&secret)?;
                 let mut st = rotation_state(&secret);
@@ -317,10 +317,10 @@ impl Arca {
                     .with_detail(serde_json::json!({"trigger": "RotateSecret", "rotateImmediately": rotate_now, "lambdaArn": lambda_arn}));
                 let mut change = metadata_change(secret);
                 change.new_versions.extend(placeholder);
-                Ok((Some(change), (resp, event)))
+                change.events.push(event);
+                Ok((Some(change), resp))
             })
             .await?;
-        self.record_event(event).await;
         self.wake_rotation();
         Ok(resp)
     }
@@ -333,7 +333,7 @@ impl Arca {
         let id = validate::only_secret_id(&req.secret_id)?.to_owned();
         ensure_unscoped(ctx)?;
         let now = self.now();
-        let (resp, event) = self
+        let resp = self
             .modify(ctx, &id, |mut secret| {
                 ensure_not_deleted(&secret)?;
                 let mut st = rotation_state(&secret);
@@ -354,10 +354,11 @@ impl Arca {
                     version_id: version.clone(),
                 };
                 let event = event(EVENT_ROTATION_CANCELLED, &secret, version.as_deref(), now);
-                Ok((Some(metadata_change(secret)), (resp, event)))
+                let mut change = metadata_change(secret);
+                change.events.push(event);
+                Ok((Some(change), resp))
             })
             .await?;
-        self.record_event(event).await;
         Ok(resp)
     }
 
@@ -388,10 +389,10 @@ impl Arca {
         let mut claimed = Vec::new();
         for (region, arn) in due {
             let ctx = RequestCtx::new(region.clone());
-            let mut started_event = None;
             let result = self
                 .modify(&ctx, &arn, |mut secret| {
                     let mut new_placeholder = None;
+                    let mut started_event = None;
                     let mut st = rotation_state(&secret);
                     if secret.deleted_at.is_some() {
                         // No rotation while deletion is scheduled; RestoreSecret brings it back.
@@ -458,16 +459,12 @@ impl Arca {
                     };
                     let mut change = metadata_change(secret);
                     change.new_versions.extend(new_placeholder);
+                    change.events.extend(started_event);
                     Ok((Some(change), Some(claim)))
                 })
                 .await;
             match result {
-                Ok(Some(c)) => {
-                    if let Some(e) = started_event.take() {
-                        self.record_event(e).await;
-                    }
-                    claimed.push(c)
-                }
+                Ok(Some(c)) => claimed.push(c),
                 Ok(None) => {}
                 Err(e) if e.code == ErrorCode::ResourceNotFound => {}
                 Err(e) => return Err(e),
@@ -485,7 +482,7 @@ impl Arca {
     ) -> Result<(), ApiError> {
         let now = self.now();
         let ctx = RequestCtx::new(claim.region.clone());
-        let ev = self
+        self
             .modify(&ctx, &claim.arn, |mut secret| {
                 let mut st = rotation_state(&secret);
                 // Cancelled or superseded while running: nothing of ours to record.
@@ -496,7 +493,7 @@ impl Arca {
                     .take()
                     .filter(|j| j.token == claim.job.token && j.attempt == claim.job.attempt)
                 else {
-                    return Ok((None, None));
+                    return Ok((None, ()));
                 };
                 let outcome = match &outcome {
                     Ok(()) if !job.test_only => {
@@ -548,20 +545,11 @@ impl Arca {
                 set_rotation_state(&mut secret, &st);
                 let mut change = metadata_change(secret);
                 change.restaged = restaged;
-                Ok((Some(change), Some(ev)))
+                change.events.push(ev);
+                Ok((Some(change), ()))
             })
             .await?;
-        if let Some(ev) = ev {
-            self.record_event(ev).await;
-        }
         Ok(())
-    }
-
-    /// Appends an event; a failure to record is logged, never fails the operation.
-    pub(crate) async fn record_event(&self, event: EventRecord) {
-        if let Err(e) = self.store.append_event(&event).await {
-            tracing::error!(error = %e, name = %event.name, "recording an event failed");
-        }
     }
 }
 

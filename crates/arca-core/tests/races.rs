@@ -3,7 +3,9 @@
 //! - a forced DeleteSecret during a write in flight: the write, finishing after the
 //!   delete, put the deleted record back into the read cache;
 //! - the purge listing a secret, then a RestoreSecret committing, then the purge deleting
-//!   the restored secret anyway.
+//!   the restored secret anyway;
+//! - an event appended after its write had committed: a failure (or a crash) in between
+//!   lost it. Events now travel in the write's own transaction.
 
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
@@ -48,6 +50,9 @@ struct GatedStore {
     inner: SqliteStore,
     after_update: Gate,
     after_due_for_purge: Gate,
+    /// A lone `append_event` (one outside a write's transaction) fails, as a crash
+    /// between a commit and an append after it would lose the event.
+    refuse_lone_events: AtomicBool,
 }
 
 #[async_trait]
@@ -95,6 +100,11 @@ impl Store for GatedStore {
         self.inner.due_for_rotation(now, limit).await
     }
     async fn append_event(&self, event: &EventRecord) -> Result<i64> {
+        if self.refuse_lone_events.load(Ordering::SeqCst) {
+            return Err(arca_store::StoreError::Backend(
+                "refused by the test".into(),
+            ));
+        }
         self.inner.append_event(event).await
     }
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
@@ -137,6 +147,7 @@ async fn instance(dir: &tempfile::TempDir, clock: ManualClock) -> (Arc<Arca>, Ar
         inner: SqliteStore::open(&dir.path().join("arca.db")).expect("open"),
         after_update: Gate::default(),
         after_due_for_purge: Gate::default(),
+        refuse_lone_events: AtomicBool::new(false),
     });
     let store: Arc<dyn Store> = gated.clone();
     let root = RootKey::from_base64(ROOT).expect("root");
@@ -297,4 +308,33 @@ async fn restore_during_the_purge_keeps_the_secret() {
         .await
         .expect("read");
     assert_eq!(v.secret_string.expect("string").expose(), "v0");
+}
+
+#[tokio::test]
+async fn an_event_is_committed_with_its_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (arca, store) = instance(&dir, ManualClock::new(T0)).await;
+    let ctx = RequestCtx::new("us-east-1");
+    create(&arca, &ctx).await;
+    store.refuse_lone_events.store(true, Ordering::SeqCst);
+    let arn = arca
+        .cancel_rotate_secret(
+            &ctx,
+            SecretIdRequest {
+                secret_id: secret_id(),
+            },
+        )
+        .await
+        .expect("cancel")
+        .arn;
+    let events = store
+        .list_events(&EventQuery {
+            after_id: 0,
+            limit: 10,
+            secret_arn: Some(arn),
+        })
+        .await
+        .expect("events");
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["RotationCancelled"]);
 }

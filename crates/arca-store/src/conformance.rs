@@ -55,6 +55,7 @@ macro_rules! store_conformance_tests {
             due_for_rotation_finds_due_secrets_in_order_across_regions,
             due_for_rotation_forgets_cleared_and_postponed_secrets,
             events_get_increasing_ids_and_round_trip,
+            update_appends_its_events_only_when_it_commits,
             events_list_after_id_with_limit_and_secret_filter,
             events_are_all_listed_after_many_appends,
             wipe_secrets_removes_events_without_reusing_ids,
@@ -133,6 +134,7 @@ fn change(current: &SecretRecord) -> SecretChange {
         new_versions: Vec::new(),
         restaged: Vec::new(),
         removed_versions: Vec::new(),
+        events: Vec::new(),
     }
 }
 
@@ -376,6 +378,41 @@ pub async fn update_with_stale_revision_conflicts_and_applies_nothing<S: Store>(
         store.get_sealed_value(&s.arn, "v2").await.expect("get"),
         None
     );
+}
+
+pub async fn update_appends_its_events_only_when_it_commits<S: Store>(store: &S) {
+    let s = secret(R1, "evented-change", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let stale = by_arn(store, &s).await;
+
+    let mut ok = change(&stale);
+    ok.events = vec![event(0, Some(&s.arn)), event(1, Some(&s.arn))];
+    store.update_secret(&ok).await.expect("update");
+    let listed = all_events(store, 0, 10, Some(&s.arn)).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for (got, sent) in listed.iter().zip(&ok.events) {
+        assert_eq!(
+            EventRecord {
+                id: -1,
+                ..got.clone()
+            },
+            *sent
+        );
+    }
+
+    // A change refused for its revision, or for restaging a version that does not exist,
+    // leaves no event behind.
+    let mut stale_change = change(&stale);
+    stale_change.events = vec![event(2, Some(&s.arn))];
+    let err = store.update_secret(&stale_change).await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "got {err:?}");
+    let current = by_arn(store, &s).await;
+    let mut bad = change(&current);
+    bad.restaged = vec![("no-such-version".into(), vec!["X".into()])];
+    bad.events = vec![event(4, Some(&s.arn))];
+    let err = store.update_secret(&bad).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
+    assert_eq!(all_events(store, 0, 10, Some(&s.arn)).await, listed);
 }
 
 pub async fn update_missing_secret_is_not_found<S: Store>(store: &S) {
@@ -790,6 +827,7 @@ pub async fn list_returns_labelled_versions_only<S: Store>(store: &S) {
         ],
         restaged: vec![],
         removed_versions: vec![],
+        events: vec![],
     };
     change.secret.versions.clear();
     store.update_secret(&change).await.expect("update");

@@ -91,8 +91,9 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- events -----
 
-    /// Appends an event; returns its id (strictly increasing). `event.id` is ignored.
-    /// Durable once this returns, like every other write.
+    /// Appends an event that no write causes; returns its id (strictly increasing).
+    /// `event.id` is ignored. Durable once this returns, like every other write. A write's
+    /// own events go in [`SecretChange::events`], so they commit with it or not at all.
     async fn append_event(&self, event: &EventRecord) -> Result<i64>;
     /// Events with id > query.after_id, ascending, at most query.limit, optionally only one secret's.
     /// Ids become visible in increasing order (an event never appears below an id a reader

@@ -110,6 +110,9 @@ pub struct SecretChange {
     pub restaged: Vec<(String, Vec<String>)>,
     /// Versions to delete with their values.
     pub removed_versions: Vec<String>,
+    /// Events the change causes, appended in the same transaction (their ids assigned by
+    /// the store): a committed change always has its events, a refused one none.
+    pub events: Vec<EventRecord>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -127,6 +127,7 @@ async fn concurrent_writers_share_commits_without_losing_or_mixing_writes() {
                     new_versions: vec![version(&format!("v{i}"), &[], T0)],
                     restaged: vec![],
                     removed_versions: vec![],
+                    events: vec![],
                 };
                 match store.update_secret(&change).await {
                     Ok(()) => Ok(true),

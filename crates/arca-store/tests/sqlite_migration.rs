@@ -120,6 +120,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
         new_versions: vec![],
         restaged: vec![],
         removed_versions: vec![],
+        events: vec![],
     };
     c.secret.rotation_due_at = Some(T0);
     store.update_secret(&c).await.expect("schedule rotation");

@@ -423,5 +423,6 @@ pub(crate) fn metadata_change(secret: SecretRecord) -> SecretChange {
         new_versions: Vec::new(),
         restaged: Vec::new(),
         removed_versions: Vec::new(),
+        events: Vec::new(),
     }
 }

@@ -198,6 +198,9 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
     for nv in &c.new_versions {
         insert_version(conn, id, nv)?;
     }
+    for e in &c.events {
+        append_event(conn, e)?;
+    }
     Ok(())
 }
 
