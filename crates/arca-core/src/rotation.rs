@@ -53,9 +53,6 @@ pub struct RotationState {
 pub struct RotationJob {
     /// The new version's id (the ClientRequestToken).
     pub token: String,
-    /// The RotationToken handed to the function in each event: a credential, so it is
-    /// redacted in Debug output and wiped on drop.
-    pub rotation_token: SecretString,
     /// RotateImmediately=false: only the testSecret step runs.
     pub test_only: bool,
     pub attempt: u32,
@@ -74,6 +71,9 @@ pub struct ClaimedRotation {
     pub arn: String,
     pub lambda_arn: String,
     pub job: RotationJob,
+    /// The RotationToken handed to the function in each event (derived from the root
+    /// key, never stored; see [`Arca::rotation_token`]).
+    pub rotation_token: SecretString,
 }
 
 /// How an attempt ended: Ok, or the step that failed and why (no secret material).
@@ -123,6 +123,7 @@ fn due_at(state: &RotationState) -> Option<Millis> {
 /// token that rotation handed its function, and the write must be of that rotation's
 /// version. Compared in constant time: the token is a credential.
 pub(crate) fn check_rotation_token(
+    arca: &Arca,
     s: &SecretRecord,
     given: &SecretString,
     version_id: &str,
@@ -130,8 +131,9 @@ pub(crate) fn check_rotation_token(
     use subtle::ConstantTimeEq;
     let st = rotation_state(s);
     let matches = st.job.as_ref().is_some_and(|j| {
+        let expected = arca.rotation_token(&s.arn, j);
         bool::from(
-            j.rotation_token
+            expected
                 .expose()
                 .as_bytes()
                 .ct_eq(given.expose().as_bytes()),
@@ -225,6 +227,17 @@ fn new_token() -> String {
 }
 
 impl Arca {
+    /// The RotationToken of the rotation `job` of secret `arn`: a keyed digest of the
+    /// rotation's identity (its version and start), so it is never stored and is the same
+    /// for every attempt of that rotation.
+    pub fn rotation_token(&self, arn: &str, job: &RotationJob) -> SecretString {
+        let t = self
+            .keys
+            .digest()
+            .rotation_token(arn, &job.token, job.started_at);
+        SecretString::new(t.as_str().to_owned())
+    }
+
     pub async fn rotate_secret(
         &self,
         ctx: &RequestCtx,
@@ -296,7 +309,6 @@ impl Arca {
                 }
                 st.job = Some(RotationJob {
                     token: job_token.clone(),
-                    rotation_token: SecretString::new(new_token()),
                     test_only: !rotate_now,
                     attempt: 0,
                     started_at: now,
@@ -435,8 +447,7 @@ impl Arca {
                             );
                             RotationJob {
                                 token,
-                                rotation_token: SecretString::new(new_token()),
-                                test_only: false,
+                                            test_only: false,
                                 attempt: 0,
                                 started_at: now,
                                 lease_until: None,
@@ -455,6 +466,7 @@ impl Arca {
                         region: region.clone(),
                         arn: secret.arn.clone(),
                         lambda_arn,
+                        rotation_token: self.rotation_token(&secret.arn, &job),
                         job,
                     };
                     let mut change = metadata_change(secret);
@@ -610,7 +622,7 @@ impl Arca {
                 secret_string: current.secret_string,
                 secret_binary: current.secret_binary,
                 version_stages: Some(vec![AWSPENDING.to_owned()]),
-                rotation_token: Some(claim.job.rotation_token.clone()),
+                rotation_token: Some(claim.rotation_token.clone()),
             },
         )
         .await

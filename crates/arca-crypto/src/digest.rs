@@ -14,6 +14,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Domain label so a value digest can never collide with any other HMAC made with this key.
 const LABEL: &[u8] = b"arca/v1/value-digest";
+/// Domain label of rotation tokens (see [`DigestKey::rotation_token`]).
+const ROTATION_LABEL: &[u8] = b"arca/v1/rotation-token";
 
 /// An HMAC-SHA256 key derived from the root key. Zeroized on drop; prints as `[redacted]`.
 pub struct DigestKey(Box<Zeroizing<[u8; KEY_LEN]>>);
@@ -36,6 +38,33 @@ impl DigestKey {
             mac.update(field);
         }
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The RotationToken of one rotation: HMAC-SHA256 over (label, arn, version id, start
+    /// time), hex. Derived rather than stored, so no token is ever written to disk, and the
+    /// same rotation always gets the same token (retries, restarts, other nodes with the
+    /// same root key). Zeroized on drop; compare it in constant time.
+    pub fn rotation_token(
+        &self,
+        arn: &str,
+        version_id: &str,
+        started_at: i64,
+    ) -> Zeroizing<String> {
+        let mut mac = HmacSha256::new_from_slice(&self.0[..]).expect("HMAC takes any key length");
+        let started = started_at.to_be_bytes();
+        for field in [
+            ROTATION_LABEL,
+            arn.as_bytes(),
+            version_id.as_bytes(),
+            &started[..],
+        ] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field);
+        }
+        let mut bytes: [u8; 32] = mac.finalize().into_bytes().into();
+        let token = Zeroizing::new(hex::encode(bytes));
+        zeroize::Zeroize::zeroize(&mut bytes);
+        token
     }
 }
 
@@ -80,6 +109,26 @@ mod tests {
         assert_ne!(
             base,
             other.digest_key().value_digest(ARN, false, b"hunter2")
+        );
+    }
+
+    #[test]
+    fn rotation_tokens_are_stable_per_rotation_and_differ_otherwise() {
+        let root = RootKey::from_base64(&hex::encode([3u8; 32])).expect("key");
+        let d = root.digest_key();
+        let t = d.rotation_token(ARN, "v1", 10);
+        assert_eq!(t.len(), 64);
+        assert!(t.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(*t, *root.digest_key().rotation_token(ARN, "v1", 10));
+        assert_ne!(*t, *d.rotation_token(ARN, "v2", 10));
+        assert_ne!(*t, *d.rotation_token(ARN, "v1", 11));
+        assert_ne!(*t, *d.rotation_token(&format!("{ARN}x"), "v1", 10));
+        let other = RootKey::from_base64(&hex::encode([4u8; 32])).expect("key");
+        assert_ne!(*t, *other.digest_key().rotation_token(ARN, "v1", 10));
+        // Not a value digest of the same fields.
+        assert_ne!(
+            t.as_bytes(),
+            hex::encode(d.value_digest(ARN, false, b"v1")).as_bytes()
         );
     }
 }

@@ -108,7 +108,7 @@ async fn attempt(
         step,
         secret_id: claim.arn.clone(),
         client_request_token: claim.job.token.clone(),
-        rotation_token: claim.job.rotation_token.clone(),
+        rotation_token: claim.rotation_token.clone(),
     };
     if claim.job.test_only {
         arca.begin_test_rotation(claim)

@@ -66,7 +66,7 @@ async fn rotate_immediately_runs_the_four_steps_once_with_one_token() {
     );
     for e in &calls {
         assert_eq!(e.client_request_token, token);
-        assert_eq!(e.rotation_token, claim.job.rotation_token);
+        assert_eq!(e.rotation_token, claim.rotation_token);
         assert_eq!(e.secret_id, arn);
     }
     let (cur, value) = env.current(&arn).await;
@@ -265,8 +265,19 @@ async fn a_crashed_attempt_is_reclaimed_after_its_lease_and_finishes_idempotentl
     let (pending, _) = env.staged(&arn, "AWSPENDING").await.expect("AWSPENDING");
     assert_eq!(pending, token);
     // kill -9: the runner is gone; its claim is never finished.
-    let rotation_token = c1.job.rotation_token.clone();
+    let rotation_token = c1.rotation_token.clone();
     drop(c1);
+    // The token is a credential: derived when needed, never written to the database.
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", env.db().display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            let t = rotation_token.expose().as_bytes();
+            assert!(
+                !bytes.windows(t.len()).any(|w| w == t),
+                "the rotation token is stored in {path}"
+            );
+        }
+    }
 
     // Before the lease runs out, nobody else may run the rotation.
     env.set(T0 + DEFAULT_LEASE_MS - 1);
@@ -281,7 +292,7 @@ async fn a_crashed_attempt_is_reclaimed_after_its_lease_and_finishes_idempotentl
     assert_eq!(claims.len(), 1);
     let c2 = &claims[0];
     assert_eq!(c2.job.token, token, "the same rotation is taken up again");
-    assert_eq!(c2.job.rotation_token, rotation_token);
+    assert_eq!(c2.rotation_token, rotation_token);
     assert_eq!(c2.job.attempt, 2);
     assert!(env.claim().await.is_empty());
     env.run(c2).await;
@@ -461,8 +472,8 @@ async fn failure_at(step: Step) {
         assert_eq!(c.job.token, token, "retried with the same token");
         assert_eq!(c.job.attempt, attempt);
         assert_eq!(
-            *rotation_token.get_or_insert(c.job.rotation_token.clone()),
-            c.job.rotation_token
+            *rotation_token.get_or_insert(c.rotation_token.clone()),
+            c.rotation_token
         );
         env.run(c).await;
 

@@ -449,7 +449,7 @@ impl Env {
             step,
             secret_id: claim.arn.clone(),
             client_request_token: claim.job.token.clone(),
-            rotation_token: claim.job.rotation_token.clone(),
+            rotation_token: claim.rotation_token.clone(),
         })
         .await
     }
