@@ -3,6 +3,7 @@
 //! (ciphertext from arca-crypto), so no backend ever sees plaintext. Every backend must
 //! pass the one conformance suite in `conformance`.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod model;
 pub mod sqlite;
