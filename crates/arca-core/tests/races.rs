@@ -9,12 +9,12 @@
 
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
-use arca_store::sqlite::SqliteStore;
 use arca_store::{
     AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
     NewVersion, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate,
     SecretRecord, Store,
 };
+use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
 use arca_types::time::{Clock, ManualClock, Millis, MILLIS_PER_DAY};
 use arca_types::wire::*;

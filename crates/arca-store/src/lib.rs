@@ -1,4 +1,5 @@
-//! The storage seam: the `Store` trait, the records it keeps, and its backends.
+//! The storage seam: the `Store` trait and the records it keeps. Backends live in their
+//! own crates (`arca-store-sqlite`).
 //! Backends store only what arca-core hands them; secret values arrive already sealed
 //! (ciphertext from arca-crypto), so no backend ever sees plaintext. Every backend must
 //! pass the one conformance suite in `conformance`.
@@ -6,7 +7,6 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod model;
-pub mod sqlite;
 
 pub use model::*;
 

@@ -2,8 +2,8 @@
 
 use arca_core::{Arca, KeyService};
 use arca_crypto::RootKey;
-use arca_store::sqlite::SqliteStore;
 use arca_store::Store;
+use arca_store_sqlite::SqliteStore;
 use arca_types::time::SystemClock;
 use std::sync::Arc;
 

@@ -13,8 +13,8 @@ use arca_rotation::builtin::{BuiltinKind, BuiltinOptions, BuiltinRotator};
 use arca_rotation::{
     CoreSecretsApi, InvokeError, Invoker, InvokerSource, RotationEvent, SecretsApi, Step,
 };
-use arca_store::sqlite::SqliteStore;
 use arca_store::{EventQuery, EventRecord, RotationFunctionRecord, Store};
+use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
 use arca_types::time::{to_wire, ManualClock, Millis, MILLIS_PER_DAY};
 use arca_types::wire::*;

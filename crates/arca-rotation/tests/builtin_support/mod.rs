@@ -12,7 +12,7 @@
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
 use arca_rotation::{InvokeError, Invoker, RotationEvent, SecretsApi, Step};
-use arca_store::sqlite::SqliteStore;
+use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
 use arca_types::time::SystemClock;
 use arca_types::wire::CreateSecretRequest;

@@ -1,7 +1,7 @@
 //! Runs the backend-independent conformance suite against `SqliteStore`, one temporary
 //! database file per test (a file, not memory, so WAL and separate connections are real).
 
-use arca_store::sqlite::SqliteStore;
+use arca_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
 async fn fresh_store() -> (SqliteStore, TempDir) {

@@ -6,7 +6,7 @@ use arca_types::time::Millis;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{is_name_taken, json_err, sql_err};
-use crate::{
+use arca_store::{
     AccessKeyRecord, EncryptionKeyRecord, EventRecord, NewVersion, Result, RotationFunctionRecord,
     SecretChange, SecretRecord, StoreError,
 };

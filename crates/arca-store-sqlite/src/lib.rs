@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::{
+use arca_store::{
     AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
     NewVersion, PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretChange,
     SecretPredicate, SecretRecord, Store, StoreError,

@@ -1,12 +1,12 @@
 //! Listing and lookups must stay index-bound with a million secrets. Ignored by default
 //! (it builds a large database); run with
-//! `cargo test -p arca-store --release --test sqlite_scale -- --ignored --nocapture`.
+//! `cargo test -p arca-store-sqlite --release --test scale -- --ignored --nocapture`.
 
 use std::time::Instant;
 
 use arca_store::conformance::cursor_of;
-use arca_store::sqlite::SqliteStore;
 use arca_store::{ListQuery, SecretRecord, SortBy, Store};
+use arca_store_sqlite::SqliteStore;
 
 #[tokio::test]
 #[ignore = "builds a large database; run explicitly"]

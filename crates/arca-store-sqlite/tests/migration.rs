@@ -2,10 +2,10 @@
 //! migrations in place, and everything it held is still there and still works.
 
 use arca_store::conformance::{arn, event};
-use arca_store::sqlite::SqliteStore;
 use arca_store::{
     EventQuery, RotationFunctionRecord, SealedValue, SecretChange, Store, VersionRecord,
 };
+use arca_store_sqlite::SqliteStore;
 use rusqlite::params;
 
 const T0: i64 = 1_700_000_000_000;
@@ -17,7 +17,7 @@ fn write_schema_v1_database(path: &std::path::Path) {
     let conn = rusqlite::Connection::open(path).expect("raw open");
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
         .expect("pragmas");
-    conn.execute_batch(include_str!("../migrations/sqlite/001_initial.sql"))
+    conn.execute_batch(include_str!("../migrations/001_initial.sql"))
         .expect("apply 001");
     conn.execute_batch("PRAGMA user_version = 1")
         .expect("set version");

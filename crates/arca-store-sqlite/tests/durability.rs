@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arca_store::conformance::{event, secret, version};
-use arca_store::sqlite::SqliteStore;
 use arca_store::{AccessKeyRecord, EventQuery, SealedValue, SecretChange, Store, StoreError};
+use arca_store_sqlite::SqliteStore;
 
 const T0: i64 = 1_700_000_000_000;
 const MARKER: &[u8] = b"ARCA-DURABILITY-MARKER-7f3c9e";

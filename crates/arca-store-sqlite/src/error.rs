@@ -3,7 +3,7 @@
 //! message (which names tables and columns, never row contents); row values are never
 //! formatted, so sealed blobs, digests and descriptions cannot leak into logs.
 
-use crate::StoreError;
+use arca_store::StoreError;
 
 /// `map_err` adapter: `.map_err(sql_err("load tags"))`.
 pub(super) fn sql_err(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {

@@ -1,5 +1,5 @@
 //! Connection setup (pragmas) and schema migrations for the SQLite backend.
-//! Migrations are SQL files under `migrations/sqlite/`, embedded at build time and applied
+//! Migrations are SQL files under `migrations/`, embedded at build time and applied
 //! in order; the applied count is kept in `PRAGMA user_version`.
 
 use std::cell::Cell;
@@ -9,20 +9,14 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 use super::error::sql_err;
-use crate::{Result, StoreError};
+use arca_store::{Result, StoreError};
 
 /// (version, SQL). A migration's version is the `user_version` after it is applied.
 /// Append only: never edit a migration that has shipped.
 const MIGRATIONS: &[(i32, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/001_initial.sql")),
-    (
-        2,
-        include_str!("../../migrations/sqlite/002_rotation_events.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/sqlite/003_labelled_versions.sql"),
-    ),
+    (1, include_str!("../migrations/001_initial.sql")),
+    (2, include_str!("../migrations/002_rotation_events.sql")),
+    (3, include_str!("../migrations/003_labelled_versions.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

@@ -9,7 +9,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
 
 use super::error::{json_err, sql_err};
-use crate::{
+use arca_store::{
     AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
     PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy,
     StoreError, VersionRecord,
