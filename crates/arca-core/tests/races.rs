@@ -6,6 +6,9 @@
 //!   the restored secret anyway;
 //! - an event appended after its write had committed: a failure (or a crash) in between
 //!   lost it. Events now travel in the write's own transaction.
+//!
+//! And what only concurrency shows: one ClientRequestToken sent twice at once, two label
+//! moves on one secret at once.
 
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
@@ -337,4 +340,121 @@ async fn an_event_is_committed_with_its_write() {
         .expect("events");
     let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["RotationCancelled"]);
+}
+
+fn put(token: &str, value: &str, stages: Option<Vec<String>>) -> PutSecretValueRequest {
+    PutSecretValueRequest {
+        secret_id: secret_id(),
+        client_request_token: Some(token.into()),
+        secret_string: Some(SecretString::new(value.into())),
+        version_stages: stages,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_puts_with_one_client_request_token_make_one_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (arca, _store) = instance(&dir, ManualClock::new(T0)).await;
+    let ctx = RequestCtx::new("us-east-1");
+    create(&arca, &ctx).await;
+    for round in 0..10 {
+        // The same value twice at once: a retry that raced its original. Both succeed
+        // with the one version.
+        let token = format!("{round:0>32}a");
+        let (a, b) = tokio::join!(
+            arca.put_secret_value(&ctx, put(&token, "same", None)),
+            arca.put_secret_value(&ctx, put(&token, "same", None))
+        );
+        let (a, b) = (a.expect("first"), b.expect("second"));
+        assert_eq!(a.version_id, token);
+        assert_eq!(b.version_id, token);
+        // Different values under one token: one wins, the other is refused with AWS's
+        // ResourceExistsException, and the stored value is the winner's.
+        let token = format!("{round:0>32}b");
+        let (a, b) = tokio::join!(
+            arca.put_secret_value(&ctx, put(&token, "left", None)),
+            arca.put_secret_value(&ctx, put(&token, "right", None))
+        );
+        let won = match (&a, &b) {
+            (Ok(_), Err(e)) if e.code == ErrorCode::ResourceExists => "left",
+            (Err(e), Ok(_)) if e.code == ErrorCode::ResourceExists => "right",
+            other => panic!("round {round}: {other:?}"),
+        };
+        let v = arca
+            .get_secret_value(
+                &ctx,
+                GetSecretValueRequest {
+                    secret_id: secret_id(),
+                    version_id: Some(token.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("read");
+        assert_eq!(v.secret_string.expect("string").expose(), won);
+    }
+    let versions = arca
+        .list_secret_version_ids(
+            &ctx,
+            ListSecretVersionIdsRequest {
+                secret_id: secret_id(),
+                include_deprecated: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("versions")
+        .versions;
+    assert_eq!(versions.len(), 21, "the first version and two per round");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_label_moves_at_once_leave_the_label_on_one_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (arca, _store) = instance(&dir, ManualClock::new(T0)).await;
+    let ctx = RequestCtx::new("us-east-1");
+    create(&arca, &ctx).await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let token = format!("label{i:0>27}");
+        arca.put_secret_value(&ctx, put(&token, "v", Some(vec![format!("own{i}")])))
+            .await
+            .expect("put");
+        ids.push(token);
+    }
+    let mv = |to: &str| UpdateSecretVersionStageRequest {
+        secret_id: secret_id(),
+        version_stage: Some("blue".into()),
+        move_to_version_id: Some(to.into()),
+        remove_from_version_id: None,
+    };
+    // The label is on neither: both moves are valid alone; one lands first, and the
+    // second then needs RemoveFromVersionId naming the first's version.
+    let (a, b) = tokio::join!(
+        arca.update_secret_version_stage(&ctx, mv(&ids[0])),
+        arca.update_secret_version_stage(&ctx, mv(&ids[1]))
+    );
+    assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+    let refused = a.as_ref().err().or(b.as_ref().err()).expect("one refused");
+    assert_eq!(refused.code, ErrorCode::InvalidParameter, "{refused}");
+    let d = arca
+        .describe_secret(
+            &ctx,
+            DescribeSecretRequest {
+                secret_id: secret_id(),
+            },
+        )
+        .await
+        .expect("describe");
+    let holders: Vec<&String> = d
+        .version_ids_to_stages
+        .iter()
+        .flatten()
+        .filter(|(_, s)| s.iter().any(|l| l == "blue"))
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    let winner = if a.is_ok() { &ids[0] } else { &ids[1] };
+    assert_eq!(holders[0], winner);
 }

@@ -29,6 +29,8 @@ macro_rules! store_conformance_tests {
             create_sets_revision_to_one,
             name_taken_in_same_region_only,
             name_taken_by_secret_scheduled_for_deletion,
+            a_name_created_twice_at_once_is_taken_once,
+            writers_racing_one_revision_commit_once,
             update_applies_and_bumps_revision,
             update_with_stale_revision_conflicts_and_applies_nothing,
             update_missing_secret_is_not_found,
@@ -322,6 +324,80 @@ pub async fn name_taken_by_secret_scheduled_for_deletion<S: Store>(store: &S) {
     again.arn = format!("{}-2", again.arn);
     let err = store.create_secret(&again, None).await;
     assert!(matches!(err, Err(StoreError::NameTaken)), "got {err:?}");
+}
+
+/// Concurrency: the name's uniqueness holds when both creates are in flight together.
+pub async fn a_name_created_twice_at_once_is_taken_once<S: Store>(store: &S) {
+    for round in 0..20 {
+        let name = format!("twice-{round}");
+        let a = secret(R1, &name, T0);
+        let mut b = secret(R1, &name, T0);
+        b.arn = format!("{}-b", b.arn);
+        let (va, vb) = (
+            version("va", &["AWSCURRENT"], T0),
+            version("vb", &["AWSCURRENT"], T0),
+        );
+        let (ra, rb) = tokio::join!(
+            store.create_secret(&a, Some(&va)),
+            store.create_secret(&b, Some(&vb))
+        );
+        let taken = [&ra, &rb]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::NameTaken)))
+            .count();
+        assert!(
+            ra.is_ok() != rb.is_ok() && taken == 1,
+            "round {round}: {ra:?} {rb:?}"
+        );
+        let (winner, loser, v) = if ra.is_ok() {
+            (&a, &b, "vb")
+        } else {
+            (&b, &a, "va")
+        };
+        assert_eq!(by_arn(store, winner).await.name, name);
+        assert_eq!(store.find_by_arn(R1, &loser.arn).await.expect("find"), None);
+        assert_eq!(
+            store.get_sealed_value(&loser.arn, v).await.expect("get"),
+            None
+        );
+    }
+}
+
+/// Concurrency: of two changes made from the same revision and sent together, exactly
+/// one commits and the other is a Conflict that left nothing behind.
+pub async fn writers_racing_one_revision_commit_once<S: Store>(store: &S) {
+    let s = secret(R1, "racing", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    for round in 0..20 {
+        let base = by_arn(store, &s).await;
+        let mut a = change(&base);
+        a.new_versions = vec![version(&format!("a{round}"), &["L"], T0 + 1)];
+        a.events = vec![event(0, Some(&s.arn))];
+        let mut b = change(&base);
+        b.new_versions = vec![version(&format!("b{round}"), &["L"], T0 + 1)];
+        b.events = vec![event(2, Some(&s.arn))];
+        let (ra, rb) = tokio::join!(store.update_secret(&a), store.update_secret(&b));
+        let conflicts = [&ra, &rb]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict)))
+            .count();
+        assert!(
+            ra.is_ok() != rb.is_ok() && conflicts == 1,
+            "round {round}: {ra:?} {rb:?}"
+        );
+        let after = by_arn(store, &s).await;
+        assert_eq!(after.revision, base.revision + 1);
+        let (won, lost) = if ra.is_ok() { ("a", "b") } else { ("b", "a") };
+        let ids: Vec<&str> = after
+            .versions
+            .iter()
+            .map(|v| v.version_id.as_str())
+            .collect();
+        assert!(ids.contains(&format!("{won}{round}").as_str()), "{ids:?}");
+        assert!(!ids.contains(&format!("{lost}{round}").as_str()), "{ids:?}");
+    }
+    // One event per committed change, none from the refused ones.
+    assert_eq!(all_events(store, 0, 100, Some(&s.arn)).await.len(), 20);
 }
 
 // ----- secrets: update -----
