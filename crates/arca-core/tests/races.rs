@@ -7,8 +7,8 @@
 //! - an event appended after its write had committed: a failure (or a crash) in between
 //!   lost it. Events now travel in the write's own transaction.
 //!
-//! And what only concurrency shows: one ClientRequestToken sent twice at once, two label
-//! moves on one secret at once.
+//! And what only concurrency shows: one ClientRequestToken sent twice at once, puts
+//! racing at the 100-version quota, two label moves on one secret at once.
 
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
@@ -457,4 +457,56 @@ async fn two_label_moves_at_once_leave_the_label_on_one_version() {
     assert_eq!(holders.len(), 1, "{holders:?}");
     let winner = if a.is_ok() { &ids[0] } else { &ids[1] };
     assert_eq!(holders[0], winner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_at_the_version_quota_keep_every_acknowledged_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let (arca, _store) = instance(&dir, clock.clone()).await;
+    let ctx = RequestCtx::new("us-east-1");
+    create(&arca, &ctx).await;
+    for i in 1..100 {
+        arca.put_secret_value(&ctx, put(&format!("old{i:0>29}"), "old", None))
+            .await
+            .expect("fill");
+    }
+    // The deprecated versions are old enough to be removed now.
+    clock.advance(25 * 60 * 60 * 1000);
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (arca, ctx) = (arca.clone(), ctx.clone());
+        puts.spawn(async move {
+            let token = format!("new{i:0>29}");
+            arca.put_secret_value(&ctx, put(&token, "new", None))
+                .await
+                .map(|r| r.version_id)
+        });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(r) = puts.join_next().await {
+        acknowledged.push(r.expect("join").expect("put at the quota"));
+    }
+    let listed = arca
+        .list_secret_version_ids(
+            &ctx,
+            ListSecretVersionIdsRequest {
+                secret_id: secret_id(),
+                max_results: Some(100),
+                include_deprecated: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("versions");
+    assert!(listed.next_token.is_none(), "more than 100 versions kept");
+    let ids: Vec<&str> = listed
+        .versions
+        .iter()
+        .map(|v| v.version_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 100);
+    for a in &acknowledged {
+        assert!(ids.contains(&a.as_str()), "acknowledged {a} is gone");
+    }
 }

@@ -53,6 +53,7 @@ macro_rules! store_conformance_tests {
             list_records_are_complete,
             due_for_purge_finds_due_secrets_across_regions,
             purge_deletes_only_what_is_still_due,
+            restore_racing_the_purge_has_one_outcome,
             rotation_due_at_round_trips_through_create_and_update,
             due_for_rotation_finds_due_secrets_in_order_across_regions,
             due_for_rotation_forgets_cleared_and_postponed_secrets,
@@ -1051,6 +1052,35 @@ pub async fn purge_deletes_only_what_is_still_due<S: Store>(store: &S) {
         .purge_secret(R1, &s.arn, T0 + 5)
         .await
         .expect("purge a missing one"));
+}
+
+/// Concurrency: a restore and the purge of one secret sent together. Either the restore
+/// commits first (the purge then finds the date changed and keeps the secret) or the
+/// purge does (the restore then finds no secret); never a restored secret that is gone.
+pub async fn restore_racing_the_purge_has_one_outcome<S: Store>(store: &S) {
+    for round in 0..20 {
+        let mut s = secret(R1, &format!("contested-{round}"), T0);
+        s.deleted_at = Some(T0 - 7 * MILLIS_PER_DAY);
+        s.purge_at = Some(T0 - 1);
+        create(store, &s, None).await;
+        let mut restore = change(&by_arn(store, &s).await);
+        restore.secret.deleted_at = None;
+        restore.secret.purge_at = None;
+        let (restored, purged) = tokio::join!(
+            store.update_secret(&restore),
+            store.purge_secret(R1, &s.arn, T0 - 1)
+        );
+        let purged = purged.expect("purge");
+        let found = store.find_by_arn(R1, &s.arn).await.expect("find");
+        match (restored, purged) {
+            (Ok(()), false) => {
+                let f = found.expect("the restored secret is kept");
+                assert_eq!(f.purge_at, None);
+            }
+            (Err(StoreError::NotFound), true) => assert!(found.is_none()),
+            other => panic!("round {round}: {other:?}, found {found:?}"),
+        }
+    }
 }
 
 // ----- rotation schedule -----
