@@ -140,3 +140,35 @@ def test_world_readable_root_key_is_refused(prod_env, tmp_path):
     out = subprocess.run([_binary(), "status"], env=prod_env, capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "0o644" in out.stderr or "644" in out.stderr
+
+
+def test_migrate_alone_then_serve_and_a_newer_schema_is_refused(prod_env, tmp_path):
+    import sqlite3
+
+    db = Path(prod_env["ARCA_DATABASE"])
+    out = _arca("migrate", env=prod_env)
+    m = re.search(r"schema version 0 -> (\d+)", out)
+    assert m, out
+    newest = int(m.group(1))
+    assert f"schema version {newest}, up to date" in _arca("migrate", env=prod_env)
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == newest
+    key_id, secret = _pair(_arca("access-key", "create", env=prod_env))
+    srv = Server(prod_env)
+    try:
+        sm = srv.client(key_id, secret)
+        sm.create_secret(Name="after-migrate", SecretString="v")
+        assert sm.get_secret_value(SecretId="after-migrate")["SecretString"] == "v"
+    finally:
+        srv.stop()
+
+    # A database written by a newer build: refused by both, naming the versions.
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as c:
+        c.execute(f"PRAGMA user_version = {newest + 1}")
+    env = dict(prod_env, ARCA_DATABASE=str(newer))
+    for args in (["migrate"], ["server", "--listen", "127.0.0.1:0"]):
+        r = subprocess.run([_binary(), *args], env=env, capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, r.stdout
+        assert f"schema version {newest + 1} is newer than this build supports ({newest})" in (
+            r.stdout + r.stderr), r.stdout + r.stderr

@@ -63,6 +63,14 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Brings the database at `path` (created if missing) to this build's schema without
+/// serving it (`arca migrate`); returns the schema version before and after. Refuses a
+/// database whose schema is newer than this build's.
+pub fn migrate(path: &Path) -> Result<(i32, i32)> {
+    let mut conn = schema::open_connection(path, Role::Writer)?;
+    schema::migrate(&mut conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it to the newest
     /// schema. There is no in-memory variant: tests use a temporary file so WAL, the

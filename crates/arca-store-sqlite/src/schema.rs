@@ -106,7 +106,8 @@ pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection> {
 }
 
 /// Brings the schema up to the newest migration, each migration in its own transaction.
-pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+/// Applies the migrations the database lacks; returns the schema version before and after.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(i32, i32)> {
     let current: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql_err("read schema version"))?;
@@ -128,7 +129,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(sql_err("record schema version"))?;
         tx.commit().map_err(sql_err("commit migration"))?;
     }
-    Ok(())
+    Ok((current, current.max(newest)))
 }
 
 #[cfg(test)]

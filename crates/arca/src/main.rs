@@ -104,6 +104,8 @@ enum Command {
     },
     /// Create a new root key file (mode 0600).
     InitRootKey { path: PathBuf },
+    /// Bring the database to this build's schema (the server also does so at start).
+    Migrate,
     /// Show what the store holds.
     Status,
 }
@@ -410,6 +412,22 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
             for e in events {
                 println!("{}", arca_core::events::event_json(&e));
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            let file = file_config(&cli)?;
+            let db = cli
+                .database
+                .clone()
+                .or_else(|| file.database.clone())
+                .unwrap_or_else(config::default_database);
+            let (from, to) = arca_store_sqlite::migrate(&db)
+                .map_err(|e| anyhow::anyhow!("migrating {}: {e}", db.display()))?;
+            if from == to {
+                println!("{}: schema version {to}, up to date", db.display());
+            } else {
+                println!("{}: schema version {from} -> {to}", db.display());
             }
             Ok(())
         }
