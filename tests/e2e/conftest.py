@@ -62,6 +62,12 @@ class ArcaServer:
             assert self.proc.poll() is None, f"arca exited:\n{self.tail()}"
 
 
+def arca_binary() -> Path:
+    """The arca binary under test: ARCA_BIN (relative to the repository), else the debug build."""
+    b = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
+    return b if b.is_absolute() else REPO / b
+
+
 def _drain(stream, sink: list[str], lines: "queue.Queue[str | None]") -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip("\n")
@@ -77,9 +83,7 @@ def server(tmp_path_factory) -> ArcaServer:
         yield ArcaServer(external.rstrip("/"), None, [])
         return
 
-    binary = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
-    if not binary.is_absolute():
-        binary = REPO / binary
+    binary = arca_binary()
     if not binary.exists():
         pytest.fail(f"arca binary not found at {binary} (build it or set ARCA_BIN)")
 

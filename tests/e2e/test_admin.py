@@ -17,14 +17,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import REPO, _drain
+from conftest import _drain, arca_binary
 
 LISTEN_RE = re.compile(r"arca: listening on (\S+:\d+)")
 
 
 def _binary() -> str:
-    b = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
-    return str(b if b.is_absolute() else REPO / b)
+    return str(arca_binary())
 
 
 def _arca(*args: str, env: dict) -> str:

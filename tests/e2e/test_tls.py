@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from helpers import ACCESS_KEY, REGION, SECRET_KEY, token
-from rotation_helpers import (REPO, fn_arn, shim_argv, stage_holder, start_server, stop_server,
+from conftest import arca_binary
+from rotation_helpers import (fn_arn, shim_argv, stage_holder, start_server, stop_server,
                               toml_function, toml_str, value)
 
 CMD = fn_arn("arca-e2e-tls-command")
@@ -156,12 +157,10 @@ def test_a_rotation_command_calls_back_over_https(server):
 
 
 def _start_fails(tmp_path: Path, config: str) -> str:
-    binary = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
-    binary = binary if binary.is_absolute() else REPO / binary
     cfg = tmp_path / "arca.toml"
     cfg.write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARCA_"))}
-    out = subprocess.run([str(binary), "server", "--dev", "--config", str(cfg), "--listen",
+    out = subprocess.run([str(arca_binary()), "server", "--dev", "--config", str(cfg), "--listen",
                           "127.0.0.1:0"], env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=30, stdin=subprocess.DEVNULL)
     assert out.returncode != 0, out.stdout

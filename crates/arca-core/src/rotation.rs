@@ -118,34 +118,6 @@ fn due_at(state: &RotationState) -> Option<Millis> {
     }
 }
 
-/// PutSecretValue's RotationToken ties the write to the rotation in progress (docs:
-/// "Secrets Manager validates the identity with the rotation token"): it must be the
-/// token that rotation handed its function, and the write must be of that rotation's
-/// version. Compared in constant time: the token is a credential.
-pub(crate) fn check_rotation_token(
-    arca: &Arca,
-    s: &SecretRecord,
-    given: &SecretString,
-    version_id: &str,
-) -> Result<(), ApiError> {
-    use subtle::ConstantTimeEq;
-    let st = rotation_state(s);
-    let matches = st.job.as_ref().is_some_and(|j| {
-        let expected = arca.rotation_token(&s.arn, j);
-        bool::from(
-            expected
-                .expose()
-                .as_bytes()
-                .ct_eq(given.expose().as_bytes()),
-        ) && j.token == version_id
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::rotation_token_mismatch())
-    }
-}
-
 /// Fills the rotation fields of DescribeSecret / ListSecrets.
 pub(crate) fn describe_rotation(s: &SecretRecord, out: &mut DescribeSecretResponse) {
     if !has_rotation_state(s) {
@@ -227,6 +199,34 @@ fn new_token() -> String {
 }
 
 impl Arca {
+    /// PutSecretValue's RotationToken ties the write to the rotation in progress (docs:
+    /// "Secrets Manager validates the identity with the rotation token"): it must be the
+    /// token that rotation handed its function, and the write must be of that rotation's
+    /// version. Compared in constant time: the token is a credential.
+    pub(crate) fn check_rotation_token(
+        &self,
+        s: &SecretRecord,
+        given: &SecretString,
+        version_id: &str,
+    ) -> Result<(), ApiError> {
+        use subtle::ConstantTimeEq;
+        let st = rotation_state(s);
+        let matches = st.job.as_ref().is_some_and(|j| {
+            let expected = self.rotation_token(&s.arn, j);
+            bool::from(
+                expected
+                    .expose()
+                    .as_bytes()
+                    .ct_eq(given.expose().as_bytes()),
+            ) && j.token == version_id
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(ApiError::rotation_token_mismatch())
+        }
+    }
+
     /// The RotationToken of the rotation `job` of secret `arn`: a keyed digest of the
     /// rotation's identity (its version and start), so it is never stored and is the same
     /// for every attempt of that rotation.
@@ -447,7 +447,7 @@ impl Arca {
                             );
                             RotationJob {
                                 token,
-                                            test_only: false,
+                                test_only: false,
                                 attempt: 0,
                                 started_at: now,
                                 lease_until: None,

@@ -11,8 +11,6 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use worker::{Job, JobError, Lease, Pass};
 
-pub use worker::backoff;
-
 /// The deletion purge: removes secrets whose recovery window has ended.
 pub struct PurgeJob {
     pub arca: Arc<Arca>,

@@ -219,12 +219,16 @@ async fn open(cli: &Cli, root: RootKey, database: PathBuf, file: FileConfig) -> 
 async fn open_admin(cli: &Cli) -> Result<Opened> {
     let file = file_config(cli)?;
     let root = load_root_key(cli, &file)?;
-    let db = cli
-        .database
+    let db = database_path(cli, &file);
+    open(cli, root, db, file).await
+}
+
+/// The database: the flag (or `ARCA_DATABASE`), else the config file, else the default.
+fn database_path(cli: &Cli, file: &FileConfig) -> PathBuf {
+    cli.database
         .clone()
         .or_else(|| file.database.clone())
-        .unwrap_or_else(config::default_database);
-    open(cli, root, db, file).await
+        .unwrap_or_else(config::default_database)
 }
 
 fn load_root_key(cli: &Cli, file: &FileConfig) -> Result<RootKey> {
@@ -416,12 +420,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let file = file_config(&cli)?;
-            let db = cli
-                .database
-                .clone()
-                .or_else(|| file.database.clone())
-                .unwrap_or_else(config::default_database);
+            let db = database_path(&cli, &file_config(&cli)?);
             let (from, to) = arca_store_sqlite::migrate(&db)
                 .map_err(|e| anyhow::anyhow!("migrating {}: {e}", db.display()))?;
             if from == to {
@@ -493,12 +492,7 @@ async fn server(
         }
         (root, db)
     } else {
-        let db = cli
-            .database
-            .clone()
-            .or_else(|| file.database.clone())
-            .unwrap_or_else(config::default_database);
-        (load_root_key(cli, &file)?, db)
+        (load_root_key(cli, &file)?, database_path(cli, &file))
     };
     let purge_interval_secs = purge_interval_secs
         .or(file.purge_interval_secs)

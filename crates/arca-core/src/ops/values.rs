@@ -278,7 +278,7 @@ impl Arca {
         self.modify(ctx, &id, |secret| {
             ensure_not_deleted(&secret)?;
             if let Some(rt) = &req.rotation_token {
-                crate::rotation::check_rotation_token(self, &secret, rt, &token)?;
+                self.check_rotation_token(&secret, rt, &token)?;
             }
             let (arn, name) = (secret.arn.clone(), secret.name.clone());
             let input = VersionInput {
