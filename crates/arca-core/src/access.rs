@@ -3,7 +3,7 @@
 //! environment are held only in memory.
 
 use crate::keys::KeyService;
-use arca_store::{AccessKeyRecord, Store};
+use arca_store::{AccessKeyRecord, KeyScope, Store};
 use arca_types::secret::SecretString;
 use arca_types::time::Millis;
 use rand::Rng;
@@ -184,6 +184,7 @@ impl AccessKeys {
                 description,
                 created_at: now,
                 enabled: true,
+                scope: KeyScope::Full,
             })
             .await?;
         self.cache

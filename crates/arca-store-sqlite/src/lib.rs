@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use arca_store::{
     AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
-    NewVersion, PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretChange,
+    NewVersion, OutboxEntry, PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretChange,
     SecretPredicate, SecretRecord, Store, StoreError,
 };
 use error::sql_err;
@@ -422,10 +422,16 @@ impl Store for SqliteStore {
         read::find_by_arn(&conn, region, arn)
     }
 
-    async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()> {
+    async fn create_secret_with(
+        &self,
+        secret: &SecretRecord,
+        first: Option<&NewVersion>,
+        outbox: &[OutboxEntry],
+    ) -> Result<()> {
         let secret = secret.clone();
         let first = first.cloned();
-        self.write(move |c| write::create_secret(c, &secret, first.as_ref()))
+        let outbox = outbox.to_vec();
+        self.write(move |c| write::create_secret(c, &secret, first.as_ref(), &outbox))
             .await
     }
 
@@ -491,6 +497,33 @@ impl Store for SqliteStore {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
         let conn = self.readers.get()?;
         read::events(&conn, query)
+    }
+
+    async fn due_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let conn = self.readers.get()?;
+        read::due_outbox(&conn, now, limit)
+    }
+
+    async fn outbox_for(&self, arn: &str) -> Result<Vec<OutboxEntry>> {
+        let conn = self.readers.get()?;
+        read::outbox_for(&conn, arn)
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        let conn = self.readers.get()?;
+        read::outbox_len(&conn)
+    }
+
+    async fn complete_outbox(&self, ids: &[i64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.write(move |c| write::complete_outbox(c, &ids)).await
+    }
+
+    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()> {
+        let ids = ids.to_vec();
+        let error = error.to_owned();
+        self.write(move |c| write::defer_outbox(c, &ids, &error, next_attempt_at))
+            .await
     }
 
     async fn put_rotation_function(&self, f: &RotationFunctionRecord) -> Result<()> {

@@ -10,9 +10,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::error::{json_err, sql_err};
 use arca_store::{
-    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
-    PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy,
-    StoreError, VersionRecord,
+    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope,
+    ListQuery, OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, SealedValue,
+    SecretPredicate, SecretRecord, SortBy, StoreError, VersionRecord,
 };
 
 /// Columns of `secrets`, in the order `secret_from_row` reads them.
@@ -345,6 +345,74 @@ pub(super) fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecor
     Ok(out)
 }
 
+// ----- replication outbox -----
+
+const OUTBOX_COLS: &str = "id, created_at, kind, source_region, arn, name, target_region, \
+    version_ids, attempts, next_attempt_at, last_error";
+
+fn outbox_rows(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(sql_err("prepare outbox read"))?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                OutboxEntry {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    kind: OutboxKind::Sync,
+                    source_region: r.get(3)?,
+                    arn: r.get(4)?,
+                    name: r.get(5)?,
+                    target_region: r.get(6)?,
+                    version_ids: Vec::new(),
+                    attempts: r.get(8)?,
+                    next_attempt_at: r.get(9)?,
+                    last_error: r.get(10)?,
+                },
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(7)?,
+            ))
+        })
+        .map_err(sql_err("read outbox"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut e, kind, ids) = row.map_err(sql_err("read outbox"))?;
+        e.kind = OutboxKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("unknown outbox kind {kind:?}")))?;
+        e.version_ids =
+            serde_json::from_str(&ids).map_err(json_err("decode outbox.version_ids"))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+pub(super) fn due_outbox(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
+    outbox_rows(
+        conn,
+        &format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE next_attempt_at <= ?1 ORDER BY id LIMIT ?2"
+        ),
+        &[&now, &clamp_limit(limit)],
+    )
+}
+
+pub(super) fn outbox_for(conn: &Connection, arn: &str) -> Result<Vec<OutboxEntry>> {
+    outbox_rows(
+        conn,
+        &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE arn = ?1 ORDER BY id"),
+        &[&arn],
+    )
+}
+
+pub(super) fn outbox_len(conn: &Connection) -> Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM outbox")
+        .map_err(sql_err("prepare outbox count"))?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(sql_err("count outbox"))
+}
+
 // ----- rotation functions -----
 
 pub(super) fn rotation_functions(conn: &Connection) -> Result<Vec<RotationFunctionRecord>> {
@@ -384,10 +452,12 @@ fn access_key_from_row(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
         description: r.get(2)?,
         created_at: r.get(3)?,
         enabled: r.get(4)?,
+        scope: KeyScope::parse(&r.get::<_, String>(5)?).unwrap_or_default(),
     })
 }
 
-const ACCESS_KEY_COLS: &str = "access_key_id, sealed_secret, description, created_at, enabled";
+const ACCESS_KEY_COLS: &str =
+    "access_key_id, sealed_secret, description, created_at, enabled, scope";
 
 pub(super) fn access_key(conn: &Connection, id: &str) -> Result<Option<AccessKeyRecord>> {
     conn.prepare_cached(&format!(

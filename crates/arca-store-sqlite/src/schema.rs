@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/001_initial.sql")),
     (2, include_str!("../migrations/002_rotation_events.sql")),
     (3, include_str!("../migrations/003_labelled_versions.sql")),
+    (4, include_str!("../migrations/004_replication.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

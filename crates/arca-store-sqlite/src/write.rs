@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{is_name_taken, json_err, sql_err};
 use arca_store::{
-    AccessKeyRecord, EncryptionKeyRecord, EventRecord, NewVersion, Result, RotationFunctionRecord,
-    SecretChange, SecretRecord, StoreError,
+    AccessKeyRecord, EncryptionKeyRecord, EventRecord, NewVersion, OutboxEntry, Result,
+    RotationFunctionRecord, SecretChange, SecretRecord, StoreError,
 };
 
 fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
@@ -19,6 +19,7 @@ pub(super) fn create_secret(
     conn: &Connection,
     s: &SecretRecord,
     first: Option<&NewVersion>,
+    outbox: &[OutboxEntry],
 ) -> Result<()> {
     // Checked first so NameTaken does not depend on parsing constraint messages; the
     // UNIQUE constraint below stays the real guard.
@@ -65,6 +66,9 @@ pub(super) fn create_secret(
     insert_tags(conn, id, &s.tags)?;
     if let Some(v) = first {
         insert_version(conn, id, v)?;
+    }
+    for e in outbox {
+        append_outbox(conn, e)?;
     }
     Ok(())
 }
@@ -201,6 +205,63 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
     for e in &c.events {
         append_event(conn, e)?;
     }
+    for e in &c.outbox {
+        append_outbox(conn, e)?;
+    }
+    Ok(())
+}
+
+/// Queues one replication entry; its id comes from AUTOINCREMENT on the single writer,
+/// so ids follow commit order.
+fn append_outbox(conn: &Connection, e: &OutboxEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (created_at, kind, source_region, arn, name, target_region, \
+         version_ids, attempts, next_attempt_at, last_error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .map_err(sql_err("prepare outbox insert"))?
+    .execute(params![
+        e.created_at,
+        e.kind.as_str(),
+        e.source_region,
+        e.arn,
+        e.name,
+        e.target_region,
+        json(&e.version_ids, "encode outbox version ids")?,
+        e.attempts,
+        e.next_attempt_at,
+        e.last_error,
+    ])
+    .map_err(sql_err("insert outbox entry"))?;
+    Ok(())
+}
+
+pub(super) fn complete_outbox(conn: &Connection, ids: &[i64]) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached("DELETE FROM outbox WHERE id = ?1")
+        .map_err(sql_err("prepare outbox delete"))?;
+    for id in ids {
+        stmt.execute([id]).map_err(sql_err("delete outbox entry"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn defer_outbox(
+    conn: &Connection,
+    ids: &[i64],
+    error: &str,
+    next_attempt_at: Millis,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
+             WHERE id = ?1",
+        )
+        .map_err(sql_err("prepare outbox defer"))?;
+    for id in ids {
+        stmt.execute(params![id, error, next_attempt_at])
+            .map_err(sql_err("defer outbox entry"))?;
+    }
     Ok(())
 }
 
@@ -255,11 +316,11 @@ pub(super) fn touch_accessed(
 
 pub(super) fn put_access_key(conn: &Connection, k: &AccessKeyRecord) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO access_keys (access_key_id, sealed_secret, description, created_at, enabled) \
-         VALUES (?1, ?2, ?3, ?4, ?5) \
+        "INSERT INTO access_keys (access_key_id, sealed_secret, description, created_at, enabled, \
+         scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (access_key_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, \
          description = excluded.description, created_at = excluded.created_at, \
-         enabled = excluded.enabled",
+         enabled = excluded.enabled, scope = excluded.scope",
     )
     .map_err(sql_err("prepare access key upsert"))?
     .execute(params![
@@ -267,7 +328,8 @@ pub(super) fn put_access_key(conn: &Connection, k: &AccessKeyRecord) -> Result<(
         k.sealed_secret,
         k.description,
         k.created_at,
-        k.enabled
+        k.enabled,
+        k.scope.as_str(),
     ])
     .map_err(sql_err("put access key"))?;
     Ok(())
@@ -346,7 +408,7 @@ pub(super) fn wipe_secrets(conn: &Connection) -> Result<()> {
     // The events' AUTOINCREMENT counter (in sqlite_sequence) survives, so ids are not reused.
     conn.execute_batch(
         "DELETE FROM sealed_values; DELETE FROM tags; DELETE FROM versions; DELETE FROM secrets; \
-         DELETE FROM events;",
+         DELETE FROM events; DELETE FROM outbox;",
     )
     .map_err(sql_err("wipe secrets"))
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use arca_store::conformance::{event, secret, version};
-use arca_store::{AccessKeyRecord, EventQuery, SealedValue, SecretChange, Store, StoreError};
+use arca_store::{
+    AccessKeyRecord, EventQuery, KeyScope, SealedValue, SecretChange, Store, StoreError,
+};
 use arca_store_sqlite::SqliteStore;
 
 const T0: i64 = 1_700_000_000_000;
@@ -27,6 +29,7 @@ async fn data_is_in_the_file_after_close_and_visible_after_reopen() {
         description: None,
         created_at: T0,
         enabled: true,
+        scope: KeyScope::Full,
     };
 
     let store = SqliteStore::open(&path).expect("open");
@@ -83,7 +86,7 @@ async fn the_file_stays_in_wal_mode_with_the_current_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[tokio::test]
@@ -128,6 +131,7 @@ async fn concurrent_writers_share_commits_without_losing_or_mixing_writes() {
                     restaged: vec![],
                     removed_versions: vec![],
                     events: vec![],
+                    outbox: Vec::new(),
                 };
                 match store.update_secret(&change).await {
                     Ok(()) => Ok(true),

@@ -121,6 +121,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
         restaged: vec![],
         removed_versions: vec![],
         events: vec![],
+        outbox: Vec::new(),
     };
     c.secret.rotation_due_at = Some(T0);
     store.update_secret(&c).await.expect("schedule rotation");
@@ -142,7 +143,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
     store.close();
 
     // Reopening applies nothing twice and keeps what was written after the upgrade.
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     let store = SqliteStore::open(&path).expect("reopen");
     let events = store
         .list_events(&EventQuery {

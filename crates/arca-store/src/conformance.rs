@@ -12,8 +12,9 @@ use arca_types::time::{Millis, MILLIS_PER_DAY};
 
 use crate::{
     AccessKeyRecord, AccessTouch, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord,
-    ListCursor, ListQuery, NewVersion, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange,
-    SecretRecord, SortBy, Store, StoreError, VersionRecord,
+    KeyScope, ListCursor, ListQuery, NewVersion, OutboxEntry, OutboxKind, PurgeDue,
+    RotationFunctionRecord, SealedValue, SecretChange, SecretRecord, SortBy, Store, StoreError,
+    VersionRecord,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -59,6 +60,9 @@ macro_rules! store_conformance_tests {
             due_for_rotation_forgets_cleared_and_postponed_secrets,
             events_get_increasing_ids_and_round_trip,
             update_appends_its_events_only_when_it_commits,
+            outbox_entries_commit_with_their_change_only,
+            outbox_is_due_in_id_order_deferred_and_completed,
+            create_with_outbox_queues_in_the_same_transaction,
             events_list_after_id_with_limit_and_secret_filter,
             events_are_all_listed_after_many_appends,
             wipe_secrets_removes_events_without_reusing_ids,
@@ -138,6 +142,7 @@ fn change(current: &SecretRecord) -> SecretChange {
         restaged: Vec::new(),
         removed_versions: Vec::new(),
         events: Vec::new(),
+        outbox: Vec::new(),
     }
 }
 
@@ -455,6 +460,121 @@ pub async fn update_with_stale_revision_conflicts_and_applies_nothing<S: Store>(
         store.get_sealed_value(&s.arn, "v2").await.expect("get"),
         None
     );
+}
+
+fn outbox_entry(kind: OutboxKind, s: &SecretRecord, target: &str, at: Millis) -> OutboxEntry {
+    let mut e = OutboxEntry::new(kind, &s.region, &s.arn, &s.name, target, at);
+    e.version_ids = vec!["v2".into()];
+    e
+}
+
+pub async fn outbox_entries_commit_with_their_change_only<S: Store>(store: &S) {
+    let s = secret(R1, "replicated-change", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let stale = by_arn(store, &s).await;
+
+    let mut ok = change(&stale);
+    ok.outbox = vec![
+        outbox_entry(OutboxKind::Sync, &s, R2, T0),
+        outbox_entry(OutboxKind::Sync, &s, "ap-south-1", T0),
+    ];
+    store.update_secret(&ok).await.expect("update");
+    let queued = store.outbox_for(&s.arn).await.expect("outbox");
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    assert!(queued[0].id < queued[1].id, "ids increase: {queued:?}");
+    for (got, sent) in queued.iter().zip(&ok.outbox) {
+        assert_eq!(
+            OutboxEntry {
+                id: got.id,
+                ..sent.clone()
+            },
+            *got,
+            "every field round-trips"
+        );
+    }
+
+    // The same change again carries a stale revision: refused, and it queues nothing.
+    let mut refused = change(&stale);
+    refused.outbox = vec![outbox_entry(OutboxKind::Remove, &s, R2, T0)];
+    assert!(matches!(
+        store.update_secret(&refused).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.outbox_for(&s.arn).await.expect("outbox").len(), 2);
+    assert_eq!(store.outbox_len().await.expect("len"), 2);
+}
+
+pub async fn outbox_is_due_in_id_order_deferred_and_completed<S: Store>(store: &S) {
+    let s = secret(R1, "outbox-order", T0);
+    create(store, &s, None).await;
+    let mut rec = by_arn(store, &s).await;
+    for i in 0..3 {
+        let mut c = change(&rec);
+        c.outbox = vec![outbox_entry(OutboxKind::Sync, &s, R2, T0 + i)];
+        store.update_secret(&c).await.expect("update");
+        rec = by_arn(store, &s).await;
+    }
+    let due = store.due_outbox(T0 + 10, 10).await.expect("due");
+    assert_eq!(due.len(), 3);
+    assert!(due.windows(2).all(|w| w[0].id < w[1].id), "{due:?}");
+    assert_eq!(store.due_outbox(T0 + 10, 2).await.expect("due").len(), 2);
+
+    // A failed attempt: counted, explained, and not due before its next time.
+    store
+        .defer_outbox(&[due[0].id], "region unreachable", T0 + 1_000)
+        .await
+        .expect("defer");
+    let now_due = store.due_outbox(T0 + 10, 10).await.expect("due");
+    assert_eq!(
+        now_due.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![due[1].id, due[2].id]
+    );
+    let deferred = &store.outbox_for(&s.arn).await.expect("outbox")[0];
+    assert_eq!(deferred.attempts, 1);
+    assert_eq!(deferred.last_error.as_deref(), Some("region unreachable"));
+    assert_eq!(deferred.next_attempt_at, T0 + 1_000);
+    assert_eq!(
+        store.due_outbox(T0 + 1_000, 10).await.expect("due").len(),
+        3
+    );
+
+    store
+        .complete_outbox(&[due[1].id, due[2].id, 999_999])
+        .await
+        .expect("complete");
+    let left = store.outbox_for(&s.arn).await.expect("outbox");
+    assert_eq!(
+        left.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![due[0].id]
+    );
+    store.wipe_secrets().await.expect("wipe");
+    assert_eq!(
+        store.outbox_len().await.expect("len"),
+        0,
+        "a wipe empties the outbox"
+    );
+}
+
+pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: &S) {
+    let s = secret(R1, "created-replicated", T0);
+    let entry = outbox_entry(OutboxKind::Sync, &s, R2, T0);
+    store
+        .create_secret_with(
+            &s,
+            Some(&version("v1", &["AWSCURRENT"], T0)),
+            &[entry.clone()],
+        )
+        .await
+        .expect("create");
+    let queued = store.outbox_for(&s.arn).await.expect("outbox");
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].kind, OutboxKind::Sync);
+    // A create refused for its name queues nothing.
+    let again = store
+        .create_secret_with(&s, None, &[outbox_entry(OutboxKind::Remove, &s, R2, T0)])
+        .await;
+    assert!(matches!(again, Err(StoreError::NameTaken)));
+    assert_eq!(store.outbox_for(&s.arn).await.expect("outbox").len(), 1);
 }
 
 pub async fn update_appends_its_events_only_when_it_commits<S: Store>(store: &S) {
@@ -905,6 +1025,7 @@ pub async fn list_returns_labelled_versions_only<S: Store>(store: &S) {
         restaged: vec![],
         removed_versions: vec![],
         events: vec![],
+        outbox: Vec::new(),
     };
     change.secret.versions.clear();
     store.update_secret(&change).await.expect("update");
@@ -1463,6 +1584,7 @@ pub async fn access_keys_round_trip<S: Store>(store: &S) {
         description: Some("ci".into()),
         created_at: T0,
         enabled: true,
+        scope: KeyScope::Full,
     };
     let b = AccessKeyRecord {
         access_key_id: "AKIABBBBBBBBBBBBBBBB".into(),
@@ -1470,6 +1592,7 @@ pub async fn access_keys_round_trip<S: Store>(store: &S) {
         description: None,
         created_at: T0 + 1,
         enabled: false,
+        scope: KeyScope::Replication,
     };
     store.put_access_key(&a).await.expect("put");
     store.put_access_key(&b).await.expect("put");
@@ -1481,6 +1604,7 @@ pub async fn access_keys_round_trip<S: Store>(store: &S) {
     // Put replaces.
     let a2 = AccessKeyRecord {
         enabled: false,
+        scope: KeyScope::Full,
         description: None,
         ..a.clone()
     };
@@ -1527,6 +1651,7 @@ pub async fn wipe_secrets_keeps_keys<S: Store>(store: &S) {
         description: None,
         created_at: T0,
         enabled: true,
+        scope: KeyScope::Full,
     };
     store.put_access_key(&key).await.expect("put");
     store.wipe_secrets().await.expect("wipe");

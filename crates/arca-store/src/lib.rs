@@ -48,7 +48,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a new secret with `revision = 1`, and its first version if any.
     /// Fails with `NameTaken` if the name exists in the region.
-    async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()>;
+    async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()> {
+        self.create_secret_with(secret, first, &[]).await
+    }
+
+    /// `create_secret`, queueing `outbox` entries in the same transaction (a secret
+    /// created with replicas is never committed without its replication work).
+    async fn create_secret_with(
+        &self,
+        secret: &SecretRecord,
+        first: Option<&NewVersion>,
+        outbox: &[OutboxEntry],
+    ) -> Result<()>;
 
     /// Applies a change to one secret atomically, if its stored revision still equals
     /// `change.expected_revision` (else `Conflict`); the stored revision becomes
@@ -100,6 +111,20 @@ pub trait Store: Send + Sync + 'static {
     /// Ids become visible in increasing order (an event never appears below an id a reader
     /// has already seen), so a consumer may resume from the last id it processed.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
+
+    // ----- replication outbox -----
+
+    /// Entries due at `now` (next_attempt_at <= now), in id order, at most `limit`.
+    async fn due_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>>;
+    /// Every pending entry for one secret (by ARN), in id order: what DescribeSecret reads
+    /// to tell a region that is behind.
+    async fn outbox_for(&self, arn: &str) -> Result<Vec<OutboxEntry>>;
+    /// How many entries are pending, in all.
+    async fn outbox_len(&self) -> Result<u64>;
+    /// Removes delivered (or obsolete) entries. Missing ids are not an error.
+    async fn complete_outbox(&self, ids: &[i64]) -> Result<()>;
+    /// Records a failed attempt on each entry: attempts + 1, the error, the next time.
+    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()>;
 
     // ----- rotation functions -----
 

@@ -113,6 +113,122 @@ pub struct SecretChange {
     /// Events the change causes, appended in the same transaction (their ids assigned by
     /// the store): a committed change always has its events, a refused one none.
     pub events: Vec<EventRecord>,
+    /// Replication work the change causes, queued in the same transaction (ids assigned
+    /// by the store), for the same reason.
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// What a replication outbox entry asks the delivery worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// Bring the replica in `target_region` up to the primary's current state.
+    Sync,
+    /// Delete the replica in `target_region` (the region left the replication).
+    Remove,
+    /// Tell the primary in `target_region` that its replica `arn` (in `source_region`)
+    /// was promoted to a standalone secret, so it stops replicating to it.
+    Promoted,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Sync => "sync",
+            OutboxKind::Remove => "remove",
+            OutboxKind::Promoted => "promoted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sync" => OutboxKind::Sync,
+            "remove" => OutboxKind::Remove,
+            "promoted" => OutboxKind::Promoted,
+            _ => return None,
+        })
+    }
+}
+
+/// One unit of replication work, durable from the commit of the change that caused it
+/// until the worker has delivered it. Holds names and ids only, never secret material:
+/// the worker reads the current state when it delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Assigned by the store, strictly increasing in commit order.
+    pub id: i64,
+    pub created_at: Millis,
+    pub kind: OutboxKind,
+    /// The region of the secret whose change this is.
+    pub source_region: String,
+    /// That secret's ARN (for `Sync`/`Remove`: the primary; for `Promoted`: the replica
+    /// that was promoted, whose primary lives in `target_region`).
+    pub arn: String,
+    /// The secret's name (the replica has the primary's name).
+    pub name: String,
+    pub target_region: String,
+    /// Versions the change created: the delivery sends their values (others the replica
+    /// already has, or asks for).
+    pub version_ids: Vec<String>,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
+    /// Not to be tried again before this time (backoff after a failure).
+    pub next_attempt_at: Millis,
+    /// Why the last attempt failed (log-safe).
+    pub last_error: Option<String>,
+}
+
+impl OutboxEntry {
+    /// A new entry, due now.
+    pub fn new(
+        kind: OutboxKind,
+        source_region: &str,
+        arn: &str,
+        name: &str,
+        target_region: &str,
+        now: Millis,
+    ) -> Self {
+        Self {
+            id: 0,
+            created_at: now,
+            kind,
+            source_region: source_region.to_owned(),
+            arn: arn.to_owned(),
+            name: name.to_owned(),
+            target_region: target_region.to_owned(),
+            version_ids: Vec::new(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+        }
+    }
+}
+
+/// The scope an access key is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyScope {
+    /// The Secrets Manager API, in full.
+    #[default]
+    Full,
+    /// Only the replication link between deployments: another deployment delivers its
+    /// replicas with it, and it can do nothing else.
+    Replication,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Full => "full",
+            KeyScope::Replication => "replication",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "full" => KeyScope::Full,
+            "replication" => KeyScope::Replication,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,6 +274,7 @@ pub struct AccessKeyRecord {
     pub description: Option<String>,
     pub created_at: Millis,
     pub enabled: bool,
+    pub scope: KeyScope,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

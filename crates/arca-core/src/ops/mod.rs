@@ -424,5 +424,6 @@ pub(crate) fn metadata_change(secret: SecretRecord) -> SecretChange {
         restaged: Vec::new(),
         removed_versions: Vec::new(),
         events: Vec::new(),
+        outbox: Vec::new(),
     }
 }
