@@ -131,13 +131,29 @@ async fn serve_one(
         }
         Err(e) => return Err(("-", e)),
     };
-    let name = Operation::name_of(target).map_err(|e| ("-", e))?;
-    let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
-    let op_name = op.name();
     let ctx = RequestCtx {
         region: principal.region,
         only_secret: state.access_keys.scope_of(&principal.access_key_id),
+        replication_link: state
+            .access_keys
+            .is_replication_key(&principal.access_key_id),
     };
+    if target == Some(arca_core::DELIVER_OPERATION) {
+        const OP: &str = arca_core::DELIVER_OPERATION;
+        ctx.authorize(OP).map_err(|e| (OP, e))?;
+        let req: arca_types::replication::DeliverRequest =
+            codec::decode(body).map_err(|e| (OP, e))?;
+        let outcomes = state.arca.deliver(&ctx.region, req.deliveries).await;
+        let resp = codec::ok(
+            &arca_types::replication::DeliverResponse { outcomes },
+            request_id,
+        );
+        return Ok((OP, resp));
+    }
+    let name = Operation::name_of(target).map_err(|e| ("-", e))?;
+    let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
+    let op_name = op.name();
+    ctx.authorize(op_name).map_err(|e| (op_name, e))?;
     let resp = dispatch(&state.arca, &ctx, op, request_id)
         .await
         .map_err(|e| (op_name, e))?;
@@ -207,6 +223,18 @@ async fn dispatch(
         ),
         ListSecrets(r) => codec::ok(&Box::pin(arca.list_secrets(ctx, r)).await?, request_id),
         PutSecretValue(r) => codec::ok(&Box::pin(arca.put_secret_value(ctx, r)).await?, request_id),
+        RemoveRegionsFromReplication(r) => codec::ok(
+            &Box::pin(arca.remove_regions_from_replication(ctx, r)).await?,
+            request_id,
+        ),
+        ReplicateSecretToRegions(r) => codec::ok(
+            &Box::pin(arca.replicate_secret_to_regions(ctx, r)).await?,
+            request_id,
+        ),
+        StopReplicationToReplica(r) => codec::ok(
+            &Box::pin(arca.stop_replication_to_replica(ctx, r)).await?,
+            request_id,
+        ),
         RestoreSecret(r) => codec::ok(&Box::pin(arca.restore_secret(ctx, r)).await?, request_id),
         RotateSecret(r) => codec::ok(&Box::pin(arca.rotate_secret(ctx, r)).await?, request_id),
         TagResource(r) => codec::ok(&Box::pin(arca.tag_resource(ctx, r)).await?, request_id),

@@ -20,8 +20,11 @@ pub enum Operation {
     ListSecretVersionIds(ListSecretVersionIdsRequest),
     ListSecrets(ListSecretsRequest),
     PutSecretValue(PutSecretValueRequest),
+    RemoveRegionsFromReplication(RemoveRegionsFromReplicationRequest),
+    ReplicateSecretToRegions(ReplicateSecretToRegionsRequest),
     RestoreSecret(SecretIdRequest),
     RotateSecret(RotateSecretRequest),
+    StopReplicationToReplica(SecretIdRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     UpdateSecret(UpdateSecretRequest),
@@ -30,7 +33,7 @@ pub enum Operation {
     Unsupported(&'static str),
 }
 
-/// Operations of the model that later issues bring (replication, policies).
+/// Operations of the model that later issues bring (cross-account replicas, policies).
 const UNSUPPORTED: &[&str] = &[
     "AssociateCrossAccountReplica",
     "DeleteResourcePolicy",
@@ -38,9 +41,6 @@ const UNSUPPORTED: &[&str] = &[
     "GetResourcePolicy",
     "ListResourcePolicies",
     "PutResourcePolicy",
-    "RemoveRegionsFromReplication",
-    "ReplicateSecretToRegions",
-    "StopReplicationToReplica",
     "ValidateResourcePolicy",
 ];
 
@@ -65,8 +65,11 @@ impl Operation {
             "ListSecretVersionIds" => ListSecretVersionIds(decode(body)?),
             "ListSecrets" => ListSecrets(decode(body)?),
             "PutSecretValue" => PutSecretValue(decode(body)?),
+            "RemoveRegionsFromReplication" => RemoveRegionsFromReplication(decode(body)?),
+            "ReplicateSecretToRegions" => ReplicateSecretToRegions(decode(body)?),
             "RestoreSecret" => RestoreSecret(decode(body)?),
             "RotateSecret" => RotateSecret(decode(body)?),
+            "StopReplicationToReplica" => StopReplicationToReplica(decode(body)?),
             "TagResource" => TagResource(decode(body)?),
             "UntagResource" => UntagResource(decode(body)?),
             "UpdateSecret" => UpdateSecret(decode(body)?),
@@ -91,8 +94,11 @@ impl Operation {
             "ListSecretVersionIds",
             "ListSecrets",
             "PutSecretValue",
+            "RemoveRegionsFromReplication",
+            "ReplicateSecretToRegions",
             "RestoreSecret",
             "RotateSecret",
+            "StopReplicationToReplica",
             "TagResource",
             "UntagResource",
             "UpdateSecret",
@@ -119,8 +125,11 @@ impl Operation {
             ListSecretVersionIds(_) => "ListSecretVersionIds",
             ListSecrets(_) => "ListSecrets",
             PutSecretValue(_) => "PutSecretValue",
+            RemoveRegionsFromReplication(_) => "RemoveRegionsFromReplication",
+            ReplicateSecretToRegions(_) => "ReplicateSecretToRegions",
             RestoreSecret(_) => "RestoreSecret",
             RotateSecret(_) => "RotateSecret",
+            StopReplicationToReplica(_) => "StopReplicationToReplica",
             TagResource(_) => "TagResource",
             UntagResource(_) => "UntagResource",
             UpdateSecret(_) => "UpdateSecret",

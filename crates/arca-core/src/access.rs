@@ -18,6 +18,8 @@ pub struct AccessKeys {
     keys: Arc<KeyService>,
     store: Arc<dyn Store>,
     cache: RwLock<HashMap<String, SecretString, ahash::RandomState>>,
+    /// Ids of the stored keys bound to the replication link.
+    replication: RwLock<std::collections::HashSet<String, ahash::RandomState>>,
     /// Short-lived keys limited to one secret, issued to rotation commands; memory only.
     scoped: RwLock<HashMap<String, ScopedKey, ahash::RandomState>>,
     /// When the stored keys were last reread (ms since start), to rate-limit rereads
@@ -50,6 +52,7 @@ impl AccessKeys {
             keys,
             store,
             cache: RwLock::new(cache),
+            replication: RwLock::new(Default::default()),
             scoped: RwLock::new(HashMap::default()),
             last_refresh: AtomicU64::new(0),
             started: Instant::now(),
@@ -73,6 +76,14 @@ impl AccessKeys {
             .get(access_key_id)
             .filter(|k| k.expires_at > Instant::now())
             .map(|k| k.secret.clone())
+    }
+
+    /// Whether the key is bound to the replication link.
+    pub fn is_replication_key(&self, access_key_id: &str) -> bool {
+        self.replication
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(access_key_id)
     }
 
     /// The one secret (ARN) a key may act on, if it is a scoped key.
@@ -127,6 +138,14 @@ impl AccessKeys {
     /// Re-reads stored keys (another process, such as the admin CLI, may have added one).
     pub async fn refresh(&self) -> Result<(), arca_store::StoreError> {
         for rec in self.store.list_access_keys().await? {
+            {
+                let mut repl = self.replication.write().unwrap_or_else(|p| p.into_inner());
+                if rec.enabled && rec.scope == KeyScope::Replication {
+                    repl.insert(rec.access_key_id.clone());
+                } else {
+                    repl.remove(&rec.access_key_id);
+                }
+            }
             let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
             if !rec.enabled {
                 cache.remove(&rec.access_key_id);
@@ -158,10 +177,12 @@ impl AccessKeys {
     pub async fn create(
         &self,
         description: Option<String>,
+        scope: KeyScope,
         now: Millis,
     ) -> Result<(String, SecretString), arca_store::StoreError> {
         let (id, secret) = generate_pair();
-        self.insert(&id, secret.clone(), description, now).await?;
+        self.insert_scoped(&id, secret.clone(), description, scope, now)
+            .await?;
         Ok((id, secret))
     }
 
@@ -171,6 +192,19 @@ impl AccessKeys {
         id: &str,
         secret: SecretString,
         description: Option<String>,
+        now: Millis,
+    ) -> Result<(), arca_store::StoreError> {
+        self.insert_scoped(id, secret, description, KeyScope::Full, now)
+            .await
+    }
+
+    /// Stores a given key pair bound to `scope`.
+    pub async fn insert_scoped(
+        &self,
+        id: &str,
+        secret: SecretString,
+        description: Option<String>,
+        scope: KeyScope,
         now: Millis,
     ) -> Result<(), arca_store::StoreError> {
         let sealed = self
@@ -184,9 +218,15 @@ impl AccessKeys {
                 description,
                 created_at: now,
                 enabled: true,
-                scope: KeyScope::Full,
+                scope,
             })
             .await?;
+        if scope == KeyScope::Replication {
+            self.replication
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_owned());
+        }
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())

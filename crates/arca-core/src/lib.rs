@@ -13,6 +13,7 @@ pub mod keys;
 mod locks;
 mod ops;
 pub mod password;
+pub mod replication;
 pub mod rotation;
 pub mod schedule;
 pub mod stages;
@@ -35,14 +36,31 @@ pub struct RequestCtx {
     /// When set, the caller may act on this one secret (by ARN) and no other: the
     /// short-lived credentials a rotation command gets are scoped this way.
     pub only_secret: Option<String>,
+    /// The caller's access key is bound to the replication link: it may deliver replicas
+    /// and do nothing else.
+    pub replication_link: bool,
 }
+
+/// The one operation a replication-bound key may call (see `RequestCtx::authorize`).
+pub use arca_types::replication::DELIVER_TARGET as DELIVER_OPERATION;
 
 impl RequestCtx {
     pub fn new(region: impl Into<String>) -> Self {
         Self {
             region: region.into(),
             only_secret: None,
+            replication_link: false,
         }
+    }
+
+    /// The authorization point every request passes before its operation runs: a key
+    /// bound to replication may only deliver, and only such a key may. (Scoped rotation
+    /// keys are further limited to their one secret where the secret is looked up.)
+    pub fn authorize(&self, operation: &str) -> Result<(), ApiError> {
+        if self.replication_link != (operation == DELIVER_OPERATION) {
+            return Err(ApiError::access_denied());
+        }
+        Ok(())
     }
 }
 
@@ -54,6 +72,10 @@ pub struct Arca {
     pub(crate) account: String,
     /// Wakes the rotation scheduler when RotateSecret starts a rotation.
     rotation_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the replication delivery when a write queued outbox entries.
+    replication_wakeup: Arc<tokio::sync::Notify>,
+    /// How long a replica region may stay behind before it shows as Failed.
+    replication_failed_after: std::sync::atomic::AtomicI64,
     /// Serializes writes to one secret within this process.
     pub(crate) write_locks: locks::StripedLocks,
     pub(crate) cache: Arc<cache::ReadCache>,
@@ -75,6 +97,10 @@ impl Arca {
             clock,
             account,
             rotation_wakeup: Arc::new(tokio::sync::Notify::new()),
+            replication_wakeup: Arc::new(tokio::sync::Notify::new()),
+            replication_failed_after: std::sync::atomic::AtomicI64::new(
+                replication::DEFAULT_FAILED_AFTER_MS,
+            ),
             write_locks: locks::StripedLocks::new(),
             cache,
             accessed,
@@ -88,6 +114,29 @@ impl Arca {
 
     pub(crate) fn wake_rotation(&self) {
         self.rotation_wakeup.notify_one();
+    }
+
+    /// What the replication delivery waits on besides its timer.
+    pub fn replication_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.replication_wakeup.clone()
+    }
+
+    pub(crate) fn wake_replication(&self) {
+        self.replication_wakeup.notify_one();
+    }
+
+    /// Sets how long a replica region may stay behind (its deliveries failing) before
+    /// DescribeSecret shows it as Failed.
+    pub fn set_replication_failed_after(&self, d: std::time::Duration) {
+        self.replication_failed_after.store(
+            i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn replication_failed_after(&self) -> i64 {
+        self.replication_failed_after
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -4,7 +4,7 @@
 //! naming them all. The service's own rules (the secret-name charset, tag rules) follow.
 
 use arca_types::error::{Shown, Violation};
-use arca_types::wire::Tag;
+use arca_types::wire::{ReplicaRegion, Tag};
 use arca_types::ApiError;
 
 /// Values longer than this are named by path only: a message is not the place to echo
@@ -211,6 +211,35 @@ impl Check {
                 t.value.as_deref(),
                 0,
                 256,
+            );
+        }
+    }
+
+    /// An `AddReplicaRegionListType` (at least one) of regions and key ids.
+    pub(crate) fn replica_regions(&mut self, path: &str, v: Option<&[ReplicaRegion]>) {
+        self.count(path, v, 1, usize::MAX);
+        for (i, r) in v.unwrap_or_default().iter().enumerate() {
+            let n = i + 1;
+            self.region(&format!("{path}.{n}.member.region"), r.region.as_deref());
+            self.length(
+                &format!("{path}.{n}.member.kmsKeyId"),
+                r.kms_key_id.as_deref(),
+                0,
+                2048,
+            );
+        }
+    }
+
+    /// A `RegionType`: 1–128 characters matching `^([a-z]+-)+\d+$`.
+    pub(crate) fn region(&mut self, path: &str, v: Option<&str>) {
+        self.length(path, v, 1, 128);
+        if v.is_some_and(|r| !r.is_empty() && r.len() <= 128) {
+            self.pattern(
+                path,
+                v,
+                crate::replication::valid_region,
+                "^([a-z]+-)+\\d+$",
+                false,
             );
         }
     }

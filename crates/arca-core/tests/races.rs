@@ -14,8 +14,8 @@ use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
 use arca_store::{
     AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
-    NewVersion, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate,
-    SecretRecord, Store,
+    NewVersion, OutboxEntry, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange,
+    SecretPredicate, SecretRecord, Store,
 };
 use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
@@ -66,8 +66,30 @@ impl Store for GatedStore {
     async fn find_by_arn(&self, region: &str, arn: &str) -> Result<Option<SecretRecord>> {
         self.inner.find_by_arn(region, arn).await
     }
-    async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()> {
-        self.inner.create_secret(secret, first).await
+    async fn create_secret_with(
+        &self,
+        secret: &SecretRecord,
+        versions: &[NewVersion],
+        outbox: &[OutboxEntry],
+    ) -> Result<()> {
+        self.inner
+            .create_secret_with(secret, versions, outbox)
+            .await
+    }
+    async fn due_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
+        self.inner.due_outbox(now, limit).await
+    }
+    async fn outbox_for(&self, arn: &str) -> Result<Vec<OutboxEntry>> {
+        self.inner.outbox_for(arn).await
+    }
+    async fn outbox_len(&self) -> Result<u64> {
+        self.inner.outbox_len().await
+    }
+    async fn complete_outbox(&self, ids: &[i64]) -> Result<()> {
+        self.inner.complete_outbox(ids).await
+    }
+    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()> {
+        self.inner.defer_outbox(ids, error, next_attempt_at).await
     }
     async fn update_secret(&self, change: &SecretChange) -> Result<()> {
         let r = self.inner.update_secret(change).await;

@@ -425,13 +425,13 @@ impl Store for SqliteStore {
     async fn create_secret_with(
         &self,
         secret: &SecretRecord,
-        first: Option<&NewVersion>,
+        versions: &[NewVersion],
         outbox: &[OutboxEntry],
     ) -> Result<()> {
         let secret = secret.clone();
-        let first = first.cloned();
+        let versions = versions.to_vec();
         let outbox = outbox.to_vec();
-        self.write(move |c| write::create_secret(c, &secret, first.as_ref(), &outbox))
+        self.write(move |c| write::create_secret(c, &secret, &versions, &outbox))
             .await
     }
 

@@ -18,7 +18,7 @@ fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
 pub(super) fn create_secret(
     conn: &Connection,
     s: &SecretRecord,
-    first: Option<&NewVersion>,
+    versions: &[NewVersion],
     outbox: &[OutboxEntry],
 ) -> Result<()> {
     // Checked first so NameTaken does not depend on parsing constraint messages; the
@@ -64,7 +64,7 @@ pub(super) fn create_secret(
     })?;
     let id = conn.last_insert_rowid();
     insert_tags(conn, id, &s.tags)?;
-    if let Some(v) = first {
+    for v in versions {
         insert_version(conn, id, v)?;
     }
     for e in outbox {

@@ -561,17 +561,34 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
     store
         .create_secret_with(
             &s,
-            Some(&version("v1", &["AWSCURRENT"], T0)),
-            &[entry.clone()],
+            &[
+                version("v1", &["AWSPREVIOUS"], T0),
+                version("v2", &["AWSCURRENT"], T0 + 1),
+            ],
+            std::slice::from_ref(&entry),
         )
         .await
         .expect("create");
+    let stored = by_arn(store, &s).await;
+    assert_eq!(
+        stored
+            .versions
+            .iter()
+            .map(|v| v.version_id.as_str())
+            .collect::<Vec<_>>(),
+        ["v1", "v2"],
+        "every version is created with the secret"
+    );
+    assert_eq!(
+        store.get_sealed_value(&s.arn, "v1").await.expect("read"),
+        Some(SealedValue(b"sealed-bytes-of-v1".to_vec()))
+    );
     let queued = store.outbox_for(&s.arn).await.expect("outbox");
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].kind, OutboxKind::Sync);
     // A create refused for its name queues nothing.
     let again = store
-        .create_secret_with(&s, None, &[outbox_entry(OutboxKind::Remove, &s, R2, T0)])
+        .create_secret_with(&s, &[], &[outbox_entry(OutboxKind::Remove, &s, R2, T0)])
         .await;
     assert!(matches!(again, Err(StoreError::NameTaken)));
     assert_eq!(store.outbox_for(&s.arn).await.expect("outbox").len(), 1);

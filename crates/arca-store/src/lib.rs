@@ -49,15 +49,21 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a new secret with `revision = 1`, and its first version if any.
     /// Fails with `NameTaken` if the name exists in the region.
     async fn create_secret(&self, secret: &SecretRecord, first: Option<&NewVersion>) -> Result<()> {
-        self.create_secret_with(secret, first, &[]).await
+        self.create_secret_with(
+            secret,
+            first.map(std::slice::from_ref).unwrap_or_default(),
+            &[],
+        )
+        .await
     }
 
-    /// `create_secret`, queueing `outbox` entries in the same transaction (a secret
-    /// created with replicas is never committed without its replication work).
+    /// `create_secret` with any number of versions (a replica arrives with all of its
+    /// primary's), queueing `outbox` entries in the same transaction (a secret created
+    /// with replicas is never committed without its replication work).
     async fn create_secret_with(
         &self,
         secret: &SecretRecord,
-        first: Option<&NewVersion>,
+        versions: &[NewVersion],
         outbox: &[OutboxEntry],
     ) -> Result<()>;
 

@@ -160,8 +160,8 @@ pub struct OutboxEntry {
     pub kind: OutboxKind,
     /// The region of the secret whose change this is.
     pub source_region: String,
-    /// That secret's ARN (for `Sync`/`Remove`: the primary; for `Promoted`: the replica
-    /// that was promoted, whose primary lives in `target_region`).
+    /// The primary's ARN (for `Promoted` too: the primary, in `target_region`, whose
+    /// replica in `source_region` was promoted).
     pub arn: String,
     /// The secret's name (the replica has the primary's name).
     pub name: String,

@@ -300,19 +300,46 @@ impl ApiError {
         )
     }
 
-    /// CreateSecret with AddReplicaRegions / ForceOverwriteReplicaSecret. Arca's own text.
-    pub fn replication_unsupported() -> Self {
-        Self::invalid_request(
-            "Arca does not support replication yet (AddReplicaRegions, ForceOverwriteReplicaSecret).",
-        )
-    }
-
     /// A model operation Arca does not serve yet. Arca's own text.
     pub fn operation_unsupported(name: &str) -> Self {
         Self::invalid_request(format!("Arca does not support the {name} operation yet."))
     }
 
     // ----- InvalidParameterException --------------------------------------------------
+
+    /// Any write to a replica, in the replica's region. Recorded (real AWS output in
+    /// gruntwork-io/cloud-nuke#435 and rebuy-de/aws-nuke#1127 for DeleteSecret, and
+    /// lgallard/terraform-aws-secrets-manager#188 for PutResourcePolicy, status 400).
+    pub fn replica_write() -> Self {
+        Self::invalid_parameter(
+            "Operation not permitted on a replica secret. Call must be made in primary secret's region.",
+        )
+    }
+
+    /// DeleteSecret of a primary that still has replicas. Recorded (the same two issues):
+    /// the full ARN, then the regions joined by ", " in brackets.
+    pub fn delete_primary_with_replicas(arn: &str, regions: &[&str]) -> Self {
+        Self::invalid_parameter(format!(
+            "You can't delete secret {arn} that still has replica regions [{}].",
+            regions.join(", ")
+        ))
+    }
+
+    /// A replica region that is the secret's own region (or not a region). Recorded
+    /// (aws-samples/aws-health-aware#32: CreateSecret with AddReplicaRegions of its own
+    /// region).
+    pub fn invalid_replica_region() -> Self {
+        Self::invalid_parameter("Invalid replica region.")
+    }
+
+    /// StopReplicationToReplica on a secret that is not a replica. Not found: AWS's type
+    /// is known (moto's tests assert InvalidParameterException) but not its text; this
+    /// wording is Arca's.
+    pub fn not_a_replica() -> Self {
+        Self::invalid_parameter(
+            "StopReplicationToReplica can only be called on a replica secret, in the replica's region.",
+        )
+    }
 
     /// Recorded (getmoto/moto#6461: AWS's answer, checked before the conflict with
     /// ForceDeleteWithoutRecovery).

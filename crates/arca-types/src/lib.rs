@@ -3,6 +3,7 @@
 
 pub mod arn;
 pub mod error;
+pub mod replication;
 pub mod secret;
 pub mod time;
 pub mod wire;

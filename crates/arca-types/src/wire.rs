@@ -410,3 +410,35 @@ pub struct RotateSecretResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
 }
+
+// ---------- Replication ----------
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateSecretToRegionsRequest {
+    pub secret_id: Option<String>,
+    pub add_replica_regions: Option<Vec<ReplicaRegion>>,
+    pub force_overwrite_replica_secret: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveRegionsFromReplicationRequest {
+    pub secret_id: Option<String>,
+    pub remove_replica_regions: Option<Vec<String>>,
+}
+
+/// ReplicateSecretToRegions' and RemoveRegionsFromReplication's response.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub replication_status: Vec<ReplicationStatus>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ArnResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}

@@ -27,6 +27,34 @@ pub struct FileConfig {
     pub rotation_functions: Vec<ConfiguredFunction>,
     /// `[tls]`: serve HTTPS instead of HTTP.
     pub tls: Option<TlsConfig>,
+    /// `[replication]`: replica regions served by other deployments.
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+}
+
+/// `[replication]`: `failed_after_secs` (how long a region may stay behind before it
+/// shows as Failed, default 300) and `[[replication.regions]]`, each a region served by
+/// another Arca deployment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    pub failed_after_secs: Option<u64>,
+    #[serde(default)]
+    pub regions: Vec<RemoteRegion>,
+}
+
+/// A region served by another deployment: its `https://` endpoint, the access key (bound
+/// to replication there: `arca access-key create --replication`) with its secret in a
+/// file of mode 0600, and optionally the CA that signed the endpoint's certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRegion {
+    pub region: String,
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: Option<u64>,
 }
 
 /// `[tls]`: `cert_file` (PEM chain, leaf first), `key_file` (PEM private key, mode 0600)

@@ -116,6 +116,10 @@ enum AccessKeyAction {
     Create {
         #[arg(long)]
         description: Option<String>,
+        /// Bind the key to the replication link: another deployment delivers its
+        /// replicas with it, and it can do nothing else.
+        #[arg(long)]
+        replication: bool,
     },
     /// List access key ids.
     List,
@@ -277,9 +281,17 @@ async fn run(cli: Cli) -> Result<()> {
             let o = open_admin(&cli).await?;
             let access = AccessKeys::load(o.keys.clone(), o.store.clone(), Vec::new()).await?;
             match action {
-                AccessKeyAction::Create { description } => {
+                AccessKeyAction::Create {
+                    description,
+                    replication,
+                } => {
+                    let scope = if *replication {
+                        arca_store::KeyScope::Replication
+                    } else {
+                        arca_store::KeyScope::Full
+                    };
                     let (id, secret) = access
-                        .create(description.clone(), SystemClock.now_millis())
+                        .create(description.clone(), scope, SystemClock.now_millis())
                         .await?;
                     println!("AWS_ACCESS_KEY_ID={id}");
                     println!("AWS_SECRET_ACCESS_KEY={}", secret.expose());
@@ -287,9 +299,10 @@ async fn run(cli: Cli) -> Result<()> {
                 AccessKeyAction::List => {
                     for k in o.store.list_access_keys().await? {
                         println!(
-                            "{}\t{}\t{}",
+                            "{}\t{}\t{}\t{}",
                             k.access_key_id,
                             if k.enabled { "enabled" } else { "disabled" },
+                            k.scope.as_str(),
                             k.description.unwrap_or_default()
                         );
                     }
@@ -436,6 +449,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("account: {}", o.account);
             println!("access keys: {}", o.store.list_access_keys().await?.len());
             println!("encryption keys: {}", o.keys.list().len());
+            println!("replication outbox: {} pending", o.store.outbox_len().await?);
             Ok(())
         }
     }
@@ -565,6 +579,10 @@ async fn server(
         clock,
         o.account.clone(),
     ));
+    if let Some(secs) = o.file.replication.failed_after_secs {
+        arca.set_replication_failed_after(Duration::from_secs(secs));
+    }
+    let links = replication_links(&arca, &o.file.replication)?;
     let dev_hooks = dev.then(|| arca_api::DevHooks {
         clock: offset_clock.clone(),
         purge_wakeup: purge_wakeup.clone(),
@@ -612,6 +630,20 @@ async fn server(
         state.access_keys.clone(),
         endpoint,
     ));
+    let replication = tokio::spawn(
+        arca_jobs::worker::Worker::local(
+            Duration::from_millis(500),
+            arca.replication_wakeup(),
+            leases.clone(),
+        )
+        .run(
+            Arc::new(arca_jobs::replication::ReplicationJob::new(
+                arca.clone(),
+                links,
+            )),
+            shutdown_rx.clone(),
+        ),
+    );
     let rotation = tokio::spawn(
         arca_jobs::worker::Worker::local(Duration::from_secs(5), arca.rotation_wakeup(), leases)
             .run(
@@ -626,9 +658,44 @@ async fn server(
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), replication).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_access_dates()).await;
     tracing::info!("arca server stopped");
     Ok(())
+}
+
+/// Where each replica region is served: the configured remote regions over HTTPS, this
+/// process for every other region.
+fn replication_links(
+    arca: &Arc<Arca>,
+    cfg: &config::ReplicationConfig,
+) -> Result<arca_jobs::replication::Links> {
+    let mut remote: std::collections::HashMap<String, Arc<dyn arca_jobs::replication::Link>> =
+        std::collections::HashMap::new();
+    for r in &cfg.regions {
+        let secret = read_private_file(&r.secret_access_key_file)?;
+        let secret = String::from_utf8(secret.to_vec())
+            .context("the secret access key file is not UTF-8")?;
+        let ca = r
+            .ca_file
+            .as_ref()
+            .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+            .transpose()?;
+        let link = arca_jobs::replication::RemoteLink::new(
+            &r.endpoint,
+            &r.access_key_id,
+            SecretString::new(secret),
+            ca.as_deref(),
+            Duration::from_secs(r.timeout_secs.unwrap_or(10)),
+        )
+        .map_err(|e| anyhow::anyhow!("replica region {}: {}", r.region, e.0))?;
+        tracing::info!(region = %r.region, endpoint = %r.endpoint, "replica region served by another deployment");
+        remote.insert(r.region.clone(), Arc::new(link));
+    }
+    Ok(arca_jobs::replication::Links {
+        local: Arc::new(arca_jobs::replication::LocalLink { arca: arca.clone() }),
+        remote,
+    })
 }
 
 /// Reads a file holding a secret, refusing one that group or others can read.

@@ -9,7 +9,7 @@ mod values;
 
 use crate::cache::Cached;
 use crate::value::Value;
-use crate::{store_err, Arca, RequestCtx};
+use crate::{replication, store_err, Arca, RequestCtx};
 use arca_store::{SecretChange, SecretRecord, StoreError, VersionRecord};
 use arca_types::arn::SecretRef;
 use arca_types::time::to_wire;
@@ -26,6 +26,13 @@ fn scope_allows(ctx: &RequestCtx, found: Option<&str>) -> Result<(), ApiError> {
         (Some(_), None) => Err(ApiError::access_denied()),
         _ => Ok(()),
     }
+}
+
+/// Who writes: a client's operation, or the replication machinery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    Client,
+    Replication,
 }
 
 /// How many times a write is retried when another write to the same secret won the race.
@@ -254,6 +261,20 @@ impl Arca {
         &self,
         ctx: &RequestCtx,
         secret_id: &str,
+        f: impl FnMut(SecretRecord) -> Result<(Option<SecretChange>, T), ApiError>,
+    ) -> Result<T, ApiError> {
+        self.modify_as(Writer::Client, ctx, secret_id, f).await
+    }
+
+    /// `modify` for `writer`. A client's write is refused on a replica, and queues a
+    /// delivery to each replica region of a primary, in the same transaction; the
+    /// replication machinery's own writes (a replica brought up to date, a status) do
+    /// neither.
+    pub(crate) async fn modify_as<T>(
+        &self,
+        writer: Writer,
+        ctx: &RequestCtx,
+        secret_id: &str,
         mut f: impl FnMut(SecretRecord) -> Result<(Option<SecretChange>, T), ApiError>,
     ) -> Result<T, ApiError> {
         let arn = self.must_find(ctx, secret_id).await?.arn;
@@ -268,13 +289,22 @@ impl Arca {
                 self.lookup_fresh(ctx, secret_id).await?
             }
             .ok_or_else(ApiError::secret_not_found)?;
+            if writer == Writer::Client && replication::is_replica(&secret) {
+                return Err(ApiError::replica_write());
+            }
             let (change, out) = f(secret)?;
-            let Some(change) = change else {
+            let Some(mut change) = change else {
                 return Ok(out);
             };
+            if writer == Writer::Client {
+                replication::enqueue_syncs(&mut change, self.now());
+            }
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
+                    if !change.outbox.is_empty() {
+                        self.wake_replication();
+                    }
                     let written: Vec<(&str, &[u8])> = change
                         .new_versions
                         .iter()
@@ -358,6 +388,17 @@ const TAGGED: &str = "tagged";
 
 pub(crate) fn ever_tagged(s: &SecretRecord) -> bool {
     s.extra.get(TAGGED).and_then(serde_json::Value::as_bool) == Some(true)
+}
+
+/// Notes that `s` once had tags, whether or not it has any now (a replica copying its
+/// primary's flag).
+pub(crate) fn mark_ever_tagged(s: &mut SecretRecord) {
+    if !s.extra.is_object() {
+        s.extra = serde_json::json!({});
+    }
+    if let Some(obj) = s.extra.as_object_mut() {
+        obj.insert(TAGGED.into(), serde_json::Value::Bool(true));
+    }
 }
 
 /// Notes that `s` has tags now (if it has), for `ever_tagged`.

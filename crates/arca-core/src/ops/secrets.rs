@@ -32,12 +32,9 @@ impl Arca {
             Value::binary_len(&req.secret_binary),
         );
         check.tags("tags", req.tags.as_deref());
-        check.count(
-            "addReplicaRegions",
-            req.add_replica_regions.as_deref(),
-            1,
-            usize::MAX,
-        );
+        if req.add_replica_regions.is_some() {
+            check.replica_regions("addReplicaRegions", req.add_replica_regions.as_deref());
+        }
         check.secret_type(&req.secret_type);
         check.finish()?;
         let name = validate::present(name)?.to_owned();
@@ -45,9 +42,11 @@ impl Arca {
         ensure_unscoped(ctx)?;
         let token = req.client_request_token.clone();
         let tags = validate::tag_pairs(req.tags.as_deref().unwrap_or_default())?;
-        if req.add_replica_regions.is_some() || req.force_overwrite_replica_secret.is_some() {
-            return Err(ApiError::replication_unsupported());
-        }
+        let wanted = crate::replication::wanted_regions(
+            &ctx.region,
+            req.add_replica_regions.as_deref().unwrap_or_default(),
+        )?;
+        let force = req.force_overwrite_replica_secret.unwrap_or(false);
         let value = Value::from_request(req.secret_string, req.secret_binary)?;
         if value.is_some() && token.is_none() {
             return Err(ApiError::token_required());
@@ -89,6 +88,9 @@ impl Arca {
                 revision: 0,
             };
             note_tagged(&mut secret);
+            let mut list = Vec::new();
+            crate::replication::add_replicas(&mut list, &wanted, force);
+            crate::replication::set_replicas(&mut secret, &list);
             let mut first: Option<NewVersion> = None;
             let mut version_id = None;
             if let (Some(v), Some(t)) = (&value, &token) {
@@ -110,17 +112,26 @@ impl Arca {
                 }
                 secret.last_changed_at = now;
             }
-            let created = self.store.create_secret(&secret, first.as_ref()).await;
+            let mut outbox = Vec::new();
+            crate::replication::enqueue_syncs_on_create(&secret, first.as_ref(), now, &mut outbox);
+            let created = self
+                .store
+                .create_secret_with(&secret, first.as_slice(), &outbox)
+                .await;
             self.cache
                 .invalidate(&secret.region, &secret.name, &secret.arn);
             match created {
                 Ok(()) => {
+                    if !outbox.is_empty() {
+                        self.wake_replication();
+                    }
+                    let status = self.replication_status(&secret).await?;
                     return Ok(CreateSecretResponse {
                         arn,
                         name,
                         version_id,
-                        replication_status: None,
-                    })
+                        replication_status: (!status.is_empty()).then_some(status),
+                    });
                 }
                 // Lost a race with a create of the same name: answer as if it came first.
                 Err(StoreError::NameTaken) => continue,
@@ -263,7 +274,12 @@ impl Arca {
     ) -> Result<DescribeSecretResponse, ApiError> {
         let id = validate::only_secret_id(&req.secret_id)?;
         let secret = self.must_find(ctx, id).await?;
-        Ok(self.describe(&secret, false))
+        let mut out = self.describe(&secret, false);
+        let status = self.replication_status(&secret).await?;
+        if !status.is_empty() {
+            out.replication_status = Some(status);
+        }
+        Ok(out)
     }
 
     pub async fn delete_secret(
@@ -307,6 +323,10 @@ impl Arca {
             // finishes first (it updates the cache before it lets go of the lock), so it
             // cannot put the deleted record back into the cache after the invalidation.
             let _guard = self.write_locks.lock(&secret.arn).await;
+            let fresh = self.lookup_fresh(ctx, &secret.arn).await?;
+            if let Some(fresh) = &fresh {
+                crate::replication::ensure_deletable(fresh)?;
+            }
             let deleted = self.store.delete_secret(&ctx.region, &secret.arn).await;
             self.cache
                 .invalidate(&ctx.region, &secret.name, &secret.arn);
@@ -319,6 +339,7 @@ impl Arca {
         }
         let purge_at = now + days * MILLIS_PER_DAY;
         self.modify(ctx, &id, |mut secret| {
+            crate::replication::ensure_deletable(&secret)?;
             if secret.deleted_at.is_some() {
                 return Err(ApiError::already_marked_for_deletion());
             }
