@@ -280,6 +280,8 @@ impl Arca {
             None => None,
         };
         let rotate_now = req.rotate_immediately.unwrap_or(true);
+        // A replica refuses rotation before its function is even looked at.
+        self.refuse_replica(ctx, &id).await?;
         if let Some(arn) = &req.rotation_lambda_arn {
             if !arn.is_empty() && !self.rotation_function_exists(arn).await? {
                 return Err(ApiError::cannot_invoke_function());

@@ -252,6 +252,18 @@ impl Arca {
             .value_digest(arn, value.is_binary(), value.bytes())
     }
 
+    /// AWS's answer to a write in a replica's region, for checks that come before `modify`.
+    pub(crate) async fn refuse_replica(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+    ) -> Result<(), ApiError> {
+        match self.lookup(ctx, secret_id).await? {
+            Some(s) if replication::is_replica(&s) => Err(ApiError::replica_write()),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs read-modify-write `f` on one secret until it commits without a concurrent
     /// change in between. `f` returns the change to apply (None: nothing to write) and
     /// the operation's result. Writers of one secret in this process queue on a striped

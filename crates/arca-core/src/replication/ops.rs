@@ -100,8 +100,13 @@ impl Arca {
         let mut check = Check::new();
         let id = check.secret_id(&req.secret_id);
         check.required("removeReplicaRegions", &req.remove_replica_regions);
+        check.count(
+            "removeReplicaRegions",
+            req.remove_replica_regions.as_deref(),
+            1,
+            usize::MAX,
+        );
         let regions = req.remove_replica_regions.unwrap_or_default();
-        check.count("removeReplicaRegions", Some(&regions), 1, usize::MAX);
         for (i, r) in regions.iter().enumerate() {
             check.region(&format!("removeReplicaRegions.{}.member", i + 1), Some(r));
         }
