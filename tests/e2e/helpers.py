@@ -159,8 +159,9 @@ class _QueryAuthKeepingBody(SigV4QueryAuth):
 class RawClient:
     """Hand-built awsJson1_1 requests, signed (or not) with botocore's SigV4 signer."""
 
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, verify: str | bool = True):
         self.endpoint = endpoint
+        self.verify = verify
 
     def build(self, target: str | None, body, *, region: str = REGION, service: str = "secretsmanager",
               access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, sign: bool = True,
@@ -190,7 +191,7 @@ class RawClient:
 
     def send(self, prepared) -> RawResponse:
         r = requests.request(prepared.method, prepared.url, headers=dict(prepared.headers),
-                             data=prepared.body, timeout=30)
+                             data=prepared.body, timeout=30, verify=self.verify)
         return RawResponse(r.status_code, r.content, dict(r.headers))
 
     def call(self, target: str | None, body, **kwargs) -> RawResponse:

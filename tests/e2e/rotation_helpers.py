@@ -29,6 +29,7 @@ import boto3
 import requests
 from botocore.config import Config
 
+from conftest import arca_binary
 from helpers import ACCESS_KEY, REGION, SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,10 +163,9 @@ def _drain(stream, sink: list[str], lines: "queue.Queue[str | None]") -> None:
 
 
 def start_server(workdir: Path, config: str, extra_env: dict | None = None,
-                 verify: str | bool = True) -> RotationServer:
-    binary = Path(os.environ.get("ARCA_BIN", REPO / "target" / "debug" / "arca"))
-    if not binary.is_absolute():
-        binary = REPO / binary
+                 verify: str | bool = True, listen: str = "127.0.0.1:0",
+                 extra_args: list[str] | None = None) -> RotationServer:
+    binary = arca_binary()
     assert binary.exists(), f"arca binary not found at {binary} (build it or set ARCA_BIN)"
     cfg = workdir / "arca.toml"
     cfg.write_text(config)
@@ -174,7 +174,8 @@ def start_server(workdir: Path, config: str, extra_env: dict | None = None,
     env.pop("AWS_SESSION_TOKEN", None)
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [str(binary), "server", "--dev", "--config", str(cfg), "--listen", "127.0.0.1:0"],
+        [str(binary), "server", "--dev", "--config", str(cfg), "--listen", listen,
+         *(extra_args or [])],
         cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)
     log: list[str] = []
