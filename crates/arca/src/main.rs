@@ -449,7 +449,10 @@ async fn run(cli: Cli) -> Result<()> {
             println!("account: {}", o.account);
             println!("access keys: {}", o.store.list_access_keys().await?.len());
             println!("encryption keys: {}", o.keys.list().len());
-            println!("replication outbox: {} pending", o.store.outbox_len().await?);
+            println!(
+                "replication outbox: {} pending",
+                o.store.outbox_len().await?
+            );
             Ok(())
         }
     }

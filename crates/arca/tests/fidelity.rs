@@ -288,6 +288,29 @@ async fn call(sm: &Client, op: &str, p: &Value) -> Result<Saved, Seen> {
             .await
             .map(|o| saved(&[("ARN", o.arn())]))
             .map_err(seen),
+        "RemoveRegionsFromReplication" => sm
+            .remove_regions_from_replication()
+            .set_secret_id(s(p, "SecretId"))
+            .set_remove_replica_regions(list(p, "RemoveReplicaRegions"))
+            .send()
+            .await
+            .map(|o| saved(&[("ARN", o.arn())]))
+            .map_err(seen),
+        "StopReplicationToReplica" => sm
+            .stop_replication_to_replica()
+            .set_secret_id(s(p, "SecretId"))
+            .send()
+            .await
+            .map(|o| saved(&[("ARN", o.arn())]))
+            .map_err(seen),
+        "PutResourcePolicy" => sm
+            .put_resource_policy()
+            .set_secret_id(s(p, "SecretId"))
+            .set_resource_policy(s(p, "ResourcePolicy"))
+            .send()
+            .await
+            .map(|_| Saved::new())
+            .map_err(seen),
         other => panic!("the Rust runner has no mapping for {other}: add one"),
     }
 }
