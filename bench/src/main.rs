@@ -10,6 +10,7 @@
 mod ceiling;
 mod load;
 mod procstat;
+mod replication;
 mod report;
 mod scale;
 mod systems;
@@ -51,6 +52,9 @@ enum Cmd {
     },
     /// Fill Arca with many secrets and compare latency, RSS and restart time with 1,000.
     Scale(scale::ScaleArgs),
+    /// Two deployments: replication lag at 100 and 1,000 writes/s, and PutSecretValue
+    /// rate with 0, 1 and 2 replica regions.
+    Replication(replication::ReplicationArgs),
 }
 
 #[derive(Args, Clone)]
@@ -514,6 +518,10 @@ fn main() -> Result<()> {
             Some(Cmd::Scale(a)) => {
                 let env = make_env(&a.common)?;
                 scale::run(&env, &a).await
+            }
+            Some(Cmd::Replication(a)) => {
+                let env = make_env(&a.common)?;
+                replication::run(&env, &a).await
             }
             _ => bench(cli.run).await,
         }
