@@ -181,6 +181,19 @@ impl Link for RemoteLink {
     }
 }
 
+/// An error with its causes ("error sending request" alone does not say that the
+/// certificate was refused).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 /// Where each region is served: named remote regions, and this process for the rest.
 pub struct Links {
     pub local: Arc<dyn Link>,
