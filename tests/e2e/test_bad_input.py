@@ -116,9 +116,6 @@ def test_get_request_is_rejected(server, raw):
 
 
 UNIMPLEMENTED = [
-    ("ReplicateSecretToRegions", {"SecretId": "x", "AddReplicaRegions": [{"Region": "eu-west-1"}]}),
-    ("RemoveRegionsFromReplication", {"SecretId": "x", "RemoveReplicaRegions": ["eu-west-1"]}),
-    ("StopReplicationToReplica", {"SecretId": "x"}),
     ("GetResourcePolicy", {"SecretId": "x"}),
     ("PutResourcePolicy", {"SecretId": "x", "ResourcePolicy": "{}"}),
     ("DeleteResourcePolicy", {"SecretId": "x"}),

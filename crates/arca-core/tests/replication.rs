@@ -1,0 +1,183 @@
+//! The delivery contract on its own (no worker, no HTTP): what the outbox holds after a
+//! write, what a delivery carries, and that applying it is idempotent: a replayed delivery,
+//! or one from an older revision of the primary arriving late, changes nothing.
+
+use arca_core::{Arca, KeyService, RequestCtx};
+use arca_crypto::RootKey;
+use arca_store::{OutboxKind, Store};
+use arca_store_sqlite::SqliteStore;
+use arca_types::replication::{Delivery, Outcome};
+use arca_types::secret::SecretString;
+use arca_types::time::{Clock, ManualClock};
+use arca_types::wire::*;
+use std::sync::Arc;
+
+const ROOT: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const PRIMARY: &str = "us-east-1";
+const REPLICA: &str = "eu-west-1";
+
+async fn instance(dir: &tempfile::TempDir) -> Arc<Arca> {
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("arca.db")).expect("open"));
+    let root = RootKey::from_base64(ROOT).expect("root");
+    let keys = KeyService::load(root, store.clone(), "123456789012".into())
+        .await
+        .expect("keys");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_800_000_000_000));
+    Arc::new(Arca::new(
+        store,
+        Arc::new(keys),
+        clock,
+        "123456789012".into(),
+    ))
+}
+
+async fn put(arca: &Arca, value: &str) -> String {
+    arca.put_secret_value(
+        &RequestCtx::new(PRIMARY),
+        PutSecretValueRequest {
+            secret_id: Some("s".into()),
+            secret_string: Some(SecretString::new(value.into())),
+            client_request_token: Some(uuid::Uuid::new_v4().to_string()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("put")
+    .version_id
+}
+
+async fn replica_value(arca: &Arca) -> String {
+    arca.get_secret_value(
+        &RequestCtx::new(REPLICA),
+        GetSecretValueRequest {
+            secret_id: Some("s".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("read the replica")
+    .secret_string
+    .expect("a string")
+    .expose()
+    .to_owned()
+}
+
+/// The delivery for everything the outbox holds, as the worker would build it.
+async fn delivery(arca: &Arca) -> Delivery {
+    let entries = arca
+        .store()
+        .due_outbox(i64::MAX, 100)
+        .await
+        .expect("outbox");
+    arca.prepare_delivery(&entries, &[])
+        .await
+        .expect("prepare")
+        .expect("a delivery")
+}
+
+#[tokio::test]
+async fn deliveries_are_idempotent_and_never_move_a_replica_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arca = instance(&dir).await;
+    arca.create_secret(
+        &RequestCtx::new(PRIMARY),
+        CreateSecretRequest {
+            name: Some("s".into()),
+            secret_string: Some(SecretString::new("v1".into())),
+            client_request_token: Some(uuid::Uuid::new_v4().to_string()),
+            add_replica_regions: Some(vec![ReplicaRegion {
+                region: Some(REPLICA.into()),
+                kms_key_id: None,
+            }]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("create");
+    // The create queued one Sync to the replica region, with the first version's id.
+    let queued = arca
+        .store()
+        .due_outbox(i64::MAX, 100)
+        .await
+        .expect("outbox");
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].kind, queued[0].target_region.as_str()),
+        (OutboxKind::Sync, REPLICA)
+    );
+    assert_eq!(queued[0].version_ids.len(), 1);
+
+    let first = delivery(&arca).await;
+    let Delivery::Sync(state) = &first else {
+        panic!("a sync")
+    };
+    // Debug output of a delivery never shows a value.
+    assert!(!format!("{first:?}").contains("v1"));
+    assert_eq!(state.values.len(), 1);
+    let applied = arca.deliver(REPLICA, vec![first.clone()]).await;
+    assert!(matches!(applied[0], Outcome::Applied { .. }), "{applied:?}");
+    assert_eq!(replica_value(&arca).await, "v1");
+
+    // A replay changes nothing.
+    let again = arca.deliver(REPLICA, vec![first.clone()]).await;
+    assert!(matches!(again[0], Outcome::Applied { .. }));
+    assert_eq!(replica_value(&arca).await, "v1");
+
+    // The primary moves on; its new state is delivered; then the old delivery arrives late
+    // and is ignored.
+    put(&arca, "v2").await;
+    let second = delivery(&arca).await;
+    arca.deliver(REPLICA, vec![second]).await;
+    assert_eq!(replica_value(&arca).await, "v2");
+    let late = arca.deliver(REPLICA, vec![first]).await;
+    assert!(matches!(late[0], Outcome::Applied { .. }));
+    assert_eq!(
+        replica_value(&arca).await,
+        "v2",
+        "a late delivery moved the replica back"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_without_the_values_the_replica_lacks_asks_for_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arca = instance(&dir).await;
+    arca.create_secret(
+        &RequestCtx::new(PRIMARY),
+        CreateSecretRequest {
+            name: Some("s".into()),
+            secret_string: Some(SecretString::new("v1".into())),
+            client_request_token: Some(uuid::Uuid::new_v4().to_string()),
+            add_replica_regions: Some(vec![ReplicaRegion {
+                region: Some(REPLICA.into()),
+                kms_key_id: None,
+            }]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("create");
+    let Delivery::Sync(mut state) = delivery(&arca).await else {
+        panic!("a sync")
+    };
+    let wanted: Vec<String> = state.values.iter().map(|v| v.version_id.clone()).collect();
+    state.values.clear();
+    let out = arca.deliver(REPLICA, vec![Delivery::Sync(state)]).await;
+    assert_eq!(
+        out,
+        vec![Outcome::Missing {
+            version_ids: wanted
+        }]
+    );
+    // Nothing was half-created meanwhile.
+    let gone = arca
+        .describe_secret(
+            &RequestCtx::new(REPLICA),
+            DescribeSecretRequest {
+                secret_id: Some("s".into()),
+            },
+        )
+        .await;
+    assert!(gone.is_err());
+}
