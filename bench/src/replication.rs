@@ -299,11 +299,12 @@ async fn fill(sites: &Sites, set: &str, count: usize, n_replicas: usize) -> Resu
     Ok(())
 }
 
-async fn put_rate(sites: &Sites, set: &str, count: usize, secs: f64) -> Result<f64> {
-    let set = set.to_owned();
+/// (rate, A's CPU µs per write, B's CPU µs per write), B's over the measured window.
+async fn put_rate(sites: &Sites, set: &str, count: usize, secs: f64) -> Result<(f64, f64, f64)> {
+    let set_name = set.to_owned();
     let gen: Generator = Arc::new(move |rng, seq| {
         let body = serde_json::json!({
-            "SecretId": name(&set, rng.gen_range(0..count)),
+            "SecretId": name(&set_name, rng.gen_range(0..count)),
             "SecretString": format!("{seq:0>1024}"),
             "ClientRequestToken": uuid::Uuid::new_v4().to_string(),
         });
@@ -314,6 +315,7 @@ async fn put_rate(sites: &Sites, set: &str, count: usize, secs: f64) -> Result<f
             body: serde_json::to_vec(&body).unwrap_or_default().into(),
         }
     });
+    let b_before = crate::procstat::group_cpu(sites.b.pgid());
     let r = load::run(LoadSpec {
         addr: sites.a_addr,
         proto: Proto::Aws,
@@ -329,13 +331,17 @@ async fn put_rate(sites: &Sites, set: &str, count: usize, secs: f64) -> Result<f
     .await?;
     if r.errors > 0 {
         bail!(
-            "PutSecretValue on {}: {} errors ({:?})",
-            name("?", 0),
+            "PutSecretValue on {set}: {} errors ({:?})",
             r.errors,
             r.first_error
         );
     }
-    Ok(r.rate())
+    // B's CPU over the warm-up and the window (it lags a little behind A's writes).
+    let b_cpu = crate::procstat::group_cpu(sites.b.pgid()).saturating_sub(b_before);
+    let writes = r.ok as f64 * (1.0 + 1.0 / secs);
+    let a_us = r.server_cpu.unwrap_or(f64::NAN) / 100.0 * r.elapsed.as_secs_f64() * 1e6
+        / r.ok.max(1) as f64;
+    Ok((r.rate(), a_us, b_cpu.as_secs_f64() * 1e6 / writes.max(1.0)))
 }
 
 struct Lag {
@@ -348,7 +354,14 @@ struct Lag {
 
 /// Writes at `rate`/s for `secs` to the lag set; samples every `every`-th write and polls
 /// B until it reads that write (or a later one of the same secret).
-async fn lag(sites: &Arc<Sites>, rate: u32, secs: f64, every: u64) -> Result<Lag> {
+async fn lag(
+    sites: &Arc<Sites>,
+    set: &str,
+    secrets: usize,
+    rate: u32,
+    secs: f64,
+    every: u64,
+) -> Result<Lag> {
     let writer = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(64)
@@ -362,7 +375,7 @@ async fn lag(sites: &Arc<Sites>, rate: u32, secs: f64, every: u64) -> Result<Lag
         tick.tick().await;
         seq += 1;
         let (sites, writer) = (sites.clone(), writer.clone());
-        let secret = name("lag", (seq as usize) % LAG_SECRETS);
+        let secret = name(set, (seq as usize) % secrets);
         let sampled = seq.is_multiple_of(every);
         tasks.spawn(async move {
             let value = format!("{seq:012}");
@@ -439,12 +452,15 @@ pub async fn run(env: &Env, args: &ReplicationArgs) -> Result<()> {
         sites.a_url, sites.b_url, B_REGIONS
     );
 
-    // The lag set: 50 secrets replicated to B.
-    fill(&sites, "lag", LAG_SECRETS, 1).await?;
-    drain(env, &sites.a_data).await?;
     let mut lag_rows = Vec::new();
     for (rate, every) in [(100u32, 1u64), (1000, 5)] {
-        let l = lag(&sites, rate, args.lag_secs, every).await?;
+        // Secrets replicated to B, enough that none reaches the 100-version quota (a
+        // quarter of it at most).
+        let secrets = LAG_SECRETS.max((f64::from(rate) * args.lag_secs / 25.0) as usize);
+        let set = format!("lag{rate}");
+        fill(&sites, &set, secrets, 1).await?;
+        drain(env, &sites.a_data).await?;
+        let l = lag(&sites, &set, secrets, rate, args.lag_secs, every).await?;
         drain(env, &sites.a_data).await?;
         eprintln!(
             "arca-bench: lag at {rate}/s: p50 {:.1} ms, p99 {:.1} ms ({} samples)",
@@ -458,13 +474,18 @@ pub async fn run(env: &Env, args: &ReplicationArgs) -> Result<()> {
     }
     drain(env, &sites.a_data).await?;
     let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut a_cpu: [Vec<f64>; 3] = Default::default();
+    let mut b_cpu: [Vec<f64>; 3] = Default::default();
     for rep in 0..args.reps {
         for k in 0..3 {
             let n = (k + rep) % 3;
-            let r = put_rate(&sites, &format!("r{n}"), args.set, args.duration).await?;
+            let (r, a_us, b_us) =
+                put_rate(&sites, &format!("r{n}"), args.set, args.duration).await?;
+            a_cpu[n].push(a_us);
+            b_cpu[n].push(b_us);
             // Each cell starts with the deliveries of the one before done.
             drain(env, &sites.a_data).await?;
-            eprintln!("arca-bench: PutSecretValue c16 with {n} replica region(s): {r:.0} req/s");
+            eprintln!("arca-bench: PutSecretValue c16 with {n} replica region(s): {r:.0} req/s, A {a_us:.0} µs/write, B {b_us:.0} µs/write");
             rates[n].push(r);
         }
     }
@@ -473,6 +494,8 @@ pub async fn run(env: &Env, args: &ReplicationArgs) -> Result<()> {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let m: Vec<f64> = rates.iter_mut().map(median).collect();
+    let ma: Vec<f64> = a_cpu.iter_mut().map(median).collect();
+    let mb: Vec<f64> = b_cpu.iter_mut().map(median).collect();
 
     let mut out = String::new();
     out.push_str("## Replication across two deployments (HTTPS link, one machine)\n\n");
@@ -484,11 +507,16 @@ pub async fn run(env: &Env, args: &ReplicationArgs) -> Result<()> {
         ));
     }
     out.push_str(&format!(
-        "\n| replica regions | PutSecretValue c16 req/s (median of {}) | ÷ none |\n|---:|---:|---:|\n",
+        "\n| replica regions | PutSecretValue c16 req/s (median of {}) | ÷ none | site A CPU µs/write | site B CPU µs/write |\n|---:|---:|---:|---:|---:|\n",
         args.reps
     ));
     for (n, r) in m.iter().enumerate() {
-        out.push_str(&format!("| {n} | {r:.0} | {:.2} |\n", r / m[0]));
+        out.push_str(&format!(
+            "| {n} | {r:.0} | {:.2} | {:.0} | {:.0} |\n",
+            r / m[0],
+            ma[n],
+            mb[n]
+        ));
     }
     let p99_1000 = lag_rows.last().map_or(f64::NAN, |(_, l)| l.p99);
     out.push_str(&format!(
