@@ -157,7 +157,7 @@ impl Link for RemoteLink {
             .map_err(|e| {
                 LinkError(format!(
                     "the region's endpoint did not answer: {}",
-                    e.without_url()
+                    chain(&e.without_url())
                 ))
             })?;
         let status = resp.status();
