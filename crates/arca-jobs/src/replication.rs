@@ -209,13 +209,20 @@ impl Links {
     }
 }
 
+/// A region whose link failed: how often in a row, until when to wait, and why.
+struct Down {
+    failures: u32,
+    until: i64,
+    reason: String,
+}
+
 /// The delivery job.
 pub struct ReplicationJob {
     arca: Arc<Arca>,
     links: Links,
     /// Regions whose link failed, and when to try them again: new entries for them wait
     /// too, instead of hammering a region that is down at the rate of writes.
-    down: Mutex<HashMap<String, (u32, i64)>>,
+    down: Mutex<HashMap<String, Down>>,
 }
 
 impl ReplicationJob {
@@ -233,19 +240,26 @@ impl ReplicationJob {
         capped / 2 + rand::random::<u64>() as i64 % (capped / 2 + 1)
     }
 
-    fn region_down(&self, region: &str, now: i64) -> Option<i64> {
+    /// Until when `region` is left alone, and why (the last failure's reason, which is
+    /// what a Failed status shows).
+    fn region_down(&self, region: &str, now: i64) -> Option<(i64, String)> {
         let down = self.down.lock().unwrap_or_else(|p| p.into_inner());
         down.get(region)
-            .map(|(_, until)| *until)
-            .filter(|u| *u > now)
+            .filter(|d| d.until > now)
+            .map(|d| (d.until, d.reason.clone()))
     }
 
-    fn mark_down(&self, region: &str, now: i64) -> i64 {
+    fn mark_down(&self, region: &str, now: i64, reason: &str) -> i64 {
         let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
-        let e = down.entry(region.to_owned()).or_insert((0, 0));
-        e.0 = e.0.saturating_add(1);
-        e.1 = now + Self::backoff_ms(e.0);
-        e.1
+        let d = down.entry(region.to_owned()).or_insert(Down {
+            failures: 0,
+            until: 0,
+            reason: String::new(),
+        });
+        d.failures = d.failures.saturating_add(1);
+        d.until = now + Self::backoff_ms(d.failures);
+        d.reason = reason.to_owned();
+        d.until
     }
 
     fn mark_up(&self, region: &str) {
@@ -273,14 +287,8 @@ impl ReplicationJob {
         groups: Vec<Vec<OutboxEntry>>,
     ) -> Result<(), JobError> {
         let now = self.arca.clock().now_millis();
-        if let Some(until) = self.region_down(region, now) {
-            return self
-                .defer(
-                    &groups,
-                    "the region is unreachable; waiting to retry",
-                    until,
-                )
-                .await;
+        if let Some((until, reason)) = self.region_down(region, now) {
+            return self.defer(&groups, &reason, until).await;
         }
         let link = self.links.get(region);
         let chunks: Vec<&[Vec<OutboxEntry>]> = groups.chunks(PER_REQUEST).collect();
@@ -307,7 +315,7 @@ impl ReplicationJob {
                         o
                     }
                     Err(LinkError(reason)) => {
-                        let until = self.mark_down(region, now);
+                        let until = self.mark_down(region, now, &reason);
                         tracing::warn!(region, error = %reason, "replication delivery failed; will retry");
                         self.arca.store().complete_outbox(&done).await?;
                         // This request's deliveries and every later one wait for the region.
