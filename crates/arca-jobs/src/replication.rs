@@ -237,7 +237,8 @@ impl ReplicationJob {
     fn backoff_ms(attempts: u32) -> i64 {
         let base = 100i64.saturating_mul(1 << attempts.min(8));
         let capped = base.min(10_000);
-        capped / 2 + rand::random::<u64>() as i64 % (capped / 2 + 1)
+        // Jitter over the upper half, so regions that failed together do not retry together.
+        capped / 2 + (rand::random::<u64>() % (capped / 2 + 1) as u64) as i64
     }
 
     /// Until when `region` is left alone, and why (the last failure's reason, which is
@@ -280,15 +281,18 @@ impl ReplicationJob {
         Ok(())
     }
 
-    /// Delivers one region's groups (each: one secret's entries, in id order).
+    /// Delivers one region's groups (each: one secret's entries, in id order); returns the
+    /// ids that are done, for the pass to complete in one write with every region's.
     async fn deliver_region(
         &self,
         region: &str,
         groups: Vec<Vec<OutboxEntry>>,
-    ) -> Result<(), JobError> {
+    ) -> Result<Vec<i64>, JobError> {
         let now = self.arca.clock().now_millis();
+        let mut done_all = Vec::new();
         if let Some((until, reason)) = self.region_down(region, now) {
-            return self.defer(&groups, &reason, until).await;
+            self.defer(&groups, &reason, until).await?;
+            return Ok(done_all);
         }
         let link = self.links.get(region);
         let chunks: Vec<&[Vec<OutboxEntry>]> = groups.chunks(PER_REQUEST).collect();
@@ -317,12 +321,13 @@ impl ReplicationJob {
                     Err(LinkError(reason)) => {
                         let until = self.mark_down(region, now, &reason);
                         tracing::warn!(region, error = %reason, "replication delivery failed; will retry");
-                        self.arca.store().complete_outbox(&done).await?;
+                        done_all.extend(done);
                         // This request's deliveries and every later one wait for the region.
                         let mut rest: Vec<Vec<OutboxEntry>> =
                             sending.iter().map(|g| (*g).clone()).collect();
                         rest.extend(chunks[i + 1..].iter().flat_map(|c| c.iter().cloned()));
-                        return self.defer(&rest, &reason, until).await;
+                        self.defer(&rest, &reason, until).await?;
+                        return Ok(done_all);
                     }
                 }
             };
@@ -357,14 +362,14 @@ impl ReplicationJob {
                     }
                 }
             }
-            self.arca.store().complete_outbox(&done).await?;
+            done_all.extend(done);
             for (g, reason) in later {
                 let attempts = g.iter().map(|e| e.attempts).max().unwrap_or(0);
                 let until = now + Self::backoff_ms(attempts + 1);
                 self.defer(std::slice::from_ref(&g), &reason, until).await?;
             }
         }
-        Ok(())
+        Ok(done_all)
     }
 }
 
@@ -408,9 +413,12 @@ impl Job for ReplicationJob {
         let runs = group(due)
             .into_iter()
             .map(|(region, groups)| async move { self.deliver_region(&region, groups).await });
+        let mut done = Vec::new();
         for r in futures_util::future::join_all(runs).await {
-            r?;
+            done.extend(r?);
         }
+        // One write (one commit) for the whole pass.
+        self.arca.store().complete_outbox(&done).await?;
         Ok(if full { Pass::More } else { Pass::Idle })
     }
 }

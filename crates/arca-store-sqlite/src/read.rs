@@ -348,7 +348,7 @@ pub(super) fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecor
 // ----- replication outbox -----
 
 const OUTBOX_COLS: &str = "id, created_at, kind, source_region, arn, name, target_region, \
-    version_ids, attempts, next_attempt_at, last_error";
+    version_ids, attempts, next_attempt_at, last_error, revision";
 
 fn outbox_rows(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<OutboxEntry>> {
     let mut stmt = conn
@@ -366,6 +366,7 @@ fn outbox_rows(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<
                     name: r.get(5)?,
                     target_region: r.get(6)?,
                     version_ids: Vec::new(),
+                    revision: r.get(11)?,
                     attempts: r.get(8)?,
                     next_attempt_at: r.get(9)?,
                     last_error: r.get(10)?,

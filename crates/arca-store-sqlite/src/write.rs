@@ -216,8 +216,8 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
 fn append_outbox(conn: &Connection, e: &OutboxEntry) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO outbox (created_at, kind, source_region, arn, name, target_region, \
-         version_ids, attempts, next_attempt_at, last_error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         version_ids, attempts, next_attempt_at, last_error, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .map_err(sql_err("prepare outbox insert"))?
     .execute(params![
@@ -231,6 +231,7 @@ fn append_outbox(conn: &Connection, e: &OutboxEntry) -> Result<()> {
         e.attempts,
         e.next_attempt_at,
         e.last_error,
+        e.revision,
     ])
     .map_err(sql_err("insert outbox entry"))?;
     Ok(())

@@ -465,6 +465,7 @@ pub async fn update_with_stale_revision_conflicts_and_applies_nothing<S: Store>(
 fn outbox_entry(kind: OutboxKind, s: &SecretRecord, target: &str, at: Millis) -> OutboxEntry {
     let mut e = OutboxEntry::new(kind, &s.region, &s.arn, &s.name, target, at);
     e.version_ids = vec!["v2".into()];
+    e.revision = 7;
     e
 }
 

@@ -169,6 +169,9 @@ pub struct OutboxEntry {
     /// Versions the change created: the delivery sends their values (others the replica
     /// already has, or asks for).
     pub version_ids: Vec<String>,
+    /// The secret's revision once the change committed (0 where it does not apply): a
+    /// copy of the record at least this new is a state the delivery may send.
+    pub revision: i64,
     /// Failed delivery attempts so far.
     pub attempts: u32,
     /// Not to be tried again before this time (backoff after a failure).
@@ -196,6 +199,7 @@ impl OutboxEntry {
             name: name.to_owned(),
             target_region: target_region.to_owned(),
             version_ids: Vec::new(),
+            revision: 0,
             attempts: 0,
             next_attempt_at: now,
             last_error: None,

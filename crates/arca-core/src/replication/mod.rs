@@ -143,6 +143,8 @@ pub(crate) fn enqueue_syncs(change: &mut SecretChange, now: Millis) {
         }
         let mut e = OutboxEntry::new(OutboxKind::Sync, &s.region, &s.arn, &s.name, &r.region, now);
         e.version_ids = new_ids.clone();
+        // A create's record has revision 0 in hand and 1 once stored.
+        e.revision = change.expected_revision + 1;
         change.outbox.push(e);
     }
 }

@@ -50,23 +50,36 @@ impl Arca {
                     .flat_map(|e| e.version_ids.iter().cloned())
                     .collect();
                 wanted.extend(values.iter().cloned());
-                self.replica_state(last, wanted).await
+                let newest = entries.iter().map(|e| e.revision).max().unwrap_or(0);
+                self.replica_state(last, newest, wanted).await
             }
         }
     }
 
+    /// The primary's state for `entry`'s region: from the read cache when its copy is at
+    /// least as new as the newest change queued (`newest`: the cache is filled after the
+    /// commit that made the entry visible, so it may still lag), else from the store.
     async fn replica_state(
         &self,
         entry: &OutboxEntry,
+        newest: i64,
         mut wanted: BTreeSet<String>,
     ) -> Result<Option<Delivery>, ApiError> {
-        let Some(s) = self
-            .store
-            .find_by_arn(&entry.source_region, &entry.arn)
-            .await
-            .map_err(store_err)?
-        else {
-            return Ok(None);
+        let cached = self
+            .cache
+            .by_arn(&entry.arn)
+            .filter(|c| c.record.region == entry.source_region && c.record.revision >= newest);
+        let s = match cached {
+            Some(c) => c.record.clone(),
+            None => match self
+                .store
+                .find_by_arn(&entry.source_region, &entry.arn)
+                .await
+                .map_err(store_err)?
+            {
+                Some(s) => s,
+                None => return Ok(None),
+            },
         };
         if replica_of(&s).is_some() {
             return Ok(None);
