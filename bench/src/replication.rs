@@ -42,34 +42,6 @@ pub struct ReplicationArgs {
     pub common: CommonArgs,
 }
 
-fn sign(region: &str, host: &str, target: &str, body: &[u8]) -> arca_sigv4::SignedAuthorization {
-    let secret = SecretString::new(SECRET_ACCESS_KEY.to_owned());
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", host),
-        ("x-amz-target", target),
-    ];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    arca_sigv4::sign_request(
-        &arca_sigv4::RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body,
-        },
-        &arca_sigv4::SigningParams {
-            access_key_id: ACCESS_KEY_ID,
-            secret_access_key: &secret,
-            region,
-            service: "secretsmanager",
-            unix_secs: now,
-        },
-    )
-}
-
 /// One signed Secrets Manager call over a pooled client; the JSON answer.
 async fn call(
     client: &reqwest::Client,
@@ -86,10 +58,11 @@ async fn call(
     );
     let body = serde_json::to_vec(&body)?;
     let target = format!("secretsmanager.{op}");
-    let s = sign(region, &host, &target, &body);
+    let secret = SecretString::new(SECRET_ACCESS_KEY.to_owned());
+    let s = arca_sigv4::sign_json_post(&host, &target, &body, ACCESS_KEY_ID, &secret, region);
     let resp = client
         .post(url)
-        .header("content-type", "application/x-amz-json-1.1")
+        .header("content-type", arca_sigv4::JSON_CONTENT_TYPE)
         .header("x-amz-target", &target)
         .header("x-amz-date", &s.x_amz_date)
         .header("authorization", &s.authorization)

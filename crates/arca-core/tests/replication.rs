@@ -63,6 +63,25 @@ async fn replica_value(arca: &Arca) -> String {
     .to_owned()
 }
 
+/// Secret "s" with value "v1" in the primary region, replicated to the replica region.
+async fn create_replicated(arca: &Arca) {
+    arca.create_secret(
+        &RequestCtx::new(PRIMARY),
+        CreateSecretRequest {
+            name: Some("s".into()),
+            secret_string: Some(SecretString::new("v1".into())),
+            client_request_token: Some(uuid::Uuid::new_v4().to_string()),
+            add_replica_regions: Some(vec![ReplicaRegion {
+                region: Some(REPLICA.into()),
+                kms_key_id: None,
+            }]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("create");
+}
+
 /// The delivery for everything the outbox holds, as the worker would build it.
 async fn delivery(arca: &Arca) -> Delivery {
     let entries = arca
@@ -80,21 +99,7 @@ async fn delivery(arca: &Arca) -> Delivery {
 async fn deliveries_are_idempotent_and_never_move_a_replica_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let arca = instance(&dir).await;
-    arca.create_secret(
-        &RequestCtx::new(PRIMARY),
-        CreateSecretRequest {
-            name: Some("s".into()),
-            secret_string: Some(SecretString::new("v1".into())),
-            client_request_token: Some(uuid::Uuid::new_v4().to_string()),
-            add_replica_regions: Some(vec![ReplicaRegion {
-                region: Some(REPLICA.into()),
-                kms_key_id: None,
-            }]),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("create");
+    create_replicated(&arca).await;
     // The create queued one Sync to the replica region, with the first version's id.
     let queued = arca
         .store()
@@ -143,21 +148,7 @@ async fn deliveries_are_idempotent_and_never_move_a_replica_back() {
 async fn a_delivery_without_the_values_the_replica_lacks_asks_for_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let arca = instance(&dir).await;
-    arca.create_secret(
-        &RequestCtx::new(PRIMARY),
-        CreateSecretRequest {
-            name: Some("s".into()),
-            secret_string: Some(SecretString::new("v1".into())),
-            client_request_token: Some(uuid::Uuid::new_v4().to_string()),
-            add_replica_regions: Some(vec![ReplicaRegion {
-                region: Some(REPLICA.into()),
-                kms_key_id: None,
-            }]),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("create");
+    create_replicated(&arca).await;
     let Delivery::Sync(mut state) = delivery(&arca).await else {
         panic!("a sync")
     };

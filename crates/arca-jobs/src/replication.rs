@@ -119,35 +119,18 @@ impl Link for RemoteLink {
             (Some(h), None) => h.to_owned(),
             _ => return Err(LinkError("the endpoint has no host".into())),
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let content_type = "application/x-amz-json-1.1";
-        let headers = [
-            ("content-type", content_type),
-            ("host", host.as_str()),
-            ("x-amz-target", DELIVER_TARGET),
-        ];
-        let signed = arca_sigv4::sign_request(
-            &arca_sigv4::RequestParts {
-                method: "POST",
-                path: "/",
-                query: "",
-                headers: &headers,
-                body: &body,
-            },
-            &arca_sigv4::SigningParams {
-                access_key_id: &self.access_key_id,
-                secret_access_key: &self.secret_access_key,
-                region,
-                service: "secretsmanager",
-                unix_secs: now,
-            },
+        let signed = arca_sigv4::sign_json_post(
+            &host,
+            DELIVER_TARGET,
+            &body,
+            &self.access_key_id,
+            &self.secret_access_key,
+            region,
         );
         let resp = self
             .client
             .post(url)
-            .header("content-type", content_type)
+            .header("content-type", arca_sigv4::JSON_CONTENT_TYPE)
             .header("x-amz-target", DELIVER_TARGET)
             .header("x-amz-date", &signed.x_amz_date)
             .header("authorization", &signed.authorization)

@@ -35,7 +35,8 @@ pub use parse::{
 };
 pub use request::RequestParts;
 pub use sign::{
-    presign_request, sign_request, sign_request_cached, SignedAuthorization, SigningParams,
+    presign_request, sign_json_post, sign_request, sign_request_cached, SignedAuthorization,
+    SigningParams, JSON_CONTENT_TYPE,
 };
 pub use signing::{
     compute_signature, derive_signing_key, string_to_sign, CredentialScope, Signature, SigningKey,

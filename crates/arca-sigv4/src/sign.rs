@@ -1,6 +1,7 @@
-//! The signing side, for tests and the benchmark load generator only: it produces the
-//! Authorization header (or presigned query) for a request using the same step functions the
-//! verifier uses. The oracle tests against the `aws-sigv4` crate keep both sides honest.
+//! The signing side: it produces the Authorization header (or presigned query) for a request
+//! using the same step functions the verifier uses. Tests, the benchmark's load generator
+//! and the replication link to other deployments sign with it. The oracle tests against the
+//! `aws-sigv4` crate keep both sides honest.
 
 use std::fmt;
 
@@ -100,6 +101,46 @@ fn sign(
         None => derive_signing_key(p.secret_access_key, &scope.date, p.region, p.service),
     };
     compute_signature(&key, &sts)
+}
+
+/// The awsJson1_1 content type every Secrets Manager request carries.
+pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Signs an awsJson1_1 `POST /` to `host` with `X-Amz-Target: target` (the one shape of a
+/// Secrets Manager call) at the current time; `Content-Type`, `Host` and `X-Amz-Target`
+/// are signed, and the caller sends them with the two returned headers.
+pub fn sign_json_post(
+    host: &str,
+    target: &str,
+    body: &[u8],
+    access_key_id: &str,
+    secret_access_key: &SecretString,
+    region: &str,
+) -> SignedAuthorization {
+    let headers = [
+        ("content-type", JSON_CONTENT_TYPE),
+        ("host", host),
+        ("x-amz-target", target),
+    ];
+    let unix_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    sign_request(
+        &RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        },
+        &SigningParams {
+            access_key_id,
+            secret_access_key,
+            region,
+            service: "secretsmanager",
+            unix_secs,
+        },
+    )
 }
 
 /// Signs `req` in the header form. Every header in `req.headers` is signed (they must include

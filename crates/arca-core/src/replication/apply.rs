@@ -129,23 +129,25 @@ impl Arca {
             if held.is_some_and(|h| h.has_value || !v.has_value) {
                 continue;
             }
-            let kms = key
-                .arn
-                .clone()
-                .unwrap_or_else(|| DEFAULT_KEY_STORED.to_owned());
+            // A version as the replica keeps it: sealed (or, for a value-less AWSPENDING
+            // placeholder, empty) under the replica region's key.
+            let version = |value_digest: Vec<u8>, sealed: Vec<u8>| NewVersion {
+                version: VersionRecord {
+                    version_id: v.version_id.clone(),
+                    stages: v.stages.clone(),
+                    created_at: v.created_at,
+                    last_accessed_day: None,
+                    kms_key_ids: vec![key
+                        .arn
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_KEY_STORED.to_owned())],
+                    has_value: v.has_value,
+                    value_digest,
+                },
+                sealed: SealedValue(sealed),
+            };
             if !v.has_value {
-                out.push(NewVersion {
-                    version: VersionRecord {
-                        version_id: v.version_id.clone(),
-                        stages: v.stages.clone(),
-                        created_at: v.created_at,
-                        last_accessed_day: None,
-                        kms_key_ids: vec![kms],
-                        value_digest: Vec::new(),
-                        has_value: false,
-                    },
-                    sealed: SealedValue(Vec::new()),
-                });
+                out.push(version(Vec::new(), Vec::new()));
                 continue;
             }
             let Some(given) = values.get(v.version_id.as_str()) else {
@@ -165,18 +167,7 @@ impl Arca {
             let sealed = self
                 .seal(&key.key_id, arn, &v.version_id, &value)
                 .map_err(|e| Outcome::Failed { message: e.message })?;
-            out.push(NewVersion {
-                version: VersionRecord {
-                    version_id: v.version_id.clone(),
-                    stages: v.stages.clone(),
-                    created_at: v.created_at,
-                    last_accessed_day: None,
-                    kms_key_ids: vec![kms],
-                    value_digest: self.digest(arn, &value),
-                    has_value: true,
-                },
-                sealed: SealedValue(sealed),
-            });
+            out.push(version(self.digest(arn, &value), sealed));
         }
         if missing.is_empty() {
             Ok(out)

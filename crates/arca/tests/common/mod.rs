@@ -391,30 +391,11 @@ pub async fn signed_call(
     let target = format!("secretsmanager.{operation}");
     let headers = [
         ("host", host.as_str()),
-        ("content-type", "application/x-amz-json-1.1"),
+        ("content-type", arca_sigv4::JSON_CONTENT_TYPE),
         ("x-amz-target", target.as_str()),
     ];
     let secret = arca_types::secret::SecretString::new(secret.to_owned());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64;
-    let signed = arca_sigv4::sign_request(
-        &arca_sigv4::RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body,
-        },
-        &arca_sigv4::SigningParams {
-            access_key_id: key_id,
-            secret_access_key: &secret,
-            region,
-            service: "secretsmanager",
-            unix_secs: now,
-        },
-    );
+    let signed = arca_sigv4::sign_json_post(&host, &target, body, key_id, &secret, region);
     let mut all: Vec<(&str, &str)> = headers.to_vec();
     all.push(("x-amz-date", &signed.x_amz_date));
     all.push(("authorization", &signed.authorization));
