@@ -492,6 +492,9 @@ async fn bench(args: RunArgs) -> Result<()> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(Cmd::Replication(a)) = &cli.command {
+        replication::pin_load_generator(a)?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

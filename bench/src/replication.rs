@@ -35,6 +35,10 @@ pub struct ReplicationArgs {
     /// Repetitions of the rate cells (order rotated).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Site A on CPU 0 alone, site B and the load generator on CPU 1 (needs 2 CPUs and
+    /// `taskset`): A's own cost of replicating, with the replica site off its core.
+    #[arg(long)]
+    pin: bool,
     /// Secrets per rate cell's set.
     #[arg(long, default_value_t = 2000)]
     set: usize,
@@ -120,7 +124,7 @@ struct Sites {
     b_client: reqwest::Client,
 }
 
-async fn start_sites(env: &Env, dir: &Path) -> Result<Sites> {
+async fn start_sites(env: &Env, dir: &Path, pin: bool) -> Result<Sites> {
     let (a_data, b_data) = (dir.join("a"), dir.join("b"));
     systems::arca_init(env, &a_data)?;
     systems::arca_init(env, &b_data)?;
@@ -165,7 +169,11 @@ async fn start_sites(env: &Env, dir: &Path) -> Result<Sites> {
     )?;
     let mut cmd = systems::arca_command(env, &b_data);
     cmd.arg("--config").arg(&b_cfg);
-    replace_listen(&mut cmd, &format!("127.0.0.1:{b_port}"));
+    rebuild(
+        &mut cmd,
+        Some(&format!("127.0.0.1:{b_port}")),
+        pin.then_some(1),
+    );
     let mut b = Process::spawn(cmd, &dir.join("log-b"))?;
     systems::wait_listening(&mut b, "arca: listening on ", Duration::from_secs(60)).await?;
     let b_url = format!("https://127.0.0.1:{b_port}");
@@ -182,6 +190,9 @@ async fn start_sites(env: &Env, dir: &Path) -> Result<Sites> {
     std::fs::write(&a_cfg_file, a_cfg)?;
     let mut cmd = systems::arca_command(env, &a_data);
     cmd.arg("--config").arg(&a_cfg_file);
+    if pin {
+        rebuild(&mut cmd, None, Some(0));
+    }
     let mut a = Process::spawn(cmd, &dir.join("log-a"))?;
     let a_addr =
         systems::wait_listening(&mut a, "arca: listening on ", Duration::from_secs(60)).await?;
@@ -200,13 +211,22 @@ async fn start_sites(env: &Env, dir: &Path) -> Result<Sites> {
     })
 }
 
-/// `arca_command` listens on port 0; B needs a port known before it starts.
-fn replace_listen(cmd: &mut std::process::Command, listen: &str) {
+/// Rebuilds `cmd` to listen on `listen` (if given; `arca_command` listens on port 0, and B
+/// needs a port known before it starts) and to run on CPU `cpu` only (if given), through
+/// `taskset`.
+fn rebuild(cmd: &mut std::process::Command, listen: Option<&str>, cpu: Option<usize>) {
     let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
-    let mut fresh = std::process::Command::new(cmd.get_program());
+    let mut fresh = match cpu {
+        Some(c) => {
+            let mut t = std::process::Command::new("taskset");
+            t.arg("-c").arg(c.to_string()).arg(cmd.get_program());
+            t
+        }
+        None => std::process::Command::new(cmd.get_program()),
+    };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        if a == "--listen" {
+        if let (true, Some(listen)) = (a == "--listen", listen) {
             let _ = it.next();
             fresh.arg("--listen").arg(listen);
         } else {
@@ -428,11 +448,23 @@ async fn lag(
     })
 }
 
+/// With `--pin`, this process (the load generator) runs on CPU 1, beside site B; site A gets
+/// CPU 0 to itself: the nearest this machine comes to a replica deployment on hardware of
+/// its own. Called before the runtime starts its threads, which inherit it.
+pub fn pin_load_generator(args: &ReplicationArgs) -> Result<()> {
+    if args.pin {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(1)?;
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
+    }
+    Ok(())
+}
+
 pub async fn run(env: &Env, args: &ReplicationArgs) -> Result<()> {
     let dir = env.work.join("replication");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let sites = Arc::new(start_sites(env, &dir).await?);
+    let sites = Arc::new(start_sites(env, &dir, args.pin).await?);
     eprintln!(
         "arca-bench: site A {} -> site B {} ({:?})",
         sites.a_url, sites.b_url, B_REGIONS
@@ -484,7 +516,14 @@ pub async fn run(env: &Env, args: &ReplicationArgs) -> Result<()> {
     let mb: Vec<f64> = b_cpu.iter_mut().map(median).collect();
 
     let mut out = String::new();
-    out.push_str("## Replication across two deployments (HTTPS link, one machine)\n\n");
+    out.push_str(&format!(
+        "## Replication across two deployments (HTTPS link, one machine{})\n\n",
+        if args.pin {
+            "; site A pinned to CPU 0, site B and the load generator to CPU 1"
+        } else {
+            ""
+        }
+    ));
     out.push_str("| writes/s | samples | lag p50 ms | lag p99 ms | max ms | failed writes |\n|---:|---:|---:|---:|---:|---:|\n");
     for (rate, l) in &lag_rows {
         out.push_str(&format!(
