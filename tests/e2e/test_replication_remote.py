@@ -123,6 +123,26 @@ def test_a_site_that_is_down_is_in_progress_then_failed_then_catches_up(sites):
     wait_until(lambda: a.outbox() == 0, timeout=20, what="empty outbox")
 
 
+def test_large_values_caught_up_at_once_cross_in_several_requests(sites):
+    """Ten 64 KiB versions written while the replica site is down (~900 KB of values, more
+    than one ordinary request may carry) all reach it when it returns."""
+    a, b = sites
+    pa = a.client()
+    pa.create_secret(Name="remote/big", SecretString="small",
+                     AddReplicaRegions=[{"Region": B_REGION}])
+    replica_has(b, "remote/big", "small")
+    b.stop()
+    values = [(token(), f"{i:02d}" + "x" * 65534) for i in range(10)]
+    for t, v in values:
+        pa.put_secret_value(SecretId="remote/big", SecretString=v, ClientRequestToken=t)
+    b.start()
+    replica_has(b, "remote/big", values[-1][1], timeout=30)
+    rb = b.client()
+    for t, v in values:
+        assert rb.get_secret_value(SecretId="remote/big", VersionId=t)["SecretString"] == v
+    wait_until(lambda: a.outbox() == 0, timeout=20, what="empty outbox")
+
+
 def test_disaster_recovery_promote_the_replica_and_the_old_primary_does_not_overwrite_it(sites):
     a, b = sites
     pa = a.client()

@@ -29,6 +29,11 @@ pub use server::serve;
 /// request (a 65,536-byte SecretBinary, base64-encoded, with its other fields) is ~90 KB.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
+/// The limit for a replication delivery from another deployment: one secret's state may
+/// carry up to 100 versions of 64 KiB (about 9 MB as JSON); senders split larger batches
+/// (see arca-jobs' `MAX_REQUEST_BYTES`).
+pub const MAX_DELIVERY_BYTES: usize = 16 * 1024 * 1024;
+
 pub struct ApiState {
     pub arca: Arc<Arca>,
     pub access_keys: Arc<AccessKeys>,
@@ -77,10 +82,17 @@ pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::
     // Timed only when the request log is on (two clock reads per request otherwise).
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let limit = if parts.headers.get("x-amz-target").map(|v| v.as_bytes())
+        == Some(arca_core::DELIVER_OPERATION.as_bytes())
+    {
+        MAX_DELIVERY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            let e = ApiError::body_too_large(MAX_BODY_BYTES);
+            let e = ApiError::body_too_large(limit);
             return codec::error(&e, request_id);
         }
     };

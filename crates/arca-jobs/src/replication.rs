@@ -20,6 +20,10 @@ use std::time::Duration;
 const BATCH: usize = 512;
 /// Deliveries per request on a link.
 const PER_REQUEST: usize = 64;
+/// A remote request's body stays under this (the receiver takes up to 16 MiB): deliveries
+/// of large values are split over several requests; one delivery larger than this goes
+/// alone.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A failed link: log-safe reason.
 #[derive(Debug, Clone)]
@@ -103,6 +107,57 @@ impl RemoteLink {
 #[async_trait]
 impl Link for RemoteLink {
     async fn deliver(
+        &self,
+        region: &str,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Outcome>, LinkError> {
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for batch in split_by_size(deliveries, MAX_REQUEST_BYTES)? {
+            outcomes.extend(self.send(region, batch).await?);
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Splits deliveries into runs whose encoded size stays under `max` (a delivery larger
+/// than `max` makes a run of its own), keeping their order.
+fn split_by_size(deliveries: Vec<Delivery>, max: usize) -> Result<Vec<Vec<Delivery>>, LinkError> {
+    let mut runs: Vec<Vec<Delivery>> = Vec::new();
+    let mut size = 0;
+    for d in deliveries {
+        // Measured by encoding into a sink: the plaintext is never kept in a second buffer.
+        let mut counter = ByteCounter(0);
+        serde_json::to_writer(&mut counter, &d)
+            .map_err(|e| LinkError(format!("encoding a delivery: {e}")))?;
+        let n = counter.0 + 1;
+        match runs.last_mut() {
+            Some(run) if size + n <= max => run.push(d),
+            _ => {
+                runs.push(vec![d]);
+                size = 0;
+            }
+        }
+        size += n;
+    }
+    Ok(runs)
+}
+
+/// An `io::Write` that only counts.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RemoteLink {
+    /// One request: its deliveries' outcomes, in order.
+    async fn send(
         &self,
         region: &str,
         deliveries: Vec<Delivery>,
@@ -434,6 +489,37 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![vec![1, 4], vec![2]]);
         assert_eq!(g[1].1.len(), 1);
+    }
+
+    #[test]
+    fn large_batches_split_by_size_in_order() {
+        let d = |i: usize| Delivery::Remove {
+            primary_arn: format!("arn-{i}"),
+            name: "x".repeat(1000),
+        };
+        let runs = split_by_size((0..10).map(d).collect(), 3_500).expect("split");
+        let names: Vec<Vec<String>> = runs
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|d| match d {
+                        Delivery::Remove { primary_arn, .. } => primary_arn.clone(),
+                        _ => unreachable!(),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            names.concat(),
+            (0..10).map(|i| format!("arn-{i}")).collect::<Vec<_>>()
+        );
+        assert!(
+            runs.iter().all(|r| r.len() == 3 || r.len() == 1),
+            "{names:?}"
+        );
+        // One delivery bigger than the bound goes alone.
+        let runs = split_by_size(vec![d(0), d(1)], 10).expect("split");
+        assert_eq!(runs.len(), 2);
     }
 
     #[test]
