@@ -109,8 +109,10 @@ def test_a_site_that_is_down_is_in_progress_then_failed_then_catches_up(sites):
     replica_has(b, "remote/down", "before")
     b.stop()
     pa.put_secret_value(SecretId="remote/down", SecretString="while-down")
-    st = status_of(pa, "remote/down", B_REGION)
-    assert st["Status"] == "InProgress", st
+    # InProgress once the first attempt has failed (moments later), with no message yet.
+    st = wait_until(lambda: (s := status_of(pa, "remote/down", B_REGION))["Status"] == "InProgress" and s,
+                    timeout=10, what="InProgress while the site is down")
+    assert "StatusMessage" not in st, st
     st = wait_until(lambda: (s := status_of(pa, "remote/down", B_REGION))["Status"] == "Failed" and s,
                     timeout=20, what="Failed after the bound")
     assert "did not answer" in st["StatusMessage"] or "not answered" in st["StatusMessage"], st

@@ -401,7 +401,7 @@ pub(super) fn due_outbox(conn: &Connection, now: Millis, limit: usize) -> Result
 pub(super) fn outbox_for(conn: &Connection, arn: &str) -> Result<Vec<OutboxEntry>> {
     outbox_rows(
         conn,
-        &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE arn = ?1 ORDER BY id"),
+        &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE arn = ?1 AND attempts > 0 ORDER BY id"),
         &[&arn],
     )
 }

@@ -122,8 +122,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Entries due at `now` (next_attempt_at <= now), in id order, at most `limit`.
     async fn due_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>>;
-    /// Every pending entry for one secret (by ARN), in id order: what DescribeSecret reads
-    /// to tell a region that is behind.
+    /// The pending entries for one secret (by ARN) that failed at least once (attempts >
+    /// 0), in id order: what DescribeSecret reads to tell a region that is behind. Fresh
+    /// entries are left out: they are delivered within moments, and keeping them findable
+    /// by secret would cost every replicated write an index update.
     async fn outbox_for(&self, arn: &str) -> Result<Vec<OutboxEntry>>;
     /// How many entries are pending, in all.
     async fn outbox_len(&self) -> Result<u64>;

@@ -183,9 +183,9 @@ pub(crate) fn enqueue_syncs_on_create(
 pub const DEFAULT_FAILED_AFTER_MS: Millis = 5 * 60 * 1000;
 
 /// ReplicationStatus as DescribeSecret shows it: what the record says, corrected by the
-/// outbox (`pending`: this secret's undelivered entries). A region with deliveries
-/// pending is InProgress, and Failed once the oldest has waited `failed_after` with the
-/// last attempt's error.
+/// outbox (`pending`: this secret's entries whose delivery failed at least once and waits
+/// to be retried). A region with such entries is InProgress, and Failed once the oldest
+/// has waited `failed_after`, with the last attempt's error.
 pub(crate) fn status_list(
     s: &SecretRecord,
     pending: &[OutboxEntry],

@@ -189,8 +189,8 @@ impl Arca {
         Ok(ArnResponse { arn })
     }
 
-    /// ReplicationStatus of a primary: its record's view, corrected by what is still
-    /// undelivered in the outbox. None for a secret with no replicas.
+    /// ReplicationStatus of a primary: its record's view, corrected by the deliveries that
+    /// failed and wait in the outbox. Empty for a secret with no replicas.
     pub(crate) async fn replication_status(
         &self,
         s: &SecretRecord,
