@@ -415,14 +415,8 @@ pub(crate) fn mark_ever_tagged(s: &mut SecretRecord) {
 
 /// Notes that `s` has tags now (if it has), for `ever_tagged`.
 pub(crate) fn note_tagged(s: &mut SecretRecord) {
-    if s.tags.is_empty() || ever_tagged(s) {
-        return;
-    }
-    if !s.extra.is_object() {
-        s.extra = serde_json::json!({});
-    }
-    if let Some(obj) = s.extra.as_object_mut() {
-        obj.insert(TAGGED.into(), serde_json::Value::Bool(true));
+    if !s.tags.is_empty() && !ever_tagged(s) {
+        mark_ever_tagged(s);
     }
 }
 

@@ -202,13 +202,12 @@ impl Arca {
                 let Some(r) = list.iter_mut().find(|r| r.region == target) else {
                     return Ok((None, ()));
                 };
-                let accessed = accessed.max(r.last_accessed_day);
-                if r.status == status && r.message == message && r.last_accessed_day == accessed {
+                if unchanged(r) {
                     return Ok((None, ()));
                 }
                 r.status = status;
                 r.message = message.clone();
-                r.last_accessed_day = accessed;
+                r.last_accessed_day = accessed.max(r.last_accessed_day);
                 set_replicas(&mut s, &list);
                 Ok((Some(crate::ops::metadata_change(s)), ()))
             })
@@ -218,11 +217,5 @@ impl Arca {
             Err(e) if e.code == arca_types::ErrorCode::ResourceNotFound => Ok(Delivered::Done),
             Err(e) => Err(e),
         }
-    }
-
-    /// Pending replication entries, in all (what `arca replication status` and the fault
-    /// test read to see that every change was delivered).
-    pub async fn outbox_len(&self) -> Result<u64, ApiError> {
-        self.store.outbox_len().await.map_err(store_err)
     }
 }
