@@ -11,8 +11,10 @@ mod server;
 pub mod tls;
 
 use arca_core::access::AccessKeys;
+use arca_core::audit::{self, Call, Caller};
 use arca_core::{Arca, RequestCtx};
 use arca_sigv4::{verify_cached, RequestParts, SigningKeyCache, VerifyConfig};
+use arca_types::cloudtrail;
 use arca_types::time::{Clock, SystemClock};
 use arca_types::{ApiError, ErrorCode};
 use http_body_util::{BodyExt, Limited};
@@ -62,7 +64,11 @@ impl ApiState {
 /// One request, whatever its path: the dev hooks under `/_arca/dev/`, the API elsewhere
 /// (AWS SDKs always POST to `/`, but the path is part of what the signature covers, so any
 /// other path is answered by the API too, and fails there if it was not signed).
-pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::Response {
+pub(crate) async fn handle(
+    state: &ApiState,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> server::Response {
     if let Some(action) = req.uri().path().strip_prefix(dev::PREFIX) {
         // POST only: a state-changing GET could be triggered by any web page.
         if req.method() != hyper::Method::POST {
@@ -100,7 +106,7 @@ pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
-    let result = serve_one(state, &parts, &body, target, request_id).await;
+    let result = serve_one(state, &parts, &body, target, request_id, peer).await;
     let (op, response) = match result {
         Ok((op, resp)) => (op, resp),
         Err((op, e)) => {
@@ -122,60 +128,228 @@ pub(crate) async fn handle(state: &ApiState, req: Request<Incoming>) -> server::
 
 type Served = Result<(&'static str, server::Response), (&'static str, ApiError)>;
 
+/// The service a request's target names: Secrets Manager's operations, CloudTrail's
+/// LookupEvents (over Arca's audit trail), or the replication link's delivery.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Service {
+    SecretsManager,
+    CloudTrail,
+    Replication,
+}
+
+impl Service {
+    fn of(target: Option<&str>) -> Self {
+        match target {
+            Some(t) if t == arca_core::DELIVER_OPERATION => Self::Replication,
+            Some(t) if t.starts_with(cloudtrail::TARGET_PREFIX) => Self::CloudTrail,
+            _ => Self::SecretsManager,
+        }
+    }
+}
+
+/// What the audit record names a call by: the operation of a known target, else what the
+/// target says (bounded, so a junk header cannot fill the trail).
+fn event_name(target: Option<&str>) -> String {
+    let name = target
+        .map(|t| {
+            t.strip_prefix(cloudtrail::TARGET_PREFIX)
+                .or_else(|| t.strip_prefix("secretsmanager."))
+                .unwrap_or(t)
+        })
+        .unwrap_or("");
+    if !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+    {
+        name.to_owned()
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn caller(parts: &http::request::Parts, peer: std::net::SocketAddr, key: Option<String>) -> Caller {
+    Caller {
+        access_key_id: key,
+        source_ip: Some(peer.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(1024).collect()),
+    }
+}
+
+/// The access key id and region a refused request claimed (unverified: for its record).
+fn claimed_scope(parts: &http::request::Parts) -> (Option<String>, String) {
+    let credential = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| arca_sigv4::parse_authorization_header(v).ok())
+        .map(|p| p.credential);
+    match credential {
+        Some(c) => (
+            Some(c.access_key_id.chars().take(128).collect()),
+            c.scope.region.chars().take(64).collect(),
+        ),
+        None => (None, String::new()),
+    }
+}
+
 async fn serve_one(
     state: &ApiState,
     parts: &http::request::Parts,
     body: &[u8],
     target: Option<&str>,
     request_id: &str,
+    peer: std::net::SocketAddr,
 ) -> Served {
+    let service = Service::of(target);
+    let audited = state.arca.audit_enabled();
+    let now = state.arca.clock().now_millis();
     // Authenticate first: nothing about secrets, not even which operations exist, is
     // revealed to an unauthenticated caller.
-    let principal = match authenticate(state, parts, body) {
-        Ok(r) => r,
-        // An access key the admin CLI created after start-up: reread the stored keys
-        // (at most once a second) and try once more.
-        Err(e) if e.code == ErrorCode::UnrecognizedClient && state.access_keys.refresh_due() => {
-            if let Err(err) = state.access_keys.refresh().await {
-                tracing::warn!(error = %err, "rereading access keys failed");
+    let principal = match authenticate_refreshing(state, parts, body, service).await {
+        Ok(p) => p,
+        Err(e) => {
+            if audited {
+                let (key, region) = claimed_scope(parts);
+                let call = Call::other(
+                    &event_name(target),
+                    audit::EVENT_SOURCE,
+                    serde_json::Value::Null,
+                    &region,
+                    now,
+                    request_id,
+                    caller(parts, peer, key),
+                );
+                state.arca.record_call(Arc::new(call), Some(&e)).await;
             }
-            authenticate(state, parts, body).map_err(|e| ("-", e))?
+            return Err(("-", e));
         }
-        Err(e) => return Err(("-", e)),
     };
-    let ctx = RequestCtx {
+    let mut ctx = RequestCtx {
         region: principal.region,
         only_secret: state.access_keys.scope_of(&principal.access_key_id),
         replication_link: state
             .access_keys
             .is_replication_key(&principal.access_key_id),
+        call: None,
     };
-    if target == Some(arca_core::DELIVER_OPERATION) {
-        const OP: &str = arca_core::DELIVER_OPERATION;
-        ctx.authorize(OP).map_err(|e| (OP, e))?;
-        let req: arca_types::replication::DeliverRequest =
-            codec::decode(body).map_err(|e| (OP, e))?;
-        let outcomes = state.arca.deliver(&ctx.region, req.deliveries).await;
-        let resp = codec::ok(
-            &arca_types::replication::DeliverResponse { outcomes },
-            request_id,
-        );
-        return Ok((OP, resp));
+    if audited {
+        let who = caller(parts, peer, Some(principal.access_key_id));
+        let call = match service {
+            // A delivery's body holds values: it is summarized, never parsed for the record.
+            Service::Replication => Call::other(
+                "Deliver",
+                REPLICATION_SOURCE,
+                serde_json::Value::Null,
+                &ctx.region,
+                now,
+                request_id,
+                who,
+            ),
+            Service::CloudTrail => {
+                let mut c = Call::new(&event_name(target), body, &ctx.region, now, request_id, who);
+                c.event_source = CLOUDTRAIL_SOURCE;
+                c
+            }
+            Service::SecretsManager => {
+                Call::new(&event_name(target), body, &ctx.region, now, request_id, who)
+            }
+        };
+        ctx.call = Some(Arc::new(call));
     }
+    let result = match service {
+        Service::Replication => deliver(state, &ctx, body, request_id).await,
+        Service::CloudTrail => cloudtrail(state, &ctx, body, target, request_id).await,
+        Service::SecretsManager => secrets_manager(state, &ctx, body, target, request_id).await,
+    };
+    state
+        .arca
+        .finish_call(&ctx, result.as_ref().err().map(|(_, e)| e))
+        .await;
+    result
+}
+
+/// The audit trail's eventSource for the replication link's deliveries (Arca's own).
+const REPLICATION_SOURCE: &str = "replication.arca.local";
+const CLOUDTRAIL_SOURCE: &str = "cloudtrail.amazonaws.com";
+
+async fn deliver(state: &ApiState, ctx: &RequestCtx, body: &[u8], request_id: &str) -> Served {
+    const OP: &str = arca_core::DELIVER_OPERATION;
+    ctx.authorize(OP).map_err(|e| (OP, e))?;
+    let req: arca_types::replication::DeliverRequest = codec::decode(body).map_err(|e| (OP, e))?;
+    let outcomes = state.arca.deliver(&ctx.region, req.deliveries).await;
+    let resp = codec::ok(
+        &arca_types::replication::DeliverResponse { outcomes },
+        request_id,
+    );
+    Ok((OP, resp))
+}
+
+async fn cloudtrail(
+    state: &ApiState,
+    ctx: &RequestCtx,
+    body: &[u8],
+    target: Option<&str>,
+    request_id: &str,
+) -> Served {
+    const OP: &str = "LookupEvents";
+    let name = target.and_then(|t| t.strip_prefix(cloudtrail::TARGET_PREFIX));
+    if name != Some(OP) {
+        return Err(("-", ApiError::unknown_operation()));
+    }
+    ctx.authorize(OP).map_err(|e| (OP, e))?;
+    let req: cloudtrail::LookupEventsRequest = codec::decode(body).map_err(|e| (OP, e))?;
+    let resp = Box::pin(state.arca.lookup_events(ctx, req))
+        .await
+        .map_err(|e| (OP, e))?;
+    Ok((OP, codec::ok(&resp, request_id)))
+}
+
+async fn secrets_manager(
+    state: &ApiState,
+    ctx: &RequestCtx,
+    body: &[u8],
+    target: Option<&str>,
+    request_id: &str,
+) -> Served {
     let name = Operation::name_of(target).map_err(|e| ("-", e))?;
     let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
     let op_name = op.name();
     ctx.authorize(op_name).map_err(|e| (op_name, e))?;
-    let resp = dispatch(&state.arca, &ctx, op, request_id)
+    let resp = dispatch(&state.arca, ctx, op, request_id)
         .await
         .map_err(|e| (op_name, e))?;
     Ok((op_name, resp))
+}
+
+/// `authenticate`, and once more after rereading the stored keys when the key is unknown
+/// (an access key the admin CLI created after start-up; at most once a second).
+async fn authenticate_refreshing(
+    state: &ApiState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    service: Service,
+) -> Result<arca_sigv4::Verified, ApiError> {
+    match authenticate(state, parts, body, service) {
+        Ok(r) => Ok(r),
+        Err(e) if e.code == ErrorCode::UnrecognizedClient && state.access_keys.refresh_due() => {
+            if let Err(err) = state.access_keys.refresh().await {
+                tracing::warn!(error = %err, "rereading access keys failed");
+            }
+            authenticate(state, parts, body, service)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn authenticate(
     state: &ApiState,
     parts: &http::request::Parts,
     body: &[u8],
+    service: Service,
 ) -> Result<arca_sigv4::Verified, ApiError> {
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
     headers.extend(
@@ -193,7 +367,17 @@ fn authenticate(
     };
     let now = state.auth_clock.now_millis() / 1000;
     let lookup = |id: &str| state.access_keys.lookup(id);
-    match verify_cached(&req, &state.verify, now, &lookup, Some(&state.signing_keys)) {
+    let cloudtrail_cfg;
+    let cfg = if service == Service::CloudTrail {
+        cloudtrail_cfg = VerifyConfig {
+            service: cloudtrail::SIGNING_NAME.to_owned(),
+            ..state.verify.clone()
+        };
+        &cloudtrail_cfg
+    } else {
+        &state.verify
+    };
+    match verify_cached(&req, cfg, now, &lookup, Some(&state.signing_keys)) {
         Ok(v) => Ok(v),
         Err(e) => {
             tracing::debug!(kind = ?e.kind, "request rejected by signature verification");

@@ -36,9 +36,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -57,7 +57,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         match &tls {
             None => {
-                tokio::spawn(serve_connection(stream, state, watcher));
+                tokio::spawn(serve_connection(stream, peer, state, watcher));
             }
             Some(acceptor) => {
                 // The handshake runs in the connection's task, so a slow client never
@@ -65,7 +65,7 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, state, watcher).await,
+                        Ok(Ok(stream)) => serve_connection(stream, peer, state, watcher).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -86,6 +86,7 @@ pub async fn serve(
 /// HTTP/1.1 on one connection, plain or TLS, until it closes or shutdown drains it.
 async fn serve_connection<S>(
     stream: S,
+    peer: std::net::SocketAddr,
     state: Arc<ApiState>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
@@ -93,7 +94,7 @@ async fn serve_connection<S>(
 {
     let svc = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<Response, Infallible>(crate::handle(&state, req).await) }
+        async move { Ok::<Response, Infallible>(crate::handle(&state, req, peer).await) }
     });
     let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
     if let Err(e) = watcher.watch(conn).await {

@@ -6,6 +6,7 @@
 pub mod access;
 mod accessed;
 mod answer;
+pub mod audit;
 mod cache;
 pub mod events;
 pub mod filter;
@@ -39,6 +40,8 @@ pub struct RequestCtx {
     /// The caller's access key is bound to the replication link: it may deliver replicas
     /// and do nothing else.
     pub replication_link: bool,
+    /// The call's audit record in the making (None: not audited, e.g. background work).
+    pub call: Option<Arc<audit::Call>>,
 }
 
 /// The one operation a replication-bound key may call (see `RequestCtx::authorize`).
@@ -50,7 +53,13 @@ impl RequestCtx {
             region: region.into(),
             only_secret: None,
             replication_link: false,
+            call: None,
         }
+    }
+
+    /// The audit record of the call, if it is audited and no write has taken it yet.
+    pub(crate) fn unrecorded_call(&self) -> Option<&Arc<audit::Call>> {
+        self.call.as_ref().filter(|c| !c.recorded())
     }
 
     /// The authorization point every request passes before its operation runs: a key
@@ -80,6 +89,8 @@ pub struct Arca {
     pub(crate) write_locks: locks::StripedLocks,
     pub(crate) cache: Arc<cache::ReadCache>,
     pub(crate) accessed: accessed::AccessRecorder,
+    pub(crate) audit: audit::AuditRecorder,
+    audit_enabled: std::sync::atomic::AtomicBool,
 }
 
 impl Arca {
@@ -91,6 +102,12 @@ impl Arca {
     ) -> Self {
         let cache = Arc::new(cache::ReadCache::new(cache::DEFAULT_CAPACITY));
         let accessed = accessed::AccessRecorder::new(store.clone(), cache.clone());
+        let audit = audit::AuditRecorder::new(
+            store.clone(),
+            clock.clone(),
+            account.clone(),
+            audit::DEFAULT_QUEUE,
+        );
         Self {
             store,
             keys,
@@ -104,7 +121,61 @@ impl Arca {
             write_locks: locks::StripedLocks::new(),
             cache,
             accessed,
+            audit,
+            audit_enabled: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Replaces the audit queue with one of `capacity` records (before serving).
+    pub fn set_audit_queue(&mut self, capacity: usize) {
+        self.audit = audit::AuditRecorder::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.account.clone(),
+            capacity,
+        );
+    }
+
+    /// Turns the audit trail on or off (on by default). Off, calls leave no record.
+    pub fn set_audit_enabled(&self, on: bool) {
+        self.audit_enabled
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn audit_enabled(&self) -> bool {
+        self.audit_enabled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records a call that no write recorded (a read, a refusal, a write that changed
+    /// nothing), once its answer is known: `error` is what it failed with.
+    pub async fn finish_call(&self, ctx: &RequestCtx, error: Option<&ApiError>) {
+        let Some(call) = ctx.unrecorded_call() else {
+            return;
+        };
+        self.record_call(call.clone(), error).await;
+    }
+
+    /// Records `call`, refused before a context existed (authentication) or finished.
+    pub async fn record_call(&self, call: Arc<audit::Call>, error: Option<&ApiError>) {
+        let response = if call.read_only || error.is_some() {
+            None
+        } else {
+            call.found_arn()
+                .map(|arn| serde_json::json!({ "arn": arn }))
+        };
+        self.audit.record(call, response, error.cloned()).await;
+    }
+
+    /// What the audit queue has done since start.
+    pub fn audit_stats(&self) -> audit::AuditStats {
+        self.audit.stats()
+    }
+
+    /// Waits until every audit record queued so far is written (at shutdown, and for
+    /// tests that read the trail).
+    pub async fn flush_audit(&self) {
+        self.audit.flush().await;
     }
 
     /// What the rotation scheduler waits on besides its timer.

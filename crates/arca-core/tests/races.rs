@@ -13,9 +13,9 @@
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
 use arca_store::{
-    AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
-    NewVersion, OutboxEntry, PurgeDue, RotationFunctionRecord, SealedValue, SecretChange,
-    SecretPredicate, SecretRecord, Store,
+    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, Effects,
+    EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion, OutboxEntry, PurgeDue,
+    RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store,
 };
 use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
@@ -70,11 +70,17 @@ impl Store for GatedStore {
         &self,
         secret: &SecretRecord,
         versions: &[NewVersion],
-        outbox: &[OutboxEntry],
+        effects: &Effects,
     ) -> Result<()> {
         self.inner
-            .create_secret_with(secret, versions, outbox)
+            .create_secret_with(secret, versions, effects)
             .await
+    }
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        self.inner.append_audit(entries).await
+    }
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        self.inner.list_audit(query).await
     }
     async fn due_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
         self.inner.due_outbox(now, limit).await

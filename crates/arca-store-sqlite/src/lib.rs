@@ -25,9 +25,10 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use arca_store::{
-    AccessKeyRecord, AccessTouch, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery,
-    NewVersion, OutboxEntry, PurgeDue, Result, RotationFunctionRecord, SealedValue, SecretChange,
-    SecretPredicate, SecretRecord, Store, StoreError,
+    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, Effects,
+    EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion, OutboxEntry, PurgeDue,
+    Result, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord,
+    Store, StoreError,
 };
 use error::sql_err;
 use schema::Role;
@@ -426,12 +427,12 @@ impl Store for SqliteStore {
         &self,
         secret: &SecretRecord,
         versions: &[NewVersion],
-        outbox: &[OutboxEntry],
+        effects: &Effects,
     ) -> Result<()> {
         let secret = secret.clone();
         let versions = versions.to_vec();
-        let outbox = outbox.to_vec();
-        self.write(move |c| write::create_secret(c, &secret, &versions, &outbox))
+        let effects = effects.clone();
+        self.write(move |c| write::create_secret(c, &secret, &versions, &effects))
             .await
     }
 
@@ -497,6 +498,15 @@ impl Store for SqliteStore {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
         let conn = self.readers.get()?;
         read::events(&conn, query)
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        self.write(move |c| write::append_audit(c, &entries)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let conn = self.readers.get()?;
+        read::audit(&conn, query)
     }
 
     async fn due_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {

@@ -10,9 +10,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::error::{json_err, sql_err};
 use arca_store::{
-    AccessKeyRecord, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope,
-    ListQuery, OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, SealedValue,
-    SecretPredicate, SecretRecord, SortBy, StoreError, VersionRecord,
+    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, EncryptionKeyRecord,
+    EventQuery, EventRecord, KeyScope, ListQuery, OutboxEntry, OutboxKind, PurgeDue, Result,
+    RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy, StoreError,
+    VersionRecord,
 };
 
 /// Columns of `secrets`, in the order `secret_from_row` reads them.
@@ -343,6 +344,109 @@ pub(super) fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecor
         out.push(e);
     }
     Ok(out)
+}
+
+// ----- audit trail -----
+
+pub(super) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from(
+        "SELECT seq, time, event_id, event_type, event_name, region, read_only, access_key_id, \
+         resource, error_code, detail, prev_hash, hash FROM audit WHERE ",
+    );
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut arg = |sql: &mut String, cond: &str, v: Box<dyn rusqlite::ToSql>| {
+        args.push(v);
+        sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
+        sql.push_str(" AND ");
+    };
+    if q.descending {
+        if let Some(before) = q.before_seq {
+            arg(&mut sql, "seq < ?", Box::new(before));
+        }
+    } else {
+        arg(&mut sql, "seq > ?", Box::new(q.after_seq));
+    }
+    if let Some(r) = &q.region {
+        arg(&mut sql, "region = ?", Box::new(r.clone()));
+    }
+    if let Some(t) = q.from_time {
+        arg(&mut sql, "time >= ?", Box::new(t));
+    }
+    if let Some(t) = q.to_time {
+        arg(&mut sql, "time < ?", Box::new(t));
+    }
+    if let Some(r) = &q.resource {
+        // Exactly, or as a name: any ARN of a secret with this name (AWS's six-character
+        // suffix after it). GLOB, not LIKE: names are case-sensitive.
+        let mut escaped = String::with_capacity(r.len());
+        for c in r.chars() {
+            match c {
+                '*' | '?' | '[' => {
+                    escaped.push('[');
+                    escaped.push(c);
+                    escaped.push(']');
+                }
+                c => escaped.push(c),
+            }
+        }
+        arg(&mut sql, "(resource = ?", Box::new(r.clone()));
+        sql.truncate(sql.len() - " AND ".len());
+        arg(
+            &mut sql,
+            " OR resource GLOB ?)",
+            Box::new(format!("arn:*:secret:{escaped}-??????")),
+        );
+    }
+    if let Some(n) = &q.event_name {
+        arg(&mut sql, "event_name = ?", Box::new(n.clone()));
+    }
+    if let Some(k) = &q.access_key_id {
+        arg(&mut sql, "access_key_id = ?", Box::new(k.clone()));
+    }
+    if let Some(id) = &q.event_id {
+        arg(&mut sql, "event_id = ?", Box::new(id.clone()));
+    }
+    if let Some(ro) = q.read_only {
+        arg(&mut sql, "read_only = ?", Box::new(ro));
+    }
+    match q.failed {
+        Some(true) => sql.push_str("error_code IS NOT NULL AND "),
+        Some(false) => sql.push_str("error_code IS NULL AND "),
+        None => {}
+    }
+    sql.push_str("1 ORDER BY seq ");
+    sql.push_str(if q.descending { "DESC" } else { "ASC" });
+    args.push(Box::new(clamp_limit(q.limit)));
+    sql.push_str(&format!(" LIMIT ?{}", args.len()));
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(sql_err("prepare audit list"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok(AuditRecord {
+                seq: r.get(0)?,
+                entry: AuditEntry {
+                    time: r.get(1)?,
+                    event_id: r.get(2)?,
+                    event_type: r.get(3)?,
+                    event_name: r.get(4)?,
+                    region: r.get(5)?,
+                    read_only: r.get(6)?,
+                    access_key_id: r.get(7)?,
+                    resource: r.get(8)?,
+                    error_code: r.get(9)?,
+                    detail: r.get(10)?,
+                },
+                prev_hash: r.get(11)?,
+                hash: r.get(12)?,
+            })
+        })
+        .map_err(sql_err("list audit records"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(sql_err("list audit records"))
 }
 
 // ----- replication outbox -----

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/002_rotation_events.sql")),
     (3, include_str!("../migrations/003_labelled_versions.sql")),
     (4, include_str!("../migrations/004_replication.sql")),
+    (5, include_str!("../migrations/005_audit.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

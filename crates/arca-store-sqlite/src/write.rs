@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{is_name_taken, json_err, sql_err};
 use arca_store::{
-    AccessKeyRecord, EncryptionKeyRecord, EventRecord, NewVersion, OutboxEntry, Result,
-    RotationFunctionRecord, SecretChange, SecretRecord, StoreError,
+    chain_hash, AccessKeyRecord, AuditEntry, Effects, EncryptionKeyRecord, EventRecord, NewVersion,
+    OutboxEntry, Result, RotationFunctionRecord, SecretChange, SecretRecord, StoreError, GENESIS,
 };
 
 fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
@@ -19,7 +19,7 @@ pub(super) fn create_secret(
     conn: &Connection,
     s: &SecretRecord,
     versions: &[NewVersion],
-    outbox: &[OutboxEntry],
+    effects: &Effects,
 ) -> Result<()> {
     // Checked first so NameTaken does not depend on parsing constraint messages; the
     // UNIQUE constraint below stays the real guard.
@@ -67,10 +67,10 @@ pub(super) fn create_secret(
     for v in versions {
         insert_version(conn, id, v)?;
     }
-    for e in outbox {
+    for e in &effects.outbox {
         append_outbox(conn, e)?;
     }
-    Ok(())
+    append_audit(conn, &effects.audit)
 }
 
 fn insert_tags(conn: &Connection, secret_id: i64, tags: &[(String, String)]) -> Result<()> {
@@ -207,6 +207,61 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
     }
     for e in &c.outbox {
         append_outbox(conn, e)?;
+    }
+    append_audit(conn, &c.audit)
+}
+
+/// Appends audit records, each chained to the one before it. Runs on the single writer,
+/// inside the transaction (and savepoint) of the write that carries them, so the chain's
+/// head read here is the one this commit extends, and a rolled-back write takes its
+/// records with it.
+pub(super) fn append_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut prev: Vec<u8> = conn
+        .prepare_cached("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .map_err(sql_err("prepare audit head"))?
+        .query_row([], |r| r.get(0))
+        .optional()
+        .map_err(sql_err("read audit head"))?
+        .unwrap_or_else(|| GENESIS.to_vec());
+    // The highest seq ever used, deleted or not: a removed tail leaves a gap, not a reuse.
+    let mut seq: i64 = conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+        .map_err(sql_err("prepare audit seq"))?
+        .query_row([], |r| r.get(0))
+        .optional()
+        .map_err(sql_err("read audit seq"))?
+        .unwrap_or(0);
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO audit (seq, time, event_id, event_type, event_name, region, read_only, \
+             access_key_id, resource, error_code, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .map_err(sql_err("prepare audit insert"))?;
+    for e in entries {
+        seq += 1;
+        let hash = chain_hash(&prev, seq, e);
+        insert
+            .execute(params![
+                seq,
+                e.time,
+                e.event_id,
+                e.event_type,
+                e.event_name,
+                e.region,
+                e.read_only,
+                e.access_key_id,
+                e.resource,
+                e.error_code,
+                e.detail,
+                prev,
+                hash.as_slice(),
+            ])
+            .map_err(sql_err("insert audit record"))?;
+        prev = hash.to_vec();
     }
     Ok(())
 }

@@ -122,6 +122,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
         removed_versions: vec![],
         events: vec![],
         outbox: Vec::new(),
+        audit: Vec::new(),
     };
     c.secret.rotation_due_at = Some(T0);
     store.update_secret(&c).await.expect("schedule rotation");
@@ -143,7 +144,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
     store.close();
 
     // Reopening applies nothing twice and keeps what was written after the upgrade.
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
     let store = SqliteStore::open(&path).expect("reopen");
     let events = store
         .list_events(&EventQuery {

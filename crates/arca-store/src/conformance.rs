@@ -11,10 +11,10 @@
 use arca_types::time::{Millis, MILLIS_PER_DAY};
 
 use crate::{
-    AccessKeyRecord, AccessTouch, CursorValue, EncryptionKeyRecord, EventQuery, EventRecord,
-    KeyScope, ListCursor, ListQuery, NewVersion, OutboxEntry, OutboxKind, PurgeDue,
-    RotationFunctionRecord, SealedValue, SecretChange, SecretRecord, SortBy, Store, StoreError,
-    VersionRecord,
+    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainWalk,
+    CursorValue, Effects, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListCursor,
+    ListQuery, NewVersion, OutboxEntry, OutboxKind, PurgeDue, RotationFunctionRecord, SealedValue,
+    SecretChange, SecretRecord, SortBy, Store, StoreError, VersionRecord, GENESIS,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -63,6 +63,9 @@ macro_rules! store_conformance_tests {
             outbox_entries_commit_with_their_change_only,
             outbox_is_due_in_id_order_deferred_and_completed,
             create_with_outbox_queues_in_the_same_transaction,
+            audit_records_chain_in_append_order,
+            audit_records_of_a_write_commit_with_it_only,
+            audit_lists_filter_and_page_both_ways,
             events_list_after_id_with_limit_and_secret_filter,
             events_are_all_listed_after_many_appends,
             wipe_secrets_removes_events_without_reusing_ids,
@@ -143,6 +146,7 @@ fn change(current: &SecretRecord) -> SecretChange {
         removed_versions: Vec::new(),
         events: Vec::new(),
         outbox: Vec::new(),
+        audit: Vec::new(),
     }
 }
 
@@ -583,7 +587,10 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
                 version("v1", &["AWSPREVIOUS"], T0),
                 version("v2", &["AWSCURRENT"], T0 + 1),
             ],
-            std::slice::from_ref(&entry),
+            &Effects {
+                outbox: vec![entry.clone()],
+                audit: Vec::new(),
+            },
         )
         .await
         .expect("create");
@@ -606,7 +613,14 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
     assert_eq!(queued[0].kind, OutboxKind::Sync);
     // A create refused for its name queues nothing.
     let again = store
-        .create_secret_with(&s, &[], &[outbox_entry(OutboxKind::Remove, &s, R2, T0)])
+        .create_secret_with(
+            &s,
+            &[],
+            &Effects {
+                outbox: vec![outbox_entry(OutboxKind::Remove, &s, R2, T0)],
+                audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0)],
+            },
+        )
         .await;
     assert!(matches!(again, Err(StoreError::NameTaken)));
     assert_eq!(pending(store, &s.arn).await.len(), 1);
@@ -1061,6 +1075,7 @@ pub async fn list_returns_labelled_versions_only<S: Store>(store: &S) {
         removed_versions: vec![],
         events: vec![],
         outbox: Vec::new(),
+        audit: Vec::new(),
     };
     change.secret.versions.clear();
     store.update_secret(&change).await.expect("update");
@@ -1709,4 +1724,229 @@ pub async fn wipe_secrets_keeps_keys<S: Store>(store: &S) {
     assert_eq!(store.list_access_keys().await.expect("list"), [key]);
     // The name is free again.
     create(store, &s, None).await;
+}
+
+// ----- audit trail -----
+
+fn audit_entry(name: &str, resource: Option<&str>, time: Millis) -> AuditEntry {
+    AuditEntry {
+        time,
+        event_id: format!("{name}-{time}-{}", resource.unwrap_or("-")),
+        event_type: "AwsApiCall".into(),
+        event_name: name.into(),
+        region: R1.into(),
+        read_only: name.starts_with("Get") || name.starts_with("Describe"),
+        access_key_id: Some("AKIAEXAMPLE".into()),
+        resource: resource.map(str::to_owned),
+        error_code: None,
+        detail: format!("{{\"requestID\":\"{time}\"}}"),
+    }
+}
+
+async fn all_audit<S: Store>(store: &S) -> Vec<AuditRecord> {
+    store
+        .list_audit(&AuditQuery {
+            limit: 10_000,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list audit")
+}
+
+fn verify(records: &[AuditRecord]) -> std::result::Result<u64, ChainBreak> {
+    let mut walk = ChainWalk::default();
+    for r in records {
+        walk.check(r)?;
+    }
+    Ok(walk.checked)
+}
+
+pub async fn audit_records_chain_in_append_order<S: Store>(store: &S) {
+    let first: Vec<AuditEntry> = (0..3)
+        .map(|i| audit_entry("GetSecretValue", Some("a"), T0 + i))
+        .collect();
+    store.append_audit(first.clone()).await.expect("append");
+    store
+        .append_audit(vec![audit_entry("ListSecrets", None, T0 + 10)])
+        .await
+        .expect("append");
+    let all = all_audit(store).await;
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "seqs start at 1 and follow append order"
+    );
+    assert_eq!(all[0].entry, first[0], "every field round-trips");
+    assert_eq!(all[0].prev_hash, GENESIS.to_vec());
+    assert_eq!(all[1].prev_hash, all[0].hash);
+    assert_eq!(verify(&all), Ok(4));
+}
+
+pub async fn audit_records_of_a_write_commit_with_it_only<S: Store>(store: &S) {
+    let s = secret(R1, "audited", T0);
+    store
+        .create_secret_with(
+            &s,
+            &[version("v1", &["AWSCURRENT"], T0)],
+            &Effects {
+                outbox: Vec::new(),
+                audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0)],
+            },
+        )
+        .await
+        .expect("create");
+    let stale = by_arn(store, &s).await;
+    let mut ok = change(&stale);
+    ok.audit = vec![audit_entry("UpdateSecret", Some(&s.arn), T0 + 1)];
+    store.update_secret(&ok).await.expect("update");
+    let mut refused = change(&stale);
+    refused.audit = vec![audit_entry("TagResource", Some(&s.arn), T0 + 2)];
+    assert!(matches!(
+        store.update_secret(&refused).await,
+        Err(StoreError::Conflict)
+    ));
+    let refused_create = store
+        .create_secret_with(
+            &s,
+            &[],
+            &Effects {
+                outbox: Vec::new(),
+                audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0 + 3)],
+            },
+        )
+        .await;
+    assert!(matches!(refused_create, Err(StoreError::NameTaken)));
+    store
+        .append_audit(vec![audit_entry("DescribeSecret", Some(&s.arn), T0 + 4)])
+        .await
+        .expect("append");
+    let all = all_audit(store).await;
+    assert_eq!(
+        all.iter()
+            .map(|r| r.entry.event_name.as_str())
+            .collect::<Vec<_>>(),
+        ["CreateSecret", "UpdateSecret", "DescribeSecret"],
+        "refused writes leave no record of their own, and the chain has no gap"
+    );
+    assert_eq!(verify(&all), Ok(3));
+}
+
+pub async fn audit_lists_filter_and_page_both_ways<S: Store>(store: &S) {
+    let mut entries = Vec::new();
+    for i in 0..20 {
+        let mut e = audit_entry(
+            if i % 2 == 0 {
+                "GetSecretValue"
+            } else {
+                "PutSecretValue"
+            },
+            Some(if i % 4 < 2 { "s1" } else { "s2" }),
+            T0 + i,
+        );
+        if i % 5 == 0 {
+            e.error_code = Some("ResourceNotFoundException".into());
+        }
+        if i == 7 {
+            e.access_key_id = Some("AKIAOTHER".into());
+        }
+        entries.push(e);
+    }
+    store.append_audit(entries).await.expect("append");
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let seqs = |rs: Vec<AuditRecord>| rs.iter().map(|r| r.seq).collect::<Vec<_>>();
+    let got =
+        |query: AuditQuery| async move { seqs(store.list_audit(&query).await.expect("list")) };
+
+    assert_eq!(got(q(|q| q.after_seq = 17)).await, [18, 19, 20]);
+    assert_eq!(
+        got(q(|q| {
+            q.descending = true;
+            q.limit = 3;
+        }))
+        .await,
+        [20, 19, 18],
+        "newest first"
+    );
+    assert_eq!(
+        got(q(|q| {
+            q.descending = true;
+            q.before_seq = Some(18);
+            q.limit = 2;
+        }))
+        .await,
+        [17, 16]
+    );
+    assert_eq!(
+        got(q(|q| {
+            q.from_time = Some(T0 + 3);
+            q.to_time = Some(T0 + 6);
+        }))
+        .await,
+        [4, 5, 6],
+        "from inclusive, to exclusive"
+    );
+    assert_eq!(
+        got(q(|q| q.resource = Some("s2".into()))).await,
+        [3, 4, 7, 8, 11, 12, 15, 16, 19, 20]
+    );
+    assert_eq!(
+        got(q(|q| {
+            q.event_name = Some("PutSecretValue".into());
+            q.resource = Some("s1".into());
+        }))
+        .await,
+        [2, 6, 10, 14, 18]
+    );
+    assert_eq!(got(q(|q| q.failed = Some(true))).await, [1, 6, 11, 16]);
+    assert_eq!(got(q(|q| q.failed = Some(false))).await.len(), 16);
+    assert_eq!(
+        got(q(|q| q.access_key_id = Some("AKIAOTHER".into()))).await,
+        [8]
+    );
+    assert_eq!(got(q(|q| q.read_only = Some(true))).await.len(), 10);
+    assert_eq!(
+        got(q(
+            |q| q.event_id = Some(format!("PutSecretValue-{}-s2", T0 + 3))
+        ))
+        .await,
+        [4]
+    );
+    assert!(got(q(|q| q.limit = 0)).await.is_empty());
+
+    // A secret's records by its name find them under its ARN (of any incarnation), and
+    // nothing of a secret whose name merely starts alike or differs in case.
+    let a1 = arn(R1, "db_pass");
+    let a2 = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db_pass-XyZ123".to_owned();
+    let other = arn(R1, "db_pass-old");
+    let lookalike = arn(R1, "DB_PASS");
+    let mut more = Vec::new();
+    for (i, r) in [&a1, &a2, &other, &lookalike].into_iter().enumerate() {
+        more.push(audit_entry("DescribeSecret", Some(r), T0 + 100 + i as i64));
+    }
+    more.push(audit_entry("DescribeSecret", Some("db_pass"), T0 + 200));
+    store.append_audit(more).await.expect("append");
+    let found = store
+        .list_audit(&q(|q| q.resource = Some("db_pass".into())))
+        .await
+        .expect("list");
+    assert_eq!(
+        found
+            .iter()
+            .map(|r| r.entry.resource.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        [a1.clone(), a2, "db_pass".to_owned()]
+    );
+    let exact = AuditQuery {
+        resource: Some(a1),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(got(exact).await.len(), 1, "an ARN matches exactly");
 }

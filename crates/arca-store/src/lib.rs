@@ -4,10 +4,12 @@
 //! (ciphertext from arca-crypto), so no backend ever sees plaintext. Every backend must
 //! pass the one conformance suite in `conformance`.
 
+mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod model;
 
+pub use audit::*;
 pub use model::*;
 
 use arca_types::time::Millis;
@@ -52,19 +54,20 @@ pub trait Store: Send + Sync + 'static {
         self.create_secret_with(
             secret,
             first.map(std::slice::from_ref).unwrap_or_default(),
-            &[],
+            &Effects::default(),
         )
         .await
     }
 
     /// `create_secret` with any number of versions (a replica arrives with all of its
-    /// primary's), queueing `outbox` entries in the same transaction (a secret created
-    /// with replicas is never committed without its replication work).
+    /// primary's), and the work the creation causes (`effects`) in the same transaction:
+    /// a secret created with replicas is never committed without its replication work,
+    /// nor a CreateSecret call without its audit record.
     async fn create_secret_with(
         &self,
         secret: &SecretRecord,
         versions: &[NewVersion],
-        outbox: &[OutboxEntry],
+        effects: &Effects,
     ) -> Result<()>;
 
     /// Applies a change to one secret atomically, if its stored revision still equals
@@ -117,6 +120,17 @@ pub trait Store: Send + Sync + 'static {
     /// Ids become visible in increasing order (an event never appears below an id a reader
     /// has already seen), so a consumer may resume from the last id it processed.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
+
+    // ----- audit trail -----
+
+    /// Appends records that no write carries (reads, refused calls), in order, in one
+    /// durable write, each chained to the one before (see [`chain_hash`]). A write's own
+    /// record goes in [`SecretChange::audit`] (or [`Effects::audit`]), so it commits with
+    /// the write or not at all.
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()>;
+    /// One page of records, as `query` asks (see [`AuditQuery`]). Seqs become visible in
+    /// increasing order, so a follower may resume after the last seq it saw.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
 
     // ----- replication outbox -----
 

@@ -116,6 +116,16 @@ pub struct SecretChange {
     /// Replication work the change causes, queued in the same transaction (ids assigned
     /// by the store), for the same reason.
     pub outbox: Vec<OutboxEntry>,
+    /// The audit record of the call that made the change (chained by the store), for
+    /// the same reason.
+    pub audit: Vec<crate::AuditEntry>,
+}
+
+/// The durable work a secret's creation causes, committed with it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    pub outbox: Vec<OutboxEntry>,
+    pub audit: Vec<crate::AuditEntry>,
 }
 
 /// What a replication outbox entry asks the delivery worker to do.

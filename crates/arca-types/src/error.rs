@@ -43,9 +43,27 @@ pub enum ErrorCode {
     Serialization,
     UnknownOperation,
     RequestEntityTooLarge,
+    // CloudTrail's LookupEvents (botocore model cloudtrail 2013-11-01).
+    InvalidLookupAttributes,
+    InvalidTimeRange,
+    InvalidMaxResults,
+    InvalidEventCategory,
 }
 
 impl ErrorCode {
+    /// Whether the request was refused before its caller was known (a missing, unknown or
+    /// badly signed credential).
+    pub fn is_auth(self) -> bool {
+        use ErrorCode::*;
+        matches!(
+            self,
+            UnrecognizedClient
+                | InvalidSignature
+                | IncompleteSignature
+                | MissingAuthenticationToken
+        )
+    }
+
     /// The `__type` value AWS puts in the error body.
     pub fn aws_type(self) -> &'static str {
         use ErrorCode::*;
@@ -67,6 +85,10 @@ impl ErrorCode {
             AccessDenied => "AccessDeniedException",
             Serialization => "SerializationException",
             UnknownOperation => "UnknownOperationException",
+            InvalidLookupAttributes => "InvalidLookupAttributesException",
+            InvalidTimeRange => "InvalidTimeRangeException",
+            InvalidMaxResults => "InvalidMaxResultsException",
+            InvalidEventCategory => "InvalidEventCategoryException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
         }
     }

@@ -2,6 +2,7 @@
 //! the zeroizing, redacting containers that carry secret material. Nothing here does I/O.
 
 pub mod arn;
+pub mod cloudtrail;
 pub mod error;
 pub mod replication;
 pub mod secret;

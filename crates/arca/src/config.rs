@@ -30,6 +30,18 @@ pub struct FileConfig {
     /// `[replication]`: replica regions served by other deployments.
     #[serde(default)]
     pub replication: ReplicationConfig,
+    /// `[audit]`: the audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: `enabled` (default true: every call leaves a record) and `queue` (how many
+/// records of reads and refused calls wait for their batch write at most; default 65,536).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub enabled: Option<bool>,
+    pub queue: Option<usize>,
 }
 
 /// `[replication]`: `failed_after_secs` (how long a region may stay behind before it

@@ -102,12 +102,59 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// Print the audit trail (CloudTrail records, one JSON line each, oldest first), or
+    /// `arca audit verify` its hash chain.
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+    },
     /// Create a new root key file (mode 0600).
     InitRootKey { path: PathBuf },
     /// Bring the database to this build's schema (the server also does so at start).
     Migrate,
     /// Show what the store holds.
     Status,
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the whole hash chain; report the first missing, reordered or altered record.
+    /// Exits non-zero if the chain is broken.
+    Verify,
+}
+
+#[derive(clap::Args)]
+struct AuditFilterArgs {
+    /// Records at or after this time (2026-12-06T10:00:00Z, 2026-12-06, or epoch seconds).
+    #[arg(long)]
+    since: Option<String>,
+    /// Records before this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// One secret's records: its name or ARN.
+    #[arg(long)]
+    secret: Option<String>,
+    /// Only this event (e.g. GetSecretValue, RotationSucceeded).
+    #[arg(long)]
+    event: Option<String>,
+    /// Only calls signed with this access key id.
+    #[arg(long)]
+    access_key: Option<String>,
+    /// Only calls that succeeded, or only those that failed.
+    #[arg(long, value_parser = ["success", "failure"])]
+    outcome: Option<String>,
+    /// Only this region's records.
+    #[arg(long)]
+    region: Option<String>,
+    /// At most this many records (without --follow).
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    /// Keep printing new records as they are written.
+    #[arg(long)]
+    follow: bool,
 }
 
 #[derive(Subcommand)]
@@ -432,6 +479,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Audit { action, filter } => {
+            let o = open_admin(&cli).await?;
+            match action {
+                Some(AuditAction::Verify) => audit_verify(o.store.as_ref()).await,
+                None => audit_print(o.store.as_ref(), filter).await,
+            }
+        }
         Command::Migrate => {
             let db = database_path(&cli, &file_config(&cli)?);
             let (from, to) = arca_store_sqlite::migrate(&db)
@@ -454,6 +508,79 @@ async fn run(cli: Cli) -> Result<()> {
                 o.store.outbox_len().await?
             );
             Ok(())
+        }
+    }
+}
+
+async fn audit_verify(store: &dyn arca_store::Store) -> Result<()> {
+    let v = arca_core::audit::trail::verify(store).await?;
+    match &v.broken {
+        None => {
+            println!(
+                "audit trail intact: {} records, head {} {}",
+                v.checked, v.head, v.head_hash
+            );
+            Ok(())
+        }
+        Some(b) => {
+            let what = match b {
+                arca_store::ChainBreak::Missing { expected, found } if expected + 1 == *found => {
+                    format!("record {expected} is missing")
+                }
+                arca_store::ChainBreak::Missing { expected, found } => {
+                    format!("records {expected} to {} are missing", found - 1)
+                }
+                arca_store::ChainBreak::Unlinked { seq } => format!(
+                    "record {seq} does not follow record {} (reordered, or a record replaced)",
+                    seq - 1
+                ),
+                arca_store::ChainBreak::Altered { seq } => {
+                    format!("record {seq} was altered (its content does not match its hash)")
+                }
+            };
+            println!(
+                "audit trail BROKEN: {what}; {} records before it are intact",
+                v.checked
+            );
+            bail!("the audit trail's hash chain is broken")
+        }
+    }
+}
+
+async fn audit_print(store: &dyn arca_store::Store, f: &AuditFilterArgs) -> Result<()> {
+    let time = |s: &Option<String>, what: &str| -> Result<Option<i64>> {
+        s.as_deref()
+            .map(|t| {
+                arca_core::audit::parse_time(t)
+                    .ok_or_else(|| anyhow::anyhow!("--{what}: not a time: {t}"))
+            })
+            .transpose()
+    };
+    let mut query = arca_store::AuditQuery {
+        from_time: time(&f.since, "since")?,
+        to_time: time(&f.until, "until")?,
+        resource: f.secret.clone(),
+        event_name: f.event.clone(),
+        access_key_id: f.access_key.clone(),
+        region: f.region.clone(),
+        failed: f.outcome.as_deref().map(|o| o == "failure"),
+        ..Default::default()
+    };
+    let mut left = f.limit;
+    loop {
+        query.limit = if f.follow { 1000 } else { left.min(1000) };
+        let page = store.list_audit(&query).await?;
+        for r in &page {
+            println!("{}", r.entry.detail);
+            query.after_seq = r.seq;
+        }
+        if !f.follow {
+            left -= page.len();
+            if left == 0 || page.len() < query.limit {
+                return Ok(());
+            }
+        } else if page.len() < query.limit {
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
@@ -576,12 +703,12 @@ async fn server(
             .await?;
     }
 
-    let arca = Arc::new(Arca::new(
-        o.store.clone(),
-        o.keys.clone(),
-        clock,
-        o.account.clone(),
-    ));
+    let mut arca = Arca::new(o.store.clone(), o.keys.clone(), clock, o.account.clone());
+    if let Some(n) = o.file.audit.queue {
+        arca.set_audit_queue(n);
+    }
+    arca.set_audit_enabled(o.file.audit.enabled.unwrap_or(true));
+    let arca = Arc::new(arca);
     if let Some(secs) = o.file.replication.failed_after_secs {
         arca.set_replication_failed_after(Duration::from_secs(secs));
     }
@@ -663,6 +790,7 @@ async fn server(
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), replication).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_access_dates()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_audit()).await;
     tracing::info!("arca server stopped");
     Ok(())
 }

@@ -141,10 +141,11 @@ impl Arca {
                 return Err(ApiError::paging_needs_filters());
             }
             for id in ids {
-                let result = match self.lookup_shared(ctx, id).await? {
-                    None => Err(ApiError::secret_not_found()),
-                    Some(secret) => self.read_current(&secret).await,
+                let (arn, result) = match self.lookup_shared(ctx, id).await? {
+                    None => (id.clone(), Err(ApiError::secret_not_found())),
+                    Some(secret) => (secret.arn.clone(), self.read_current(&secret).await),
                 };
+                self.audit_member(ctx, &arn, result.as_ref().err()).await;
                 match result {
                     Ok(v) => out.secret_values.push(v),
                     Err(e) if e.code == ErrorCode::InternalServiceError => return Err(e),
@@ -177,13 +178,24 @@ impl Arca {
                 .map(|s| encode_list_token(&cursor_of(s, SortBy::CreatedDate), fingerprint));
         }
         for secret in page.into_iter().map(Cached::new) {
-            match self.read_current(&secret).await {
+            let result = self.read_current(&secret).await;
+            self.audit_member(ctx, &secret.arn, result.as_ref().err())
+                .await;
+            match result {
                 Ok(v) => out.secret_values.push(v),
                 Err(e) if e.code == ErrorCode::InternalServiceError => return Err(e),
                 Err(e) => out.errors.push(error_entry(&secret.arn, e)),
             }
         }
         Ok(out)
+    }
+
+    /// The GetSecretValue record AWS writes for each secret of a batch.
+    async fn audit_member(&self, ctx: &RequestCtx, arn: &str, error: Option<&ApiError>) {
+        if let Some(call) = &ctx.call {
+            let member = std::sync::Arc::new(crate::audit::batch_member(call, arn));
+            self.record_call(member, error).await;
+        }
     }
 
     async fn read_current(&self, secret: &Cached) -> Result<GetSecretValueResponse, ApiError> {

@@ -28,6 +28,13 @@ fn scope_allows(ctx: &RequestCtx, found: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// Notes in the call's audit record which secret it is about.
+fn note_found(ctx: &RequestCtx, found: Option<&str>) {
+    if let (Some(call), Some(arn)) = (&ctx.call, found) {
+        call.found(arn);
+    }
+}
+
 /// Who writes: a client's operation, or the replication machinery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writer {
@@ -65,6 +72,7 @@ impl Arca {
         ctx: &RequestCtx,
         found: Option<SecretRecord>,
     ) -> Result<Option<SecretRecord>, ApiError> {
+        note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
         scope_allows(ctx, found.as_ref().map(|s| s.arn.as_str()))?;
         Ok(found)
     }
@@ -88,6 +96,7 @@ impl Arca {
         secret_id: &str,
     ) -> Result<Option<Arc<Cached>>, ApiError> {
         let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
+        note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
         scope_allows(ctx, found.as_ref().map(|s| s.arn.as_str()))?;
         Ok(found)
     }
@@ -311,9 +320,23 @@ impl Arca {
             if writer == Writer::Client {
                 replication::enqueue_syncs(&mut change, self.now());
             }
+            // The call's record commits with its first write (later writes of the same
+            // call, if any, are part of what that record describes).
+            let call = ctx.unrecorded_call();
+            change.audit = call
+                .map(|c| {
+                    let s = &change.secret;
+                    let response =
+                        crate::audit::response_elements(&c.event_name, &s.arn, &s.name, s.purge_at);
+                    vec![c.entry(&self.account, Some(response), None)]
+                })
+                .unwrap_or_default();
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
+                    if let Some(c) = call {
+                        c.mark_recorded();
+                    }
                     if !change.outbox.is_empty() {
                         self.wake_replication();
                     }
@@ -472,5 +495,6 @@ pub(crate) fn metadata_change(secret: SecretRecord) -> SecretChange {
         removed_versions: Vec::new(),
         events: Vec::new(),
         outbox: Vec::new(),
+        audit: Vec::new(),
     }
 }

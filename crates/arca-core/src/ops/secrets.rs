@@ -7,7 +7,7 @@ use crate::stages::AWSCURRENT;
 use crate::validate::{self, Check};
 use crate::value::Value;
 use crate::{password, store_err, Arca, RequestCtx};
-use arca_store::{NewVersion, SecretRecord, StoreError};
+use arca_store::{Effects, NewVersion, SecretRecord, StoreError};
 use arca_types::arn::{random_suffix, secret_arn, SecretRef};
 use arca_types::time::{to_wire, MILLIS_PER_DAY};
 use arca_types::wire::*;
@@ -114,14 +114,32 @@ impl Arca {
             }
             let mut outbox = Vec::new();
             crate::replication::enqueue_syncs_on_create(&secret, first.as_ref(), now, &mut outbox);
+            let call = ctx.unrecorded_call();
+            if let Some(c) = call {
+                c.set_resource(&arn);
+            }
+            let effects = Effects {
+                outbox,
+                audit: call
+                    .map(|c| {
+                        let response =
+                            crate::audit::response_elements(&c.event_name, &arn, &name, None);
+                        vec![c.entry(&self.account, Some(response), None)]
+                    })
+                    .unwrap_or_default(),
+            };
             let created = self
                 .store
-                .create_secret_with(&secret, first.as_slice(), &outbox)
+                .create_secret_with(&secret, first.as_slice(), &effects)
                 .await;
             self.cache
                 .invalidate(&secret.region, &secret.name, &secret.arn);
+            let outbox = effects.outbox;
             match created {
                 Ok(()) => {
+                    if let Some(c) = call {
+                        c.mark_recorded();
+                    }
                     if !outbox.is_empty() {
                         self.wake_replication();
                     }

@@ -243,7 +243,11 @@ impl Arca {
             revision: 0,
         };
         let record = self.replica_record(blank, st, key);
-        match self.store.create_secret_with(&record, &versions, &[]).await {
+        match self
+            .store
+            .create_secret_with(&record, &versions, &Default::default())
+            .await
+        {
             Ok(()) => {
                 tracing::info!(arn, "replica created");
                 Outcome::Applied {

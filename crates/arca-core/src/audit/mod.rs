@@ -1,0 +1,432 @@
+//! The audit trail: one record per call, in the shape of the CloudTrail management event
+//! Secrets Manager writes (eventVersion 1.11). A call's record is drafted when the
+//! request arrives (`Call`), carried in its `RequestCtx`, and written either inside the
+//! transaction of the call's first write (so a committed change always has its record)
+//! or, for calls that change nothing (reads, refused calls), through the batched queue
+//! in `recorder`. No field ever holds secret material: request parameters are the
+//! request's members minus the ones the model marks sensitive, and responses are
+//! summarized as AWS summarizes them (`{"arn"}`), never copied.
+
+mod params;
+mod recorder;
+pub mod trail;
+
+use crate::schedule::civil_from_days;
+use arca_store::AuditEntry;
+use arca_types::time::{Millis, MILLIS_PER_DAY};
+use arca_types::ApiError;
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+pub(crate) use recorder::AuditRecorder;
+pub use recorder::{AuditStats, DEFAULT_QUEUE};
+
+pub const EVENT_VERSION: &str = "1.11";
+pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
+pub const API_CALL: &str = "AwsApiCall";
+pub const SERVICE_EVENT: &str = "AwsServiceEvent";
+
+/// Who called, from where, as the HTTP layer saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The access key id the request was signed with (as claimed, when the signature
+    /// failed).
+    pub access_key_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// One call's record in the making. Shared by the request's context; the first write
+/// that commits takes it into its transaction.
+#[derive(Debug)]
+pub struct Call {
+    pub event_name: String,
+    /// The service that answers: Secrets Manager, or Arca's own replication link.
+    pub event_source: &'static str,
+    pub time: Millis,
+    pub event_id: String,
+    pub request_id: String,
+    pub region: String,
+    pub read_only: bool,
+    pub caller: Caller,
+    params: Params,
+    /// The secret the call resolved to (its ARN), once a lookup found it.
+    resource: Mutex<Option<String>>,
+    /// Set once a write committed this call's record.
+    recorded: AtomicBool,
+}
+
+/// The request's parameters: rendered at once for calls that may write (so the request
+/// body, which may hold a value, is not kept), or kept as the body of a read (which holds
+/// none) and rendered by the queue's writer, off the request path.
+enum Params {
+    Rendered(Value),
+    ReadBody(Vec<u8>),
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Params(..)")
+    }
+}
+
+/// Operations that only read (CloudTrail's readOnly).
+pub fn is_read_only(op: &str) -> bool {
+    op.starts_with("Get")
+        || op.starts_with("List")
+        || op.starts_with("Describe")
+        || op.starts_with("BatchGet")
+        || op == "ValidateResourcePolicy"
+        || op == "LookupEvents"
+}
+
+impl Call {
+    /// Drafts the record of a call to `op` with JSON `body`, at `time`. `region` is the
+    /// region the call was signed for.
+    pub fn new(
+        op: &str,
+        body: &[u8],
+        region: &str,
+        time: Millis,
+        request_id: &str,
+        caller: Caller,
+    ) -> Self {
+        let read_only = is_read_only(op);
+        let params = if read_only {
+            Params::ReadBody(body.to_vec())
+        } else {
+            Params::Rendered(params::request_parameters(op, body))
+        };
+        Self {
+            event_name: op.to_owned(),
+            event_source: EVENT_SOURCE,
+            time,
+            event_id: new_event_id(),
+            request_id: request_id.to_owned(),
+            region: region.to_owned(),
+            read_only,
+            caller,
+            params,
+            resource: Mutex::new(None),
+            recorded: AtomicBool::new(false),
+        }
+    }
+
+    /// A call answered by another service on Arca's endpoint (`source`), whose request
+    /// parameters are summarized as `params` by the caller.
+    pub fn other(
+        op: &str,
+        source: &'static str,
+        params: Value,
+        region: &str,
+        time: Millis,
+        request_id: &str,
+        caller: Caller,
+    ) -> Self {
+        let mut call = Self::new(op, b"", region, time, request_id, caller);
+        call.event_source = source;
+        call.params = Params::Rendered(params);
+        call
+    }
+
+    /// The secret the call resolved to, if a lookup found one.
+    pub fn found_arn(&self) -> Option<String> {
+        self.resource
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Notes the secret the call is about (the first one found wins: a call names one; a
+    /// batch names many, and its members have records of their own).
+    pub(crate) fn found(&self, arn: &str) {
+        if self.event_name == "BatchGetSecretValue" {
+            return;
+        }
+        let mut r = self.resource.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some(arn.to_owned());
+        }
+    }
+
+    /// Sets the secret the call is about (a creation knows it once it picked the ARN).
+    pub(crate) fn set_resource(&self, arn: &str) {
+        *self.resource.lock().unwrap_or_else(|p| p.into_inner()) = Some(arn.to_owned());
+    }
+
+    pub(crate) fn recorded(&self) -> bool {
+        self.recorded.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_recorded(&self) {
+        self.recorded.store(true, Ordering::Release);
+    }
+
+    fn resource(&self, params: &Value) -> Option<String> {
+        self.found_arn().or_else(|| {
+            ["secretId", "name"]
+                .iter()
+                .find_map(|k| params.get(k).and_then(Value::as_str).map(str::to_owned))
+        })
+    }
+
+    /// The record of this call, answered with `response` (responseElements) or `error`.
+    pub(crate) fn entry(
+        &self,
+        account: &str,
+        response: Option<Value>,
+        error: Option<&ApiError>,
+    ) -> AuditEntry {
+        let params = match &self.params {
+            Params::Rendered(v) => v.clone(),
+            Params::ReadBody(body) => params::request_parameters(&self.event_name, body),
+        };
+        let resource = self.resource(&params);
+        let mut detail = Map::new();
+        detail.insert("eventVersion".into(), EVENT_VERSION.into());
+        detail.insert("userIdentity".into(), self.user_identity(account));
+        detail.insert("eventTime".into(), event_time(self.time).into());
+        detail.insert("eventSource".into(), self.event_source.into());
+        detail.insert("eventName".into(), self.event_name.clone().into());
+        detail.insert("awsRegion".into(), self.region.clone().into());
+        detail.insert(
+            "sourceIPAddress".into(),
+            self.caller.source_ip.clone().into(),
+        );
+        detail.insert("userAgent".into(), self.caller.user_agent.clone().into());
+        if let Some(e) = error {
+            detail.insert("errorCode".into(), e.code.aws_type().into());
+            detail.insert("errorMessage".into(), e.message.clone().into());
+        }
+        detail.insert(
+            "requestParameters".into(),
+            if params.as_object().is_some_and(|m| !m.is_empty()) {
+                params
+            } else {
+                Value::Null
+            },
+        );
+        detail.insert(
+            "responseElements".into(),
+            if error.is_some() {
+                Value::Null
+            } else {
+                response.unwrap_or(Value::Null)
+            },
+        );
+        detail.insert("requestID".into(), self.request_id.clone().into());
+        detail.insert("eventID".into(), self.event_id.clone().into());
+        detail.insert("readOnly".into(), self.read_only.into());
+        detail.insert("eventType".into(), API_CALL.into());
+        detail.insert("managementEvent".into(), true.into());
+        detail.insert("recipientAccountId".into(), account.into());
+        detail.insert("eventCategory".into(), "Management".into());
+        AuditEntry {
+            time: self.time,
+            event_id: self.event_id.clone(),
+            event_type: API_CALL.into(),
+            event_name: self.event_name.clone(),
+            region: self.region.clone(),
+            read_only: self.read_only,
+            access_key_id: self.caller.access_key_id.clone(),
+            resource,
+            error_code: error.map(|e| e.code.aws_type().to_owned()),
+            detail: Value::Object(detail).to_string(),
+        }
+    }
+
+    /// The identity block: the access key's holder. Until principals exist, every key is
+    /// the account's own (an IAM user named for nothing but its key).
+    fn user_identity(&self, account: &str) -> Value {
+        match &self.caller.access_key_id {
+            Some(key) => json!({
+                "type": "IAMUser",
+                "principalId": key,
+                "accountId": account,
+                "accessKeyId": key,
+            }),
+            None => json!({ "accountId": account }),
+        }
+    }
+}
+
+/// A GetSecretValue record for one secret of a BatchGetSecretValue call (AWS writes one
+/// per secret besides the batch's own).
+pub(crate) fn batch_member(call: &Call, arn: &str) -> Call {
+    let caller = call.caller.clone();
+    let mut member = Call::new(
+        "GetSecretValue",
+        b"",
+        &call.region,
+        call.time,
+        &call.request_id,
+        caller,
+    );
+    member.params = Params::Rendered(json!({ "secretId": arn }));
+    member.found(arn);
+    member
+}
+
+/// responseElements of a write: the secret's ARN (and, for DeleteSecret, its name and
+/// deletion date), as Secrets Manager records them since February 2024.
+pub(crate) fn response_elements(
+    op: &str,
+    arn: &str,
+    name: &str,
+    purge_at: Option<Millis>,
+) -> Value {
+    match (op, purge_at) {
+        ("DeleteSecret", Some(at)) => json!({
+            "name": name,
+            "deletionDate": deletion_date(at),
+            "arn": arn,
+        }),
+        _ => json!({ "arn": arn }),
+    }
+}
+
+fn new_event_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+fn split(ms: Millis) -> (i64, u32, u32, i64, i64, i64) {
+    let secs = ms.div_euclid(1000);
+    let days = ms.div_euclid(MILLIS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let rem = secs - days * 86_400;
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// CloudTrail's eventTime: ISO 8601 to the second, UTC (`2018-04-03T17:50:55Z`).
+pub fn event_time(ms: Millis) -> String {
+    let (y, m, d, h, mi, s) = split(ms);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// A time from the command line: `2026-12-06T10:00:00Z`, `2026-12-06`, or epoch seconds.
+pub fn parse_time(s: &str) -> Option<Millis> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return secs.checked_mul(1000);
+    }
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z')?)),
+        None => (s, None),
+    };
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut secs = 0;
+    if let Some(t) = time {
+        let mut p = t.splitn(3, ':').map(str::parse::<i64>);
+        let (h, mi, sec) = (p.next()?.ok()?, p.next()?.ok()?, p.next()?.ok()?);
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        secs = h * 3600 + mi * 60 + sec;
+    }
+    let days = crate::schedule::days_from_civil(y, m as u32, day as u32);
+    Some(days * MILLIS_PER_DAY + secs * 1000)
+}
+
+/// DeleteSecret's deletionDate as AWS's example records it (`May 3, 2018 5:51:02 PM`).
+fn deletion_date(ms: Millis) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, m, d, h, mi, s) = split(ms);
+    let (h12, half) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    let month = MONTHS[(m as usize).saturating_sub(1).min(11)];
+    format!("{month} {d}, {y} {h12}:{mi:02}:{s:02} {half}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_render_as_cloudtrail_and_aws_write_them() {
+        // 2018-04-03T17:50:55Z
+        let t = 1_522_777_855_000;
+        assert_eq!(event_time(t), "2018-04-03T17:50:55Z");
+        // 2018-05-03T17:51:02Z, AWS's DeleteSecret example.
+        assert_eq!(deletion_date(1_525_369_862_000), "May 3, 2018 5:51:02 PM");
+        assert_eq!(deletion_date(1_525_308_662_000), "May 3, 2018 12:51:02 AM");
+        assert_eq!(parse_time("2018-04-03T17:50:55Z"), Some(t));
+        assert_eq!(
+            parse_time("2018-04-03"),
+            Some(t - (17 * 3600 + 50 * 60 + 55) * 1000)
+        );
+        assert_eq!(parse_time("1522777855"), Some(t));
+        assert_eq!(parse_time("2018-13-03"), None);
+        assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_write_record_holds_parameters_but_no_value() {
+        let body = br#"{"SecretId":"db","SecretString":"hunter2-canary","ClientRequestToken":"t-1","VersionStages":["AWSCURRENT"]}"#;
+        let call = Call::new(
+            "PutSecretValue",
+            body,
+            "us-east-1",
+            1_522_777_855_000,
+            "req-1",
+            Caller {
+                access_key_id: Some("AKIAEXAMPLE".into()),
+                source_ip: Some("127.0.0.1".into()),
+                user_agent: Some("aws-cli/2".into()),
+            },
+        );
+        call.found("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf");
+        let e = call.entry(
+            "123456789012",
+            Some(response_elements("PutSecretValue", "arn:x", "db", None)),
+            None,
+        );
+        assert!(!e.detail.contains("hunter2"), "{}", e.detail);
+        let d: Value = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(
+            d["requestParameters"],
+            json!({"secretId": "db", "clientRequestToken": "t-1", "versionStages": ["AWSCURRENT"]})
+        );
+        assert_eq!(d["responseElements"], json!({"arn": "arn:x"}));
+        assert_eq!(d["eventTime"], "2018-04-03T17:50:55Z");
+        assert_eq!(d["readOnly"], false);
+        assert_eq!(d["userIdentity"]["accessKeyId"], "AKIAEXAMPLE");
+        assert_eq!(
+            e.resource.as_deref(),
+            Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf")
+        );
+        assert!(format!("{call:?}").len() > 10);
+    }
+
+    #[test]
+    fn a_refused_read_records_its_error_and_no_response() {
+        let call = Call::new(
+            "GetSecretValue",
+            br#"{"SecretId":"missing"}"#,
+            "eu-west-1",
+            0,
+            "r",
+            Caller::default(),
+        );
+        let e = call.entry("1", None, Some(&ApiError::secret_not_found()));
+        let d: Value = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(d["errorCode"], "ResourceNotFoundException");
+        assert_eq!(d["responseElements"], Value::Null);
+        assert_eq!(d["requestParameters"], json!({"secretId": "missing"}));
+        assert_eq!(e.resource.as_deref(), Some("missing"));
+        assert_eq!(e.error_code.as_deref(), Some("ResourceNotFoundException"));
+        assert!(e.read_only);
+    }
+}

@@ -1,0 +1,275 @@
+//! The batched path for records no write carries: reads and refused calls. A request
+//! hands its finished `Call` to a bounded queue and goes on; one task renders what
+//! gathered over a short window and appends it in one store write (one commit, one
+//! chain extension), so a read never waits for the disk.
+//!
+//! When the queue is full (the store is slower than the calls for a while): a refused
+//! call that could have written waits for room, so its record is never lost; a read's
+//! record, or a refused authentication's, waits up to `FULL_WAIT` and is then dropped.
+//! Drops are counted (`AuditStats::dropped`), logged (at most every 10 s), and written
+//! into the trail itself as an `AuditRecordsDropped` service event with the count, so a
+//! reader of the trail sees where it has a hole. A write's own record never takes this
+//! path: it commits with the write.
+
+use super::{Call, SERVICE_EVENT};
+use arca_store::{AuditEntry, Store};
+use arca_types::time::Clock;
+use arca_types::ApiError;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Notify};
+
+/// Records queued at most (about 1 KiB each while queued).
+pub const DEFAULT_QUEUE: usize = 65_536;
+/// How long a batch gathers after its first record.
+const GATHER: Duration = Duration::from_millis(100);
+/// How long a droppable record waits for room in a full queue.
+const FULL_WAIT: Duration = Duration::from_millis(20);
+/// Records per store write.
+const CHUNK: usize = 4_096;
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The source Arca's own bookkeeping events name (not an AWS service).
+pub const ARCA_AUDIT_SOURCE: &str = "audit.arca.local";
+
+/// What the queue has done since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditStats {
+    pub queued: u64,
+    pub written: u64,
+    /// Records dropped because the queue was full.
+    pub dropped: u64,
+    /// Store writes that failed (their records are retried).
+    pub failed_writes: u64,
+}
+
+struct Queued {
+    call: Arc<Call>,
+    response: Option<Value>,
+    error: Option<ApiError>,
+}
+
+struct Shared {
+    queued: AtomicU64,
+    dropped: AtomicU64,
+    failed_writes: AtomicU64,
+    flush_now: Notify,
+    last_drop_log: Mutex<Option<Instant>>,
+}
+
+pub(crate) struct AuditRecorder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    account: String,
+    capacity: usize,
+    shared: Arc<Shared>,
+    tx: OnceLock<(mpsc::Sender<Queued>, watch::Receiver<u64>)>,
+}
+
+impl AuditRecorder {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        account: String,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            account,
+            capacity: capacity.max(1),
+            shared: Arc::new(Shared {
+                queued: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                failed_writes: AtomicU64::new(0),
+                flush_now: Notify::new(),
+                last_drop_log: Mutex::new(None),
+            }),
+            tx: OnceLock::new(),
+        }
+    }
+
+    /// Queues `call`'s record, answered with `response` or `error`.
+    pub(crate) async fn record(
+        &self,
+        call: Arc<Call>,
+        response: Option<Value>,
+        error: Option<ApiError>,
+    ) {
+        let droppable = call.read_only || error.as_ref().is_some_and(|e| e.code.is_auth());
+        let item = Queued {
+            call,
+            response,
+            error,
+        };
+        let tx = &self.queue().0;
+        let sent = if droppable {
+            match tx.try_send(item) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    tx.send_timeout(item, FULL_WAIT).await.is_ok()
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        } else {
+            tx.send(item).await.is_ok()
+        };
+        if sent {
+            self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        } else {
+            let total = self.shared.dropped.fetch_add(1, Ordering::AcqRel) + 1;
+            let mut last = self
+                .shared
+                .last_drop_log
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    dropped_total = total,
+                    "audit queue full: read records dropped (the trail records how many)"
+                );
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> AuditStats {
+        let written = self.tx.get().map_or(0, |(_, w)| *w.borrow());
+        AuditStats {
+            queued: self.shared.queued.load(Ordering::Acquire),
+            written,
+            dropped: self.shared.dropped.load(Ordering::Acquire),
+            failed_writes: self.shared.failed_writes.load(Ordering::Acquire),
+        }
+    }
+
+    /// Waits until every record queued before the call is written.
+    pub(crate) async fn flush(&self) {
+        let Some((_, written)) = self.tx.get() else {
+            return;
+        };
+        let target = self.shared.queued.load(Ordering::Acquire);
+        let mut written = written.clone();
+        if *written.borrow() >= target {
+            return;
+        }
+        self.shared.flush_now.notify_one();
+        let _ = written.wait_for(|w| *w >= target).await;
+    }
+
+    fn queue(&self) -> &(mpsc::Sender<Queued>, watch::Receiver<u64>) {
+        self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(self.capacity);
+            let (written_tx, written) = watch::channel(0);
+            tokio::spawn(run(
+                rx,
+                Writer {
+                    store: self.store.clone(),
+                    clock: self.clock.clone(),
+                    account: self.account.clone(),
+                    shared: self.shared.clone(),
+                },
+                written_tx,
+            ));
+            (tx, written)
+        })
+    }
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    account: String,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// The trail's note of records dropped since the last note.
+    fn drop_note(&self, count: u64, region: &str) -> AuditEntry {
+        let time = self.clock.now_millis();
+        let event_id = super::new_event_id();
+        let detail = json!({
+            "eventVersion": super::EVENT_VERSION,
+            "userIdentity": {"accountId": self.account, "invokedBy": ARCA_AUDIT_SOURCE},
+            "eventTime": super::event_time(time),
+            "eventSource": ARCA_AUDIT_SOURCE,
+            "eventName": "AuditRecordsDropped",
+            "awsRegion": region,
+            "sourceIPAddress": ARCA_AUDIT_SOURCE,
+            "userAgent": ARCA_AUDIT_SOURCE,
+            "requestParameters": null,
+            "responseElements": null,
+            "additionalEventData": {"droppedRecords": count},
+            "requestID": event_id,
+            "eventID": event_id,
+            "readOnly": false,
+            "eventType": SERVICE_EVENT,
+            "managementEvent": true,
+            "recipientAccountId": self.account,
+            "eventCategory": "Management",
+        });
+        AuditEntry {
+            time,
+            event_id,
+            event_type: SERVICE_EVENT.into(),
+            event_name: "AuditRecordsDropped".into(),
+            region: region.to_owned(),
+            read_only: false,
+            access_key_id: None,
+            resource: None,
+            error_code: None,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Appends `entries`, retrying until the store takes them (a record handed to the
+    /// queue is only ever lost with the process).
+    async fn append(&self, entries: Vec<AuditEntry>) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.store.append_audit(entries.clone()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    self.shared.failed_writes.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(error = %e, "writing audit records failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Queued>, w: Writer, written: watch::Sender<u64>) {
+    let mut batch = Vec::new();
+    let mut noted_drops = 0u64;
+    while rx.recv_many(&mut batch, CHUNK).await > 0 {
+        tokio::select! {
+            _ = tokio::time::sleep(GATHER) => {}
+            _ = w.shared.flush_now.notified() => {}
+        }
+        while batch.len() < CHUNK * 4 {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let mut entries: Vec<AuditEntry> = batch
+            .drain(..)
+            .map(|q| q.call.entry(&w.account, q.response, q.error.as_ref()))
+            .collect();
+        let dropped = w.shared.dropped.load(Ordering::Acquire);
+        if dropped > noted_drops {
+            let region = entries.last().map(|e| e.region.clone()).unwrap_or_default();
+            entries.push(w.drop_note(dropped - noted_drops, &region));
+            noted_drops = dropped;
+        }
+        for chunk in entries.chunks(CHUNK) {
+            w.append(chunk.to_vec()).await;
+        }
+        written.send_modify(|x| *x += n);
+    }
+}
