@@ -15,7 +15,7 @@ use crate::schedule::civil_from_days;
 use arca_store::AuditEntry;
 use arca_types::time::{Millis, MILLIS_PER_DAY};
 use arca_types::ApiError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -35,6 +35,38 @@ pub struct Caller {
     pub access_key_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// A CloudTrail record, its members in the order CloudTrail writes them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Record<'a> {
+    pub event_version: &'a str,
+    pub user_identity: Value,
+    pub event_time: String,
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+    pub aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<&'a str>,
+    pub request_parameters: Option<&'a Value>,
+    pub response_elements: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<Value>,
+    #[serde(rename = "requestID")]
+    pub request_id: &'a str,
+    #[serde(rename = "eventID")]
+    pub event_id: &'a str,
+    pub read_only: bool,
+    pub event_type: &'a str,
+    pub management_event: bool,
+    pub recipient_account_id: &'a str,
+    pub event_category: &'a str,
 }
 
 /// One call's record in the making. Shared by the request's context; the first write
@@ -183,45 +215,35 @@ impl Call {
             Params::ReadBody(body) => params::request_parameters(&self.event_name, body),
         };
         let resource = self.resource(&params);
-        let mut detail = Map::new();
-        detail.insert("eventVersion".into(), EVENT_VERSION.into());
-        detail.insert("userIdentity".into(), self.user_identity(account));
-        detail.insert("eventTime".into(), event_time(self.time).into());
-        detail.insert("eventSource".into(), self.event_source.into());
-        detail.insert("eventName".into(), self.event_name.clone().into());
-        detail.insert("awsRegion".into(), self.region.clone().into());
-        detail.insert(
-            "sourceIPAddress".into(),
-            self.caller.source_ip.clone().into(),
-        );
-        detail.insert("userAgent".into(), self.caller.user_agent.clone().into());
-        if let Some(e) = error {
-            detail.insert("errorCode".into(), e.code.aws_type().into());
-            detail.insert("errorMessage".into(), e.message.clone().into());
-        }
-        detail.insert(
-            "requestParameters".into(),
-            if params.as_object().is_some_and(|m| !m.is_empty()) {
-                params
+        let record = Record {
+            event_version: EVENT_VERSION,
+            user_identity: self.user_identity(account),
+            event_time: event_time(self.time),
+            event_source: self.event_source,
+            event_name: &self.event_name,
+            aws_region: &self.region,
+            source_ip_address: self.caller.source_ip.as_deref(),
+            user_agent: self.caller.user_agent.as_deref(),
+            error_code: error.map(|e| e.code.aws_type()),
+            error_message: error.map(|e| e.message.as_str()),
+            request_parameters: params
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
+                .then_some(&params),
+            response_elements: if error.is_some() {
+                None
             } else {
-                Value::Null
+                response.as_ref()
             },
-        );
-        detail.insert(
-            "responseElements".into(),
-            if error.is_some() {
-                Value::Null
-            } else {
-                response.unwrap_or(Value::Null)
-            },
-        );
-        detail.insert("requestID".into(), self.request_id.clone().into());
-        detail.insert("eventID".into(), self.event_id.clone().into());
-        detail.insert("readOnly".into(), self.read_only.into());
-        detail.insert("eventType".into(), API_CALL.into());
-        detail.insert("managementEvent".into(), true.into());
-        detail.insert("recipientAccountId".into(), account.into());
-        detail.insert("eventCategory".into(), "Management".into());
+            additional_event_data: None,
+            request_id: &self.request_id,
+            event_id: &self.event_id,
+            read_only: self.read_only,
+            event_type: API_CALL,
+            management_event: true,
+            recipient_account_id: account,
+            event_category: "Management",
+        };
         AuditEntry {
             time: self.time,
             event_id: self.event_id.clone(),
@@ -232,7 +254,7 @@ impl Call {
             access_key_id: self.caller.access_key_id.clone(),
             resource,
             error_code: error.map(|e| e.code.aws_type().to_owned()),
-            detail: Value::Object(detail).to_string(),
+            detail: serde_json::to_string(&record).unwrap_or_default(),
         }
     }
 

@@ -190,26 +190,31 @@ impl Writer {
     fn drop_note(&self, count: u64, region: &str) -> AuditEntry {
         let time = self.clock.now_millis();
         let event_id = super::new_event_id();
-        let detail = json!({
-            "eventVersion": super::EVENT_VERSION,
-            "userIdentity": {"accountId": self.account, "invokedBy": ARCA_AUDIT_SOURCE},
-            "eventTime": super::event_time(time),
-            "eventSource": ARCA_AUDIT_SOURCE,
-            "eventName": "AuditRecordsDropped",
-            "awsRegion": region,
-            "sourceIPAddress": ARCA_AUDIT_SOURCE,
-            "userAgent": ARCA_AUDIT_SOURCE,
-            "requestParameters": null,
-            "responseElements": null,
-            "additionalEventData": {"droppedRecords": count},
-            "requestID": event_id,
-            "eventID": event_id,
-            "readOnly": false,
-            "eventType": SERVICE_EVENT,
-            "managementEvent": true,
-            "recipientAccountId": self.account,
-            "eventCategory": "Management",
-        });
+        let region_owned = region.to_owned();
+        let note = json!({ "droppedRecords": count });
+        let detail = super::Record {
+            event_version: super::EVENT_VERSION,
+            user_identity: json!({"accountId": self.account, "invokedBy": ARCA_AUDIT_SOURCE}),
+            event_time: super::event_time(time),
+            event_source: ARCA_AUDIT_SOURCE,
+            event_name: "AuditRecordsDropped",
+            aws_region: &region_owned,
+            source_ip_address: Some(ARCA_AUDIT_SOURCE),
+            user_agent: Some(ARCA_AUDIT_SOURCE),
+            error_code: None,
+            error_message: None,
+            request_parameters: None,
+            response_elements: None,
+            additional_event_data: Some(note),
+            request_id: &event_id,
+            event_id: &event_id,
+            read_only: false,
+            event_type: SERVICE_EVENT,
+            management_event: true,
+            recipient_account_id: &self.account,
+            event_category: "Management",
+        };
+        let detail = serde_json::to_string(&detail).unwrap_or_default();
         AuditEntry {
             time,
             event_id,
@@ -220,7 +225,7 @@ impl Writer {
             access_key_id: None,
             resource: None,
             error_code: None,
-            detail: detail.to_string(),
+            detail,
         }
     }
 

@@ -69,11 +69,14 @@ const MAX_RESULTS: i64 = 50;
 /// and a token to go on from.
 const SCAN_LIMIT: usize = 10_000;
 
+/// A test of one record (and its CloudTrail JSON) against an attribute's value.
+type RecordTest = fn(&AuditRecord, &Value, &str) -> bool;
+
 /// The lookup attribute, in the store's terms where the store can filter.
 enum Attribute {
     Store(fn(&mut AuditQuery, String)),
     /// Checked on each record's CloudTrail JSON.
-    Record(fn(&AuditRecord, &Value, &str) -> bool),
+    Record(RecordTest),
 }
 
 fn attribute(key: &str) -> Option<Attribute> {
@@ -195,7 +198,7 @@ impl Arca {
             to_time: req.end_time.map(|e| millis(e) + 1),
             ..AuditQuery::default()
         };
-        let mut check: Option<(fn(&AuditRecord, &Value, &str) -> bool, String)> = None;
+        let mut check: Option<(RecordTest, String)> = None;
         if let Some(a) = attrs.first() {
             let (Some(key), Some(value)) = (&a.attribute_key, &a.attribute_value) else {
                 return Err(invalid(
