@@ -237,6 +237,12 @@ impl Results {
                 "40% of ceiling (ratio ≥ 0.40)",
                 &mut out,
             );
+            vs(
+                Kind::ArcaNoAudit,
+                0.90,
+                "90% of Arca without its audit trail (ratio ≥ 0.90)",
+                &mut out,
+            );
             vs(Kind::LocalStack, 40.0, "40× LocalStack", &mut out);
             vs(Kind::Moto, 40.0, "40× moto", &mut out);
             vs(Kind::OpenBao, 5.0, "5× OpenBao KV v2 read", &mut out);
@@ -287,6 +293,14 @@ impl Results {
                     group_thousands(r.round() as u64),
                     r / 5_000.0 * 100.0
                 ));
+            }
+            if has(Kind::ArcaNoAudit) {
+                if let Some(r) = self.ratio(&w, Kind::ArcaNoAudit, |c| c.rps) {
+                    out.push(format!(
+                        "INFO PutSecretValue c16 with the audit trail ÷ without: {r:.2}× (the audit record's cost on a write: {:.0}%)",
+                        (1.0 - r) * 100.0
+                    ));
+                }
             }
             let line = "PutSecretValue c16 > OpenBao (dev, in-memory) KV v2 write";
             if has(Kind::OpenBao) {

@@ -34,6 +34,8 @@ pub fn kill_all() {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Arca,
+    /// Arca with its audit trail off (`[audit] enabled = false`): what auditing costs.
+    ArcaNoAudit,
     Ceiling,
     Moto,
     LocalStack,
@@ -41,8 +43,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Arca,
+        Kind::ArcaNoAudit,
         Kind::Ceiling,
         Kind::Moto,
         Kind::LocalStack,
@@ -52,6 +55,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Arca => "arca",
+            Kind::ArcaNoAudit => "arca-noaudit",
             Kind::Ceiling => "ceiling",
             Kind::Moto => "moto",
             Kind::LocalStack => "localstack",
@@ -64,7 +68,9 @@ impl Kind {
             .into_iter()
             .find(|k| k.name() == s.trim())
             .ok_or_else(|| {
-                anyhow!("unknown system {s:?} (arca, ceiling, moto, localstack, openbao)")
+                anyhow!(
+                    "unknown system {s:?} (arca, arca-noaudit, ceiling, moto, localstack, openbao)"
+                )
             })
     }
 
@@ -370,6 +376,22 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
             let data = dir.join("data");
             arca_init(env, &data)?;
             start_arca_on(env, &data, &log_dir).await
+        }
+        Kind::ArcaNoAudit => {
+            let data = dir.join("data");
+            arca_init(env, &data)?;
+            let config = data.join("arca.toml");
+            std::fs::write(&config, "[audit]\nenabled = false\n")?;
+            let mut cmd = arca_command(env, &data);
+            cmd.env("ARCA_CONFIG", &config);
+            let mut process = Process::spawn(cmd, &log_dir)?;
+            let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60))
+                .await?;
+            Ok(System {
+                kind,
+                addr,
+                process,
+            })
         }
         Kind::Ceiling => {
             let mut cmd = Command::new(&env.self_bin);

@@ -378,7 +378,7 @@ def test_arca_audit_filters_follows_and_holds_no_plaintext(prod_env, tmp_path):
     assert _audit(prod_env, "--since", "2999-01-01") == []
     assert len(_audit(prod_env, "--until", "2999-01-01T00:00:00Z")) == 5
     assert len(_audit(prod_env, "--limit", "2")) == 2
-    assert "intact: 5 records" in _arca("audit", "verify", env=prod_env)
+    assert "intact: 5 records in" in _arca("audit", "verify", env=prod_env)
 
     # No plaintext anywhere in the database files, audit trail included.
     for f in Path(prod_env["ARCA_DATABASE"]).parent.glob("arca.db*"):
@@ -407,9 +407,16 @@ def test_audit_verify_detects_each_kind_of_tampering(prod_env, tmp_path):
     finally:
         srv.stop()
     ok = _verify(prod_env)
-    assert ok.returncode == 0 and "intact: 6 records" in ok.stdout, ok.stdout + ok.stderr
+    assert ok.returncode == 0 and "intact: 6 records in" in ok.stdout, ok.stdout + ok.stderr
 
     db = Path(prod_env["ARCA_DATABASE"])
+    c = sqlite3.connect(db)
+    rows = c.execute("SELECT seq, batch_size FROM audit ORDER BY seq").fetchall()
+    c.close()
+    assert len(rows) >= 3, rows
+    batch = [seq for seq, n in rows if n > 0][0]
+    single = [seq for seq, n in rows if n == 0 and seq > 1][0]
+    last = rows[-1][0]
 
     def tampered(sql: list[str]) -> str:
         copy = tmp_path / f"t-{uuid.uuid4().hex[:6]}.db"
@@ -426,29 +433,27 @@ def test_audit_verify_detects_each_kind_of_tampering(prod_env, tmp_path):
         assert out.returncode != 0, f"tampering not detected: {sql}\n{out.stdout}"
         return out.stdout
 
-    edited = tampered(["UPDATE audit SET detail = replace(detail, '\"t\"', '\"u\"') WHERE seq = 3"])
-    assert "record 3 was altered" in edited
-    col = tampered(["UPDATE audit SET access_key_id = 'AKIAFORGED' WHERE seq = 2"])
-    assert "record 2 was altered" in col
-    deleted = tampered(["DELETE FROM audit WHERE seq = 4"])
-    assert "record 4 is missing" in deleted
-    # Reordered: two records swap places (their seqs exchanged).
+    # One read's record edited inside a batch.
+    edited = tampered([f"UPDATE audit SET detail = replace(detail, 'GetSecretValue', "
+                       f"'GetSecretValuf') WHERE seq = {batch}"])
+    assert f"entry {batch} was altered" in edited
+    col = tampered([f"UPDATE audit SET access_key_id = 'AKIAFORGED' WHERE seq = {single}"])
+    assert f"entry {single} was altered" in col
+    deleted = tampered(["DELETE FROM audit WHERE seq = 2"])
+    assert "entry 2 is missing" in deleted
+    # Reordered: two entries swap places (their seqs exchanged).
     swapped = tampered([
         "UPDATE audit SET seq = -1 WHERE seq = 2",
         "UPDATE audit SET seq = 2 WHERE seq = 3",
         "UPDATE audit SET seq = 3 WHERE seq = -1",
     ])
-    assert "record 2 does not follow record 1" in swapped
-    # A forged record whose hash is recomputed by someone without the chain's history
-    # still breaks the next link.
-    forged = tampered([
-        "UPDATE audit SET hash = zeroblob(32) WHERE seq = 5",
-    ])
-    assert "record 5 was altered" in forged
+    assert "entry 2 does not follow entry 1" in swapped
+    forged = tampered([f"UPDATE audit SET hash = zeroblob(32) WHERE seq = {last}"])
+    assert f"entry {last} was altered" in forged
 
     # The tail cut off: a gap as soon as anything is appended after it.
     c = sqlite3.connect(db)
-    c.execute("DELETE FROM audit WHERE seq = 6")
+    c.execute(f"DELETE FROM audit WHERE seq = {last}")
     c.commit()
     c.close()
     srv = Server(prod_env)
@@ -457,7 +462,7 @@ def test_audit_verify_detects_each_kind_of_tampering(prod_env, tmp_path):
     finally:
         srv.stop()
     cut = _verify(prod_env)
-    assert cut.returncode != 0 and "record 6 is missing" in cut.stdout, cut.stdout
+    assert cut.returncode != 0 and f"entry {last} is missing" in cut.stdout, cut.stdout
 
 
 def test_a_full_queue_drops_reads_only_and_the_trail_counts_them(prod_env, tmp_path):

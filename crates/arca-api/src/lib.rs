@@ -64,10 +64,62 @@ impl ApiState {
 /// One request, whatever its path: the dev hooks under `/_arca/dev/`, the API elsewhere
 /// (AWS SDKs always POST to `/`, but the path is part of what the signature covers, so any
 /// other path is answered by the API too, and fails there if it was not signed).
+/// What the requests of one connection share: where it comes from, and the user agent its
+/// client sent last (an SDK sends the same one each time), so that a request's audit
+/// record copies neither.
+pub(crate) struct Connection {
+    ip: Arc<str>,
+    user_agent: std::sync::Mutex<Option<(http::HeaderValue, Arc<str>)>>,
+}
+
+/// One shared copy of each distinct source address and user agent (the audit queue
+/// groups calls by their identity), up to `INTERNED_MAX`; past that, copies are made.
+fn intern(s: &str) -> Arc<str> {
+    const INTERNED_MAX: usize = 4_096;
+    static INTERNED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<Arc<str>>>> =
+        std::sync::OnceLock::new();
+    let mut set = INTERNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(a) = set.get(s) {
+        return a.clone();
+    }
+    let a: Arc<str> = s.into();
+    if set.len() < INTERNED_MAX {
+        set.insert(a.clone());
+    }
+    a
+}
+
+impl Connection {
+    pub(crate) fn new(peer: std::net::SocketAddr) -> Self {
+        Self {
+            ip: intern(&peer.ip().to_string()),
+            user_agent: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn user_agent(&self, v: &http::HeaderValue) -> Option<Arc<str>> {
+        let mut last = self.user_agent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((h, ua)) = last.as_ref() {
+            if h == v {
+                return Some(ua.clone());
+            }
+        }
+        let text = v.to_str().ok()?;
+        // Bounded, so a huge header cannot fill the trail (a valid header value is
+        // visible ASCII, so any byte index is a character boundary).
+        let ua = intern(text.get(..text.len().min(1024)).unwrap_or_default());
+        *last = Some((v.clone(), ua.clone()));
+        Some(ua)
+    }
+}
+
 pub(crate) async fn handle(
     state: &ApiState,
     req: Request<Incoming>,
-    peer: std::net::SocketAddr,
+    conn: &Connection,
 ) -> server::Response {
     if let Some(action) = req.uri().path().strip_prefix(dev::PREFIX) {
         // POST only: a state-changing GET could be triggered by any web page.
@@ -106,7 +158,7 @@ pub(crate) async fn handle(
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
-    let result = serve_one(state, &parts, &body, target, request_id, peer).await;
+    let result = serve_one(state, &parts, &body, target, request_id, conn).await;
     let (op, response) = match result {
         Ok((op, resp)) => (op, resp),
         Err((op, e)) => {
@@ -167,15 +219,14 @@ fn event_name(target: Option<&str>) -> String {
     }
 }
 
-fn caller(parts: &http::request::Parts, peer: std::net::SocketAddr, key: Option<String>) -> Caller {
+fn caller(parts: &http::request::Parts, conn: &Connection, key: Option<String>) -> Caller {
     Caller {
         access_key_id: key,
-        source_ip: Some(peer.ip().to_string()),
+        source_ip: Some(conn.ip.clone()),
         user_agent: parts
             .headers
             .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(1024).collect()),
+            .and_then(|v| conn.user_agent(v)),
     }
 }
 
@@ -202,7 +253,7 @@ async fn serve_one(
     body: &[u8],
     target: Option<&str>,
     request_id: &str,
-    peer: std::net::SocketAddr,
+    conn: &Connection,
 ) -> Served {
     let service = Service::of(target);
     let audited = state.arca.audit_enabled();
@@ -221,7 +272,7 @@ async fn serve_one(
                     &region,
                     now,
                     request_id,
-                    caller(parts, peer, key),
+                    caller(parts, conn, key),
                 );
                 state.arca.record_call(Arc::new(call), Some(&e)).await;
             }
@@ -237,7 +288,7 @@ async fn serve_one(
         call: None,
     };
     if audited {
-        let who = caller(parts, peer, Some(principal.access_key_id));
+        let who = caller(parts, conn, Some(principal.access_key_id));
         let call = match service {
             // A delivery's body holds values: it is summarized, never parsed for the record.
             Service::Replication => Call::other(

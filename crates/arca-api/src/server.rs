@@ -92,9 +92,11 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let conn = Arc::new(crate::Connection::new(peer));
     let svc = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<Response, Infallible>(crate::handle(&state, req, peer).await) }
+        let conn = conn.clone();
+        async move { Ok::<Response, Infallible>(crate::handle(&state, req, &conn).await) }
     });
     let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
     if let Err(e) = watcher.watch(conn).await {

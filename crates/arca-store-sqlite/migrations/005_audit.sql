@@ -12,12 +12,13 @@ CREATE TABLE audit (
     access_key_id TEXT,
     resource      TEXT,
     error_code    TEXT,
+    batch_size    INTEGER NOT NULL DEFAULT 0 CHECK (batch_size >= 0),
     detail        TEXT    NOT NULL,
     prev_hash     BLOB    NOT NULL,
     hash          BLOB    NOT NULL
 );
--- Two indexes only: every read appends a record, and each index is a page written per
--- batch. Time ranges and one secret's history are what queries narrow by; the other
--- filters (event name, access key, outcome) scan within those.
+-- Reads and refused calls arrive packed, many to a row (batch_size > 0; their columns
+-- are not their calls'): queries keep every batch in range and arca-core filters its
+-- calls. Two indexes: time ranges, and one secret's history among single records.
 CREATE INDEX audit_by_time ON audit (time);
 CREATE INDEX audit_by_resource ON audit (resource, seq) WHERE resource IS NOT NULL;

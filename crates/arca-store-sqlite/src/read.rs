@@ -354,7 +354,7 @@ pub(super) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord
     }
     let mut sql = String::from(
         "SELECT seq, time, event_id, event_type, event_name, region, read_only, access_key_id, \
-         resource, error_code, detail, prev_hash, hash FROM audit WHERE ",
+         resource, error_code, batch_size, detail, prev_hash, hash FROM audit WHERE ",
     );
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
     let mut arg = |sql: &mut String, cond: &str, v: Box<dyn rusqlite::ToSql>| {
@@ -369,14 +369,16 @@ pub(super) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord
     } else {
         arg(&mut sql, "seq > ?", Box::new(q.after_seq));
     }
-    if let Some(r) = &q.region {
-        arg(&mut sql, "region = ?", Box::new(r.clone()));
-    }
     if let Some(t) = q.from_time {
         arg(&mut sql, "time >= ?", Box::new(t));
     }
     if let Some(t) = q.to_time {
         arg(&mut sql, "time < ?", Box::new(t));
+    }
+    // Batches pass the column filters: their calls are filtered by arca-core.
+    sql.push_str("(batch_size > 0 OR (");
+    if let Some(r) = &q.region {
+        arg(&mut sql, "region = ?", Box::new(r.clone()));
     }
     if let Some(r) = &q.resource {
         // Exactly, or as a name: any ARN of a secret with this name (AWS's six-character
@@ -417,6 +419,7 @@ pub(super) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord
         Some(false) => sql.push_str("error_code IS NULL AND "),
         None => {}
     }
+    sql.push_str("1)) AND ");
     sql.push_str("1 ORDER BY seq ");
     sql.push_str(if q.descending { "DESC" } else { "ASC" });
     args.push(Box::new(clamp_limit(q.limit)));
@@ -438,10 +441,11 @@ pub(super) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord
                     access_key_id: r.get(7)?,
                     resource: r.get(8)?,
                     error_code: r.get(9)?,
-                    detail: r.get(10)?,
+                    batch: r.get(10)?,
+                    detail: r.get(11)?,
                 },
-                prev_hash: r.get(11)?,
-                hash: r.get(12)?,
+                prev_hash: r.get(12)?,
+                hash: r.get(13)?,
             })
         })
         .map_err(sql_err("list audit records"))?;

@@ -237,8 +237,8 @@ pub(super) fn append_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO audit (seq, time, event_id, event_type, event_name, region, read_only, \
-             access_key_id, resource, error_code, detail, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             access_key_id, resource, error_code, batch_size, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .map_err(sql_err("prepare audit insert"))?;
     for e in entries {
@@ -256,6 +256,7 @@ pub(super) fn append_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<
                 e.access_key_id,
                 e.resource,
                 e.error_code,
+                e.batch,
                 e.detail,
                 prev,
                 hash.as_slice(),

@@ -30,6 +30,11 @@ pub struct AuditEntry {
     pub resource: Option<String>,
     /// The error the call ended with (e.g. "ResourceNotFoundException"), None on success.
     pub error_code: Option<String>,
+    /// 0 for one record; N for a batch of N calls' records in one entry (reads, refused
+    /// calls: arca-core packs them so that a read costs a few bytes of a shared row, not
+    /// a row). A batch's other columns are not those of its calls: queries return every
+    /// batch in their seq and time bounds, and arca-core filters the calls.
+    pub batch: u32,
     /// The rest of the record (identity, source address, user agent, request parameters,
     /// response elements, error message, request id), as JSON text.
     pub detail: String,
@@ -50,7 +55,8 @@ pub struct AuditRecord {
 
 /// Which records to read: `seq` after `after_seq` (ascending) or before `before_seq`
 /// (descending, newest first, as CloudTrail's LookupEvents answers), narrowed by the
-/// filters that are set.
+/// filters that are set. Batches (see [`AuditEntry::batch`]) are narrowed by seq and time
+/// only (their `time` is their first call's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     pub after_seq: i64,
@@ -104,6 +110,7 @@ pub fn chain_hash(prev: &[u8], seq: i64, e: &AuditEntry) -> [u8; 32] {
     opt(&mut h, &e.access_key_id);
     opt(&mut h, &e.resource);
     opt(&mut h, &e.error_code);
+    h.update(e.batch.to_be_bytes());
     field(&mut h, e.detail.as_bytes());
     h.finalize().into()
 }
@@ -189,6 +196,7 @@ mod tests {
             access_key_id: None,
             resource: Some("r".into()),
             error_code: None,
+            batch: 0,
             detail: "{}".into(),
         }
     }

@@ -1739,6 +1739,7 @@ fn audit_entry(name: &str, resource: Option<&str>, time: Millis) -> AuditEntry {
         access_key_id: Some("AKIAEXAMPLE".into()),
         resource: resource.map(str::to_owned),
         error_code: None,
+        batch: 0,
         detail: format!("{{\"requestID\":\"{time}\"}}"),
     }
 }

@@ -517,29 +517,29 @@ async fn audit_verify(store: &dyn arca_store::Store) -> Result<()> {
     match &v.broken {
         None => {
             println!(
-                "audit trail intact: {} records, head {} {}",
-                v.checked, v.head, v.head_hash
+                "audit trail intact: {} records in {} entries, head {} {}",
+                v.records, v.checked, v.head, v.head_hash
             );
             Ok(())
         }
         Some(b) => {
             let what = match b {
                 arca_store::ChainBreak::Missing { expected, found } if expected + 1 == *found => {
-                    format!("record {expected} is missing")
+                    format!("entry {expected} is missing")
                 }
                 arca_store::ChainBreak::Missing { expected, found } => {
-                    format!("records {expected} to {} are missing", found - 1)
+                    format!("entries {expected} to {} are missing", found - 1)
                 }
                 arca_store::ChainBreak::Unlinked { seq } => format!(
-                    "record {seq} does not follow record {} (reordered, or a record replaced)",
+                    "entry {seq} does not follow entry {} (reordered, or an entry replaced)",
                     seq - 1
                 ),
                 arca_store::ChainBreak::Altered { seq } => {
-                    format!("record {seq} was altered (its content does not match its hash)")
+                    format!("entry {seq} was altered (its content does not match its hash)")
                 }
             };
             println!(
-                "audit trail BROKEN: {what}; {} records before it are intact",
+                "audit trail BROKEN: {what}; the {} entries before it are intact",
                 v.checked
             );
             bail!("the audit trail's hash chain is broken")
@@ -548,6 +548,7 @@ async fn audit_verify(store: &dyn arca_store::Store) -> Result<()> {
 }
 
 async fn audit_print(store: &dyn arca_store::Store, f: &AuditFilterArgs) -> Result<()> {
+    use arca_core::audit::trail;
     let time = |s: &Option<String>, what: &str| -> Result<Option<i64>> {
         s.as_deref()
             .map(|t| {
@@ -556,10 +557,10 @@ async fn audit_print(store: &dyn arca_store::Store, f: &AuditFilterArgs) -> Resu
             })
             .transpose()
     };
-    let mut query = arca_store::AuditQuery {
+    let filter = trail::Filter {
         from_time: time(&f.since, "since")?,
         to_time: time(&f.until, "until")?,
-        resource: f.secret.clone(),
+        secret: f.secret.clone(),
         event_name: f.event.clone(),
         access_key_id: f.access_key.clone(),
         region: f.region.clone(),
@@ -567,19 +568,24 @@ async fn audit_print(store: &dyn arca_store::Store, f: &AuditFilterArgs) -> Resu
         ..Default::default()
     };
     let mut left = f.limit;
+    let mut cursor = None;
     loop {
-        query.limit = if f.follow { 1000 } else { left.min(1000) };
-        let page = store.list_audit(&query).await?;
-        for r in &page {
-            println!("{}", r.entry.detail);
-            query.after_seq = r.seq;
+        let want = if f.follow { 1000 } else { left.min(1000) };
+        let (items, at) = trail::read_forward(store, &filter, cursor, want).await?;
+        let mut out = std::io::stdout().lock();
+        for i in &items {
+            writeln!(out, "{}", i.json)?;
         }
+        out.flush()?;
+        drop(out);
+        let moved = at != cursor;
+        cursor = at;
         if !f.follow {
-            left -= page.len();
-            if left == 0 || page.len() < query.limit {
+            left -= items.len();
+            if left == 0 || !moved {
                 return Ok(());
             }
-        } else if page.len() < query.limit {
+        } else if !moved {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }

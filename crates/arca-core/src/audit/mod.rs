@@ -7,6 +7,7 @@
 //! request's members minus the ones the model marks sensitive, and responses are
 //! summarized as AWS summarizes them (`{"arn"}`), never copied.
 
+pub mod batch;
 mod params;
 mod recorder;
 pub mod trail;
@@ -17,7 +18,7 @@ use arca_types::time::{Millis, MILLIS_PER_DAY};
 use arca_types::ApiError;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 
 pub(crate) use recorder::AuditRecorder;
 pub use recorder::{AuditStats, DEFAULT_QUEUE};
@@ -28,13 +29,14 @@ pub const API_CALL: &str = "AwsApiCall";
 pub const SERVICE_EVENT: &str = "AwsServiceEvent";
 
 /// Who called, from where, as the HTTP layer saw it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Caller {
     /// The access key id the request was signed with (as claimed, when the signature
     /// failed).
     pub access_key_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
+    /// Shared: one per connection, not one per request.
+    pub source_ip: Option<Arc<str>>,
+    pub user_agent: Option<Arc<str>>,
 }
 
 /// A CloudTrail record, its members in the order CloudTrail writes them.
@@ -54,10 +56,10 @@ pub(crate) struct Record<'a> {
     pub error_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<&'a str>,
-    pub request_parameters: Option<&'a Value>,
-    pub response_elements: Option<&'a Value>,
+    pub request_parameters: Option<&'a serde_json::value::RawValue>,
+    pub response_elements: Option<&'a serde_json::value::RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub additional_event_data: Option<Value>,
+    pub additional_event_data: Option<Box<serde_json::value::RawValue>>,
     #[serde(rename = "requestID")]
     pub request_id: &'a str,
     #[serde(rename = "eventID")]
@@ -79,12 +81,14 @@ pub struct Call {
     pub time: Millis,
     pub event_id: String,
     pub request_id: String,
+    /// The event id is not the one `event_id_for(request_id)` gives (a batch member's).
+    pub(crate) own_event_id: bool,
     pub region: String,
     pub read_only: bool,
     pub caller: Caller,
     params: Params,
     /// The secret the call resolved to (its ARN), once a lookup found it.
-    resource: Mutex<Option<String>>,
+    resource: OnceLock<String>,
     /// Set once a write committed this call's record.
     recorded: AtomicBool,
 }
@@ -125,6 +129,7 @@ impl Call {
         caller: Caller,
     ) -> Self {
         let read_only = is_read_only(op);
+        let derived = derived_event_id(request_id);
         let params = if read_only {
             Params::ReadBody(body.to_vec())
         } else {
@@ -134,13 +139,14 @@ impl Call {
             event_name: op.to_owned(),
             event_source: EVENT_SOURCE,
             time,
-            event_id: new_event_id(),
+            own_event_id: derived.is_none(),
+            event_id: derived.unwrap_or_else(new_event_id),
             request_id: request_id.to_owned(),
             region: region.to_owned(),
             read_only,
             caller,
             params,
-            resource: Mutex::new(None),
+            resource: OnceLock::new(),
             recorded: AtomicBool::new(false),
         }
     }
@@ -163,28 +169,17 @@ impl Call {
     }
 
     /// The secret the call resolved to, if a lookup found one.
-    pub fn found_arn(&self) -> Option<String> {
-        self.resource
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn found_arn(&self) -> Option<&str> {
+        self.resource.get().map(String::as_str)
     }
 
     /// Notes the secret the call is about (the first one found wins: a call names one; a
     /// batch names many, and its members have records of their own).
     pub(crate) fn found(&self, arn: &str) {
-        if self.event_name == "BatchGetSecretValue" {
+        if self.event_name == "BatchGetSecretValue" || self.resource.get().is_some() {
             return;
         }
-        let mut r = self.resource.lock().unwrap_or_else(|p| p.into_inner());
-        if r.is_none() {
-            *r = Some(arn.to_owned());
-        }
-    }
-
-    /// Sets the secret the call is about (a creation knows it once it picked the ARN).
-    pub(crate) fn set_resource(&self, arn: &str) {
-        *self.resource.lock().unwrap_or_else(|p| p.into_inner()) = Some(arn.to_owned());
+        let _ = self.resource.set(arn.to_owned());
     }
 
     pub(crate) fn recorded(&self) -> bool {
@@ -196,72 +191,160 @@ impl Call {
     }
 
     fn resource(&self, params: &Value) -> Option<String> {
-        self.found_arn().or_else(|| {
+        self.found_arn().map(str::to_owned).or_else(|| {
             ["secretId", "name"]
                 .iter()
                 .find_map(|k| params.get(k).and_then(Value::as_str).map(str::to_owned))
         })
     }
 
-    /// The record of this call, answered with `response` (responseElements) or `error`.
+    /// What this call's record holds besides its time and ids, answered with
+    /// `response` (responseElements) or `error`.
+    pub(crate) fn fields(&self, response: Option<&Value>, error: Option<&ApiError>) -> Fields {
+        let params = match &self.params {
+            Params::Rendered(v) => v.clone(),
+            Params::ReadBody(body) => params::request_parameters(&self.event_name, body),
+        };
+        let resource = self.resource(&params);
+        Fields {
+            event_name: self.event_name.clone(),
+            event_source: self.event_source.to_owned(),
+            region: self.region.clone(),
+            read_only: self.read_only,
+            access_key_id: self.caller.access_key_id.clone(),
+            source_ip: self.caller.source_ip.as_deref().map(str::to_owned),
+            user_agent: self.caller.user_agent.as_deref().map(str::to_owned),
+            resource,
+            params: params
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
+                .then(|| params.to_string()),
+            response: if error.is_some() {
+                None
+            } else {
+                response.map(Value::to_string)
+            },
+            error_code: error.map(|e| e.code.aws_type().to_owned()),
+            error_message: error.map(|e| e.message.clone()),
+        }
+    }
+
+    /// The record of this call as one entry of its own (a write's, committed with it).
     pub(crate) fn entry(
         &self,
         account: &str,
         response: Option<Value>,
         error: Option<&ApiError>,
     ) -> AuditEntry {
-        let params = match &self.params {
-            Params::Rendered(v) => v.clone(),
-            Params::ReadBody(body) => params::request_parameters(&self.event_name, body),
-        };
-        let resource = self.resource(&params);
+        self.entry_about(account, None, response, error)
+    }
+
+    /// `entry`, about the secret `resource` when given (a creation picks its ARN itself,
+    /// anew on each attempt).
+    pub(crate) fn entry_about(
+        &self,
+        account: &str,
+        resource: Option<&str>,
+        response: Option<Value>,
+        error: Option<&ApiError>,
+    ) -> AuditEntry {
+        let mut f = self.fields(response.as_ref(), error);
+        if let Some(r) = resource {
+            f.resource = Some(r.to_owned());
+        }
+        let detail = f.render(account, self.time, &self.request_id, &self.event_id);
+        f.into_entry(self.time, self.event_id.clone(), detail)
+    }
+}
+
+/// A call's record, but for its time and ids: what the calls of a batch share when they
+/// differ in nothing else. Request parameters and response elements are JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Fields {
+    #[serde(rename = "n")]
+    pub event_name: String,
+    #[serde(rename = "s")]
+    pub event_source: String,
+    #[serde(rename = "r")]
+    pub region: String,
+    #[serde(rename = "ro")]
+    pub read_only: bool,
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(rename = "ip", default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(rename = "ua", default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(rename = "res", default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<String>,
+    #[serde(rename = "out", default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(rename = "ec", default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(rename = "em", default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+fn raw(text: &Option<String>) -> Option<&serde_json::value::RawValue> {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+}
+
+impl Fields {
+    /// The whole CloudTrail record of one call with these fields.
+    pub(crate) fn render(
+        &self,
+        account: &str,
+        time: Millis,
+        request_id: &str,
+        event_id: &str,
+    ) -> String {
         let record = Record {
             event_version: EVENT_VERSION,
             user_identity: self.user_identity(account),
-            event_time: event_time(self.time),
-            event_source: self.event_source,
+            event_time: event_time(time),
+            event_source: &self.event_source,
             event_name: &self.event_name,
             aws_region: &self.region,
-            source_ip_address: self.caller.source_ip.as_deref(),
-            user_agent: self.caller.user_agent.as_deref(),
-            error_code: error.map(|e| e.code.aws_type()),
-            error_message: error.map(|e| e.message.as_str()),
-            request_parameters: params
-                .as_object()
-                .is_some_and(|m| !m.is_empty())
-                .then_some(&params),
-            response_elements: if error.is_some() {
-                None
-            } else {
-                response.as_ref()
-            },
+            source_ip_address: self.source_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            error_code: self.error_code.as_deref(),
+            error_message: self.error_message.as_deref(),
+            request_parameters: raw(&self.params),
+            response_elements: raw(&self.response),
             additional_event_data: None,
-            request_id: &self.request_id,
-            event_id: &self.event_id,
+            request_id,
+            event_id,
             read_only: self.read_only,
             event_type: API_CALL,
             management_event: true,
             recipient_account_id: account,
             event_category: "Management",
         };
+        serde_json::to_string(&record).unwrap_or_default()
+    }
+
+    pub(crate) fn into_entry(self, time: Millis, event_id: String, detail: String) -> AuditEntry {
         AuditEntry {
-            time: self.time,
-            event_id: self.event_id.clone(),
+            time,
+            event_id,
             event_type: API_CALL.into(),
-            event_name: self.event_name.clone(),
-            region: self.region.clone(),
+            event_name: self.event_name,
+            region: self.region,
             read_only: self.read_only,
-            access_key_id: self.caller.access_key_id.clone(),
-            resource,
-            error_code: error.map(|e| e.code.aws_type().to_owned()),
-            detail: serde_json::to_string(&record).unwrap_or_default(),
+            access_key_id: self.access_key_id,
+            resource: self.resource,
+            error_code: self.error_code,
+            batch: 0,
+            detail,
         }
     }
 
     /// The identity block: the access key's holder. Until principals exist, every key is
     /// the account's own (an IAM user named for nothing but its key).
     fn user_identity(&self, account: &str) -> Value {
-        match &self.caller.access_key_id {
+        match &self.access_key_id {
             Some(key) => json!({
                 "type": "IAMUser",
                 "principalId": key,
@@ -286,6 +369,9 @@ pub(crate) fn batch_member(call: &Call, arn: &str) -> Call {
         caller,
     );
     member.params = Params::Rendered(json!({ "secretId": arn }));
+    // The batch's own record has the event id its request id gives.
+    member.event_id = new_event_id();
+    member.own_event_id = true;
     member.found(arn);
     member
 }
@@ -308,7 +394,24 @@ pub(crate) fn response_elements(
     }
 }
 
-fn new_event_id() -> String {
+/// XORed into a request id's bytes to make its record's event id: a v4 UUID stays one
+/// (the version and variant bits are zero here), and distinct request ids give distinct
+/// event ids, so a batch need not write both.
+const EVENT_ID_MASK: [u8; 16] = [
+    0x6a, 0x09, 0xe6, 0x67, 0xbb, 0x67, 0x0e, 0x85, 0x3c, 0x6e, 0xf3, 0x72, 0xa5, 0x4f, 0xf5, 0x3a,
+];
+
+/// The event id of the call with `request_id`, if that is a UUID.
+pub(crate) fn derived_event_id(request_id: &str) -> Option<String> {
+    let u = uuid::Uuid::try_parse(request_id).ok()?;
+    let mut b = *u.as_bytes();
+    for (x, m) in b.iter_mut().zip(EVENT_ID_MASK) {
+        *x ^= m;
+    }
+    Some(uuid::Uuid::from_bytes(b).hyphenated().to_string())
+}
+
+pub(crate) fn new_event_id() -> String {
     uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .hyphenated()

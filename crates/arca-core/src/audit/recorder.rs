@@ -11,9 +11,10 @@
 //! reader of the trail sees where it has a hole. A write's own record never takes this
 //! path: it commits with the write.
 
+use super::batch::{pack_all, Pending};
 use super::{Call, SERVICE_EVENT};
 use arca_store::{AuditEntry, Store};
-use arca_types::time::Clock;
+use arca_types::time::{Clock, Millis};
 use arca_types::ApiError;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +28,9 @@ pub const DEFAULT_QUEUE: usize = 65_536;
 const GATHER: Duration = Duration::from_millis(100);
 /// How long a droppable record waits for room in a full queue.
 const FULL_WAIT: Duration = Duration::from_millis(20);
-/// Records per store write.
+/// The most a batch's calls' times spread (see `batch`): queries widen time bounds by it.
+pub const BATCH_SPAN_MS: Millis = 1_000;
+/// Calls per batch entry (a batch's row stays well under a megabyte).
 const CHUNK: usize = 4_096;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -45,11 +48,7 @@ pub struct AuditStats {
     pub failed_writes: u64,
 }
 
-struct Queued {
-    call: Arc<Call>,
-    response: Option<Value>,
-    error: Option<ApiError>,
-}
+type Queued = Pending;
 
 struct Shared {
     queued: AtomicU64,
@@ -192,6 +191,7 @@ impl Writer {
         let event_id = super::new_event_id();
         let region_owned = region.to_owned();
         let note = json!({ "droppedRecords": count });
+        let note = serde_json::value::to_raw_value(&note).ok();
         let detail = super::Record {
             event_version: super::EVENT_VERSION,
             user_identity: json!({"accountId": self.account, "invokedBy": ARCA_AUDIT_SOURCE}),
@@ -205,7 +205,7 @@ impl Writer {
             error_message: None,
             request_parameters: None,
             response_elements: None,
-            additional_event_data: Some(note),
+            additional_event_data: note,
             request_id: &event_id,
             event_id: &event_id,
             read_only: false,
@@ -225,6 +225,7 @@ impl Writer {
             access_key_id: None,
             resource: None,
             error_code: None,
+            batch: 0,
             detail,
         }
     }
@@ -262,19 +263,34 @@ async fn run(mut rx: mpsc::Receiver<Queued>, w: Writer, written: watch::Sender<u
             }
         }
         let n = batch.len() as u64;
-        let mut entries: Vec<AuditEntry> = batch
-            .drain(..)
-            .map(|q| q.call.entry(&w.account, q.response, q.error.as_ref()))
-            .collect();
+        let region = batch
+            .last()
+            .map(|q| q.call.region.clone())
+            .unwrap_or_default();
+        // Rendering thousands of calls takes a millisecond or more: off the runtime's
+        // workers, so requests in flight do not wait behind it.
+        let account = w.account.clone();
+        let pending = std::mem::take(&mut batch);
+        let (mut entries, pending) = match tokio::task::spawn_blocking(move || {
+            let entries = pack_all(&account, &pending, CHUNK, BATCH_SPAN_MS);
+            (entries, pending)
+        })
+        .await
+        {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "packing audit records failed");
+                continue;
+            }
+        };
+        batch = pending;
+        batch.clear();
         let dropped = w.shared.dropped.load(Ordering::Acquire);
         if dropped > noted_drops {
-            let region = entries.last().map(|e| e.region.clone()).unwrap_or_default();
             entries.push(w.drop_note(dropped - noted_drops, &region));
             noted_drops = dropped;
         }
-        for chunk in entries.chunks(CHUNK) {
-            w.append(chunk.to_vec()).await;
-        }
+        w.append(entries).await;
         written.send_modify(|x| *x += n);
     }
 }

@@ -2,22 +2,141 @@
 //! CloudTrail's LookupEvents over the same records (newest first, one lookup attribute,
 //! at most 50 a page), so `aws cloudtrail lookup-events` works against Arca.
 
+use super::batch::{expand, Item};
+use super::recorder::BATCH_SPAN_MS;
 use crate::{store_err, Arca, RequestCtx};
-use arca_store::{AuditQuery, AuditRecord, ChainBreak, ChainWalk, Store, StoreError};
+use arca_store::{AuditQuery, ChainBreak, ChainWalk, Store, StoreError};
 use arca_types::cloudtrail::*;
 use arca_types::time::{to_wire, Millis};
 use arca_types::{ApiError, ErrorCode};
 use serde_json::Value;
 
-/// The whole CloudTrail record of a stored audit record.
-pub fn record_json(r: &AuditRecord) -> Value {
-    serde_json::from_str(&r.entry.detail).unwrap_or(Value::Null)
+/// Which calls to read back: every filter that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub region: Option<String>,
+    pub from_time: Option<Millis>,
+    /// Exclusive.
+    pub to_time: Option<Millis>,
+    /// The secret: its ARN, or its name (any ARN of a secret of that name).
+    pub secret: Option<String>,
+    pub event_name: Option<String>,
+    pub access_key_id: Option<String>,
+    pub event_id: Option<String>,
+    pub read_only: Option<bool>,
+    /// Some(true): only calls that failed.
+    pub failed: Option<bool>,
+}
+
+impl Filter {
+    /// The store's coarse part of it (batches pass; times widened for them).
+    fn query(&self) -> AuditQuery {
+        AuditQuery {
+            region: self.region.clone(),
+            from_time: self.from_time.map(|t| t - BATCH_SPAN_MS),
+            to_time: self.to_time,
+            resource: self.secret.clone(),
+            event_name: self.event_name.clone(),
+            access_key_id: self.access_key_id.clone(),
+            event_id: self.event_id.clone(),
+            read_only: self.read_only,
+            failed: self.failed,
+            ..AuditQuery::default()
+        }
+    }
+
+    pub fn matches(&self, i: &Item) -> bool {
+        fn eq(want: &Option<String>, got: &str) -> bool {
+            want.as_deref().is_none_or(|w| w == got)
+        }
+        eq(&self.region, &i.region)
+            && self.from_time.is_none_or(|t| i.time >= t)
+            && self.to_time.is_none_or(|t| i.time < t)
+            && self
+                .secret
+                .as_deref()
+                .is_none_or(|s| i.resource.as_deref().is_some_and(|r| names_secret(r, s)))
+            && eq(&self.event_name, &i.event_name)
+            && self
+                .access_key_id
+                .as_deref()
+                .is_none_or(|k| i.access_key_id.as_deref() == Some(k))
+            && eq(&self.event_id, &i.event_id)
+            && self.read_only.is_none_or(|ro| i.read_only == ro)
+            && self.failed.is_none_or(|f| i.error_code.is_some() == f)
+    }
+}
+
+/// Whether a record's resource is `wanted`: the same string, or (`wanted` a name) the ARN
+/// of a secret of that name (`...:secret:<name>-` and AWS's six-character suffix).
+fn names_secret(resource: &str, wanted: &str) -> bool {
+    if resource == wanted {
+        return true;
+    }
+    let Some((_, tail)) = resource.split_once(":secret:") else {
+        return false;
+    };
+    tail.len() == wanted.len() + 7
+        && tail.starts_with(wanted)
+        && tail.as_bytes()[wanted.len()] == b'-'
+        && resource.starts_with("arn:")
+}
+
+/// Where a reader is in the trail: after (ascending) or before (descending) this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub seq: i64,
+    pub index: u32,
+}
+
+/// Up to `limit` calls matching `filter`, oldest first, after `after` (None: from the
+/// start). Returns them and the cursor of the last one looked at.
+pub async fn read_forward(
+    store: &dyn Store,
+    filter: &Filter,
+    after: Option<Cursor>,
+    limit: usize,
+) -> Result<(Vec<Item>, Option<Cursor>), StoreError> {
+    const PAGE: usize = 500;
+    let mut q = filter.query();
+    let mut out = Vec::new();
+    let mut cursor = after;
+    q.after_seq = after.map_or(0, |c| c.seq - 1);
+    loop {
+        q.limit = PAGE;
+        let page = store.list_audit(&q).await?;
+        let full = page.len() == PAGE;
+        for r in &page {
+            for item in expand(r) {
+                if cursor.is_some_and(|c| (item.seq, item.index) <= (c.seq, c.index)) {
+                    continue;
+                }
+                if out.len() == limit {
+                    return Ok((out, cursor));
+                }
+                cursor = Some(Cursor {
+                    seq: item.seq,
+                    index: item.index,
+                });
+                if filter.matches(&item) {
+                    out.push(item);
+                }
+            }
+            q.after_seq = r.seq;
+        }
+        if !full {
+            return Ok((out, cursor));
+        }
+    }
 }
 
 /// What a walk of the whole chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
+    /// Entries (links of the chain) checked.
     pub checked: u64,
+    /// Calls' records in them (a batch holds many).
+    pub records: u64,
     /// The last record checked and its hash (hex): what an operator keeps outside the
     /// database, to detect later that the tail was cut.
     pub head: i64,
@@ -32,6 +151,7 @@ pub async fn verify(store: &dyn Store) -> Result<Verification, StoreError> {
     let mut walk = ChainWalk::default();
     let mut after = 0;
     let mut broken = None;
+    let mut records = 0;
     'pages: loop {
         let page = store
             .list_audit(&AuditQuery {
@@ -45,6 +165,7 @@ pub async fn verify(store: &dyn Store) -> Result<Verification, StoreError> {
                 broken = Some(b);
                 break 'pages;
             }
+            records += u64::from(r.entry.batch.max(1));
             after = r.seq;
         }
         if page.len() < PAGE {
@@ -53,6 +174,7 @@ pub async fn verify(store: &dyn Store) -> Result<Verification, StoreError> {
     }
     Ok(Verification {
         checked: walk.checked,
+        records,
         head: walk.head(),
         head_hash: hex(walk.head_hash()),
         broken,
@@ -64,32 +186,27 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 const MAX_RESULTS: i64 = 50;
-/// How many records one lookup reads at most while filtering on what the store does not
-/// index (event source, user name, resource type), before it answers with what it found
-/// and a token to go on from.
-const SCAN_LIMIT: usize = 10_000;
+/// How many calls one lookup looks at most while filtering on what the store does not
+/// index, before it answers with what it found and a token to go on from.
+const SCAN_LIMIT: usize = 20_000;
 
-/// A test of one record (and its CloudTrail JSON) against an attribute's value.
-type RecordTest = fn(&AuditRecord, &Value, &str) -> bool;
-
-/// The lookup attribute, in the store's terms where the store can filter.
+/// A lookup attribute: a filter the store narrows by, or a test of each record.
 enum Attribute {
-    Store(fn(&mut AuditQuery, String)),
-    /// Checked on each record's CloudTrail JSON.
-    Record(RecordTest),
+    Filter(fn(&mut Filter, String)),
+    Record(fn(&Item, &Value, &str) -> bool),
 }
 
 fn attribute(key: &str) -> Option<Attribute> {
     use Attribute::*;
     Some(match key {
-        "EventId" => Store(|q, v| q.event_id = Some(v)),
-        "EventName" => Store(|q, v| q.event_name = Some(v)),
-        "AccessKeyId" => Store(|q, v| q.access_key_id = Some(v)),
-        "ResourceName" => Store(|q, v| q.resource = Some(v)),
-        "ReadOnly" => Record(|r, _, v| r.entry.read_only.to_string() == v),
+        "EventId" => Filter(|f, v| f.event_id = Some(v)),
+        "EventName" => Filter(|f, v| f.event_name = Some(v)),
+        "AccessKeyId" => Filter(|f, v| f.access_key_id = Some(v)),
+        "ResourceName" => Filter(|f, v| f.secret = Some(v)),
+        "ReadOnly" => Record(|i, _, v| i.read_only.to_string() == v),
         "Username" => Record(|_, j, v| username(j).as_deref() == Some(v)),
         "EventSource" => Record(|_, j, v| j["eventSource"].as_str() == Some(v)),
-        "ResourceType" => Record(|r, _, v| v == SECRET_RESOURCE_TYPE && r.entry.resource.is_some()),
+        "ResourceType" => Record(|i, _, v| v == SECRET_RESOURCE_TYPE && i.resource.is_some()),
         _ => return None,
     })
 }
@@ -108,15 +225,17 @@ fn invalid(code: ErrorCode, message: &str) -> ApiError {
     ApiError::new(code, message)
 }
 
-/// The page token: where the next page starts, bound to the parameters it was made for.
-fn token(before: i64, fingerprint: u64) -> String {
-    format!("{before}.{fingerprint:x}")
+/// The page token: where the next page starts (below this call), bound to the
+/// parameters it was made for.
+fn token(c: Cursor, fingerprint: u64) -> String {
+    format!("{}.{}.{fingerprint:x}", c.seq, c.index)
 }
 
-fn parse_token(t: &str, fingerprint: u64) -> Option<i64> {
-    let (before, fp) = t.split_once('.')?;
-    (u64::from_str_radix(fp, 16).ok()? == fingerprint).then_some(())?;
-    before.parse().ok().filter(|b: &i64| *b > 0)
+fn parse_token(t: &str, fingerprint: u64) -> Option<Cursor> {
+    let mut parts = t.splitn(3, '.');
+    let seq = parts.next()?.parse().ok().filter(|s: &i64| *s > 0)?;
+    let index = parts.next()?.parse().ok()?;
+    (u64::from_str_radix(parts.next()?, 16).ok()? == fingerprint).then_some(Cursor { seq, index })
 }
 
 fn fingerprint(req: &LookupEventsRequest, region: &str) -> u64 {
@@ -137,7 +256,7 @@ fn millis(secs: f64) -> Millis {
 }
 
 impl Arca {
-    /// CloudTrail's LookupEvents over this region's records.
+    /// CloudTrail's LookupEvents over this region's records, newest first.
     pub async fn lookup_events(
         &self,
         ctx: &RequestCtx,
@@ -190,13 +309,12 @@ impl Arca {
                 )
             })?),
         };
-        let mut query = AuditQuery {
-            descending: true,
-            before_seq: before,
+        let mut filter = Filter {
+            region: Some(ctx.region.clone()),
             from_time: req.start_time.map(millis),
-            // EndTime is inclusive; the store's bound is not.
+            // EndTime is inclusive.
             to_time: req.end_time.map(|e| millis(e) + 1),
-            ..AuditQuery::default()
+            ..Filter::default()
         };
         let mut check: Option<(RecordTest, String)> = None;
         if let Some(a) = attrs.first() {
@@ -207,7 +325,7 @@ impl Arca {
                 ));
             };
             match attribute(key) {
-                Some(Attribute::Store(set)) => set(&mut query, value.clone()),
+                Some(Attribute::Filter(set)) => set(&mut filter, value.clone()),
                 Some(Attribute::Record(f)) => check = Some((f, value.clone())),
                 None => {
                     return Err(invalid(
@@ -217,38 +335,46 @@ impl Arca {
                 }
             }
         }
-        query.region = Some(ctx.region.clone());
-        let page_size = if check.is_some() {
-            500
-        } else {
-            limit as usize + 1
-        };
+        let mut query = filter.query();
+        query.descending = true;
+        const PAGE: usize = 200;
         let mut events = Vec::new();
         let mut scanned = 0usize;
-        // The last record looked at: the next page (and the token's) starts below it.
+        // The last call looked at: the next page (and the token's) starts below it.
         let mut cursor = before;
         let mut more = false;
+        query.before_seq = before.map(|c| c.seq + 1);
         'pages: loop {
-            query.before_seq = cursor;
-            query.limit = page_size;
+            query.limit = PAGE;
             let page = self.store.list_audit(&query).await.map_err(store_err)?;
-            let full = page.len() == page_size;
-            for r in page {
-                if scanned == SCAN_LIMIT {
-                    more = true;
-                    break 'pages;
-                }
-                scanned += 1;
-                let j = record_json(&r);
-                if check.as_ref().is_none_or(|(f, v)| f(&r, &j, v)) {
-                    if events.len() == limit as usize {
-                        // Not looked at for this page: the next one starts with it.
+            let full = page.len() == PAGE;
+            for r in &page {
+                for item in expand(r).into_iter().rev() {
+                    if before.is_some_and(|c| (item.seq, item.index) >= (c.seq, c.index)) {
+                        continue;
+                    }
+                    if scanned == SCAN_LIMIT {
                         more = true;
                         break 'pages;
                     }
-                    events.push(event(&r, &j));
+                    scanned += 1;
+                    if filter.matches(&item) {
+                        let j: Value = serde_json::from_str(&item.json).unwrap_or(Value::Null);
+                        if check.as_ref().is_none_or(|(f, v)| f(&item, &j, v)) {
+                            if events.len() == limit as usize {
+                                // Not part of this page: the next one starts with it.
+                                more = true;
+                                break 'pages;
+                            }
+                            events.push(event(&item, &j));
+                        }
+                    }
+                    cursor = Some(Cursor {
+                        seq: item.seq,
+                        index: item.index,
+                    });
                 }
-                cursor = Some(r.seq);
+                query.before_seq = Some(r.seq);
             }
             if !full {
                 break;
@@ -256,22 +382,23 @@ impl Arca {
         }
         Ok(LookupEventsResponse {
             events,
-            next_token: more.then(|| token(cursor.unwrap_or(0), fp)),
+            next_token: more.then_some(cursor).flatten().map(|c| token(c, fp)),
         })
     }
 }
 
-fn event(r: &AuditRecord, j: &Value) -> Event {
+type RecordTest = fn(&Item, &Value, &str) -> bool;
+
+fn event(i: &Item, j: &Value) -> Event {
     Event {
-        event_id: r.entry.event_id.clone(),
-        event_name: r.entry.event_name.clone(),
-        read_only: r.entry.read_only.to_string(),
-        access_key_id: r.entry.access_key_id.clone(),
-        event_time: to_wire(r.entry.time - r.entry.time.rem_euclid(1000)),
+        event_id: i.event_id.clone(),
+        event_name: i.event_name.clone(),
+        read_only: i.read_only.to_string(),
+        access_key_id: i.access_key_id.clone(),
+        event_time: to_wire(i.time - i.time.rem_euclid(1000)),
         event_source: j["eventSource"].as_str().unwrap_or_default().to_owned(),
         username: username(j),
-        resources: r
-            .entry
+        resources: i
             .resource
             .iter()
             .map(|name| Resource {
@@ -279,7 +406,7 @@ fn event(r: &AuditRecord, j: &Value) -> Event {
                 resource_name: Some(name.clone()),
             })
             .collect(),
-        cloud_trail_event: r.entry.detail.clone(),
+        cloud_trail_event: i.json.clone(),
     }
 }
 
@@ -289,10 +416,25 @@ mod tests {
 
     #[test]
     fn tokens_bind_to_their_parameters() {
-        let t = token(42, 7);
-        assert_eq!(parse_token(&t, 7), Some(42));
+        let c = Cursor { seq: 42, index: 3 };
+        let t = token(c, 7);
+        assert_eq!(parse_token(&t, 7), Some(c));
         assert_eq!(parse_token(&t, 8), None);
         assert_eq!(parse_token("junk", 7), None);
-        assert_eq!(parse_token("0.7", 7), None);
+        assert_eq!(parse_token("0.0.7", 7), None);
+    }
+
+    #[test]
+    fn a_name_matches_its_secrets_arns_only() {
+        let arn = "arn:aws:secretsmanager:us-east-1:1:secret:db/main-AbCdEf";
+        assert!(names_secret(arn, "db/main"));
+        assert!(names_secret(arn, arn));
+        assert!(!names_secret(arn, "db"));
+        assert!(!names_secret(
+            "arn:aws:secretsmanager:us-east-1:1:secret:db/main-old-AbCdEf",
+            "db/main"
+        ));
+        assert!(!names_secret(arn, "DB/MAIN"));
+        assert!(names_secret("db/main", "db/main"));
     }
 }

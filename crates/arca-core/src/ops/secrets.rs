@@ -115,16 +115,13 @@ impl Arca {
             let mut outbox = Vec::new();
             crate::replication::enqueue_syncs_on_create(&secret, first.as_ref(), now, &mut outbox);
             let call = ctx.unrecorded_call();
-            if let Some(c) = call {
-                c.set_resource(&arn);
-            }
             let effects = Effects {
                 outbox,
                 audit: call
                     .map(|c| {
                         let response =
                             crate::audit::response_elements(&c.event_name, &arn, &name, None);
-                        vec![c.entry(&self.account, Some(response), None)]
+                        vec![c.entry_about(&self.account, Some(&arn), Some(response), None)]
                     })
                     .unwrap_or_default(),
             };
