@@ -286,6 +286,18 @@ pub fn expand(r: &AuditRecord) -> Vec<Item> {
 mod tests {
     use super::*;
 
+    /// One client: its address and user agent shared, as arca-api shares them.
+    fn caller() -> super::super::Caller {
+        static CALLER: std::sync::OnceLock<super::super::Caller> = std::sync::OnceLock::new();
+        CALLER
+            .get_or_init(|| super::super::Caller {
+                access_key_id: Some("AKIA1".into()),
+                source_ip: Some("127.0.0.1".into()),
+                user_agent: Some("ua".into()),
+            })
+            .clone()
+    }
+
     fn pending(secret: &str, i: i64) -> Pending {
         let call = Call::new(
             "GetSecretValue",
@@ -293,11 +305,7 @@ mod tests {
             "us-east-1",
             1_000 + i,
             &format!("r{i}"),
-            super::super::Caller {
-                access_key_id: Some("AKIA1".into()),
-                source_ip: Some("127.0.0.1".into()),
-                user_agent: Some("ua".into()),
-            },
+            caller(),
         );
         Pending {
             call: Arc::new(call),
