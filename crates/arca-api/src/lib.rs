@@ -14,8 +14,8 @@ use arca_core::access::AccessKeys;
 use arca_core::audit::{self, Call, Caller};
 use arca_core::{Arca, RequestCtx};
 use arca_sigv4::{verify_cached, RequestParts, SigningKeyCache, VerifyConfig};
-use arca_types::cloudtrail;
 use arca_types::time::{Clock, SystemClock};
+use arca_types::{cloudtrail, eventbridge};
 use arca_types::{ApiError, ErrorCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -186,6 +186,7 @@ type Served = Result<(&'static str, server::Response), (&'static str, ApiError)>
 enum Service {
     SecretsManager,
     CloudTrail,
+    EventBridge,
     Replication,
 }
 
@@ -194,6 +195,7 @@ impl Service {
         match target {
             Some(t) if t == arca_core::DELIVER_OPERATION => Self::Replication,
             Some(t) if t.starts_with(cloudtrail::TARGET_PREFIX) => Self::CloudTrail,
+            Some(t) if t.starts_with(eventbridge::TARGET_PREFIX) => Self::EventBridge,
             _ => Self::SecretsManager,
         }
     }
@@ -205,6 +207,7 @@ fn event_name(target: Option<&str>) -> String {
     let name = target
         .map(|t| {
             t.strip_prefix(cloudtrail::TARGET_PREFIX)
+                .or_else(|| t.strip_prefix(eventbridge::TARGET_PREFIX))
                 .or_else(|| t.strip_prefix("secretsmanager."))
                 .unwrap_or(t)
         })
@@ -305,6 +308,11 @@ async fn serve_one(
                 c.event_source = CLOUDTRAIL_SOURCE;
                 c
             }
+            Service::EventBridge => {
+                let mut c = Call::new(&event_name(target), body, &ctx.region, now, request_id, who);
+                c.event_source = EVENTBRIDGE_SOURCE;
+                c
+            }
             Service::SecretsManager => {
                 Call::new(&event_name(target), body, &ctx.region, now, request_id, who)
             }
@@ -314,6 +322,7 @@ async fn serve_one(
     let result = match service {
         Service::Replication => deliver(state, &ctx, body, request_id).await,
         Service::CloudTrail => cloudtrail(state, &ctx, body, target, request_id).await,
+        Service::EventBridge => eventbridge(&ctx, body, target, request_id),
         Service::SecretsManager => secrets_manager(state, &ctx, body, target, request_id).await,
     };
     state
@@ -326,6 +335,20 @@ async fn serve_one(
 /// The audit trail's eventSource for the replication link's deliveries (Arca's own).
 const REPLICATION_SOURCE: &str = "replication.arca.local";
 const CLOUDTRAIL_SOURCE: &str = "cloudtrail.amazonaws.com";
+const EVENTBRIDGE_SOURCE: &str = "events.amazonaws.com";
+
+/// EventBridge's operations that Arca answers (TestEventPattern so far).
+fn eventbridge(ctx: &RequestCtx, body: &[u8], target: Option<&str>, request_id: &str) -> Served {
+    const OP: &str = "TestEventPattern";
+    let name = target.and_then(|t| t.strip_prefix(eventbridge::TARGET_PREFIX));
+    if name != Some(OP) {
+        return Err(("-", ApiError::unknown_operation()));
+    }
+    ctx.authorize(OP).map_err(|e| (OP, e))?;
+    let req: eventbridge::TestEventPatternRequest = codec::decode(body).map_err(|e| (OP, e))?;
+    let resp = arca_core::events::test_event_pattern(&req).map_err(|e| (OP, e))?;
+    Ok((OP, codec::ok(&resp, request_id)))
+}
 
 async fn deliver(state: &ApiState, ctx: &RequestCtx, body: &[u8], request_id: &str) -> Served {
     const OP: &str = arca_core::DELIVER_OPERATION;
@@ -418,15 +441,21 @@ fn authenticate(
     };
     let now = state.auth_clock.now_millis() / 1000;
     let lookup = |id: &str| state.access_keys.lookup(id);
-    let cloudtrail_cfg;
-    let cfg = if service == Service::CloudTrail {
-        cloudtrail_cfg = VerifyConfig {
-            service: cloudtrail::SIGNING_NAME.to_owned(),
-            ..state.verify.clone()
-        };
-        &cloudtrail_cfg
-    } else {
-        &state.verify
+    let other_cfg;
+    let cfg = match service {
+        Service::CloudTrail | Service::EventBridge => {
+            other_cfg = VerifyConfig {
+                service: if service == Service::CloudTrail {
+                    cloudtrail::SIGNING_NAME
+                } else {
+                    eventbridge::SIGNING_NAME
+                }
+                .to_owned(),
+                ..state.verify.clone()
+            };
+            &other_cfg
+        }
+        _ => &state.verify,
     };
     match verify_cached(&req, cfg, now, &lookup, Some(&state.signing_keys)) {
         Ok(v) => Ok(v),

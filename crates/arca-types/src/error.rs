@@ -48,6 +48,8 @@ pub enum ErrorCode {
     InvalidTimeRange,
     InvalidMaxResults,
     InvalidEventCategory,
+    // EventBridge (botocore model events 2015-10-07).
+    InvalidEventPattern,
 }
 
 impl ErrorCode {
@@ -89,6 +91,7 @@ impl ErrorCode {
             InvalidTimeRange => "InvalidTimeRangeException",
             InvalidMaxResults => "InvalidMaxResultsException",
             InvalidEventCategory => "InvalidEventCategoryException",
+            InvalidEventPattern => "InvalidEventPatternException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
         }
     }

@@ -4,6 +4,7 @@
 pub mod arn;
 pub mod cloudtrail;
 pub mod error;
+pub mod eventbridge;
 pub mod replication;
 pub mod secret;
 pub mod time;

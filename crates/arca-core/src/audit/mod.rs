@@ -115,6 +115,7 @@ pub fn is_read_only(op: &str) -> bool {
         || op.starts_with("BatchGet")
         || op == "ValidateResourcePolicy"
         || op == "LookupEvents"
+        || op == "TestEventPattern"
 }
 
 impl Call {
