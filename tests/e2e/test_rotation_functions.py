@@ -8,11 +8,13 @@ retry (clock advanced past the backoff) completes the same version."""
 
 from __future__ import annotations
 
+import json
 import time
 
+import boto3
 import pytest
 
-from helpers import token
+from helpers import ACCESS_KEY, ACCOUNT_ID, REGION, SECRET_KEY, token, wait_until
 from rotation_helpers import (Receiver, fn_arn, shim_argv, stage_holder, start_server,
                               stop_server, toml_function, value, write_hmac_secret)
 
@@ -88,6 +90,35 @@ def test_boto3_handler_through_the_command_invoker_rotates_end_to_end(server, sm
     assert value(sm, other) == "not-yours"
     assert server.names(arn) == ["RotationStarted", "RotationSucceeded"]
     assert server.names(other) == []
+
+    # The audit trail tells the whole story: the call, the service's own events, and the
+    # handler's calls made with the step's scoped credentials.
+    ct = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                               region_name=REGION).client("cloudtrail", endpoint_url=server.endpoint)
+
+    def trail():
+        evs = []
+        for page in ct.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}]):
+            evs.extend(json.loads(e["CloudTrailEvent"]) for e in page["Events"])
+        evs.reverse()
+        names = [e["eventName"] for e in evs]
+        return evs if "RotationSucceeded" in names and "UpdateSecretVersionStage" in names else None
+
+    evs = wait_until(trail, what="the rotation's records")
+    names = [e["eventName"] for e in evs]
+    for earlier, later in [("RotateSecret", "RotationStarted"), ("RotationStarted", "PutSecretValue"),
+                           ("PutSecretValue", "UpdateSecretVersionStage"),
+                           ("UpdateSecretVersionStage", "RotationSucceeded")]:
+        assert names.index(earlier) < names.index(later), names
+    done = [e for e in evs if e["eventName"] == "RotationSucceeded"][0]
+    assert done["eventType"] == "AwsServiceEvent"
+    assert done["userIdentity"] == {"accountId": ACCOUNT_ID, "invokedBy": "secretsmanager.amazonaws.com"}
+    assert done["additionalEventData"]["SecretId"] == arn
+    put = [e for e in evs if e["eventName"] == "PutSecretValue"][0]
+    assert put["userIdentity"]["accessKeyId"] != ACCESS_KEY, "the step's own key"
+    assert put["requestParameters"]["secretId"] == arn
+    assert "secretString" not in put["requestParameters"]
 
 
 def test_scheduled_rotation_through_the_command_invoker(server, sm, ctl):

@@ -357,6 +357,72 @@ impl Fields {
     }
 }
 
+/// The trail's record of something Secrets Manager did on its own (a rotation started,
+/// succeeded, failed, was cancelled): a CloudTrail service event as AWS writes them
+/// (userIdentity `invokedBy`, source address and user agent the service's name,
+/// `additionalEventData.SecretId` the secret's ARN). Arca adds the version, step, error and
+/// the event's own detail beside SecretId. Committed with the change it reports.
+pub(crate) fn service_event(account: &str, e: &arca_store::EventRecord) -> AuditEntry {
+    let event_id = new_event_id();
+    let mut data = serde_json::Map::new();
+    if let Some(arn) = &e.secret_arn {
+        data.insert("SecretId".into(), arn.clone().into());
+    }
+    if let Some(v) = &e.version_id {
+        data.insert("VersionId".into(), v.clone().into());
+    }
+    if let Some(step) = &e.step {
+        data.insert("step".into(), step.clone().into());
+    }
+    if let Some(err) = &e.error {
+        data.insert("failureReason".into(), err.clone().into());
+    }
+    if !e.detail.is_null() {
+        data.insert("detail".into(), e.detail.clone());
+    }
+    let request_id = format!(
+        "Rotation-{}-{}",
+        e.secret_arn.as_deref().unwrap_or(""),
+        new_event_id()
+    );
+    let data = serde_json::value::to_raw_value(&Value::Object(data)).ok();
+    let record = Record {
+        event_version: EVENT_VERSION,
+        user_identity: json!({ "accountId": account, "invokedBy": EVENT_SOURCE }),
+        event_time: event_time(e.time),
+        event_source: EVENT_SOURCE,
+        event_name: &e.name,
+        aws_region: &e.region,
+        source_ip_address: Some(EVENT_SOURCE),
+        user_agent: Some(EVENT_SOURCE),
+        error_code: None,
+        error_message: None,
+        request_parameters: None,
+        response_elements: None,
+        additional_event_data: data,
+        request_id: &request_id,
+        event_id: &event_id,
+        read_only: false,
+        event_type: SERVICE_EVENT,
+        management_event: true,
+        recipient_account_id: account,
+        event_category: "Management",
+    };
+    AuditEntry {
+        time: e.time,
+        event_id: event_id.clone(),
+        event_type: SERVICE_EVENT.into(),
+        event_name: e.name.clone(),
+        region: e.region.clone(),
+        read_only: false,
+        access_key_id: None,
+        resource: e.secret_arn.clone(),
+        error_code: None,
+        batch: 0,
+        detail: serde_json::to_string(&record).unwrap_or_default(),
+    }
+}
+
 /// A GetSecretValue record for one secret of a BatchGetSecretValue call (AWS writes one
 /// per secret besides the batch's own).
 pub(crate) fn batch_member(call: &Call, arn: &str) -> Call {

@@ -331,6 +331,12 @@ impl Arca {
                     vec![c.entry(&self.account, Some(response), None)]
                 })
                 .unwrap_or_default();
+            // What the service did on its own goes in the trail too, in the same commit.
+            for e in &change.events {
+                change
+                    .audit
+                    .push(crate::audit::service_event(&self.account, e));
+            }
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
