@@ -191,6 +191,17 @@ enum Service {
 }
 
 impl Service {
+    /// The eventSource its calls' audit records name.
+    fn event_source(self) -> &'static str {
+        match self {
+            Self::SecretsManager => audit::EVENT_SOURCE,
+            Self::CloudTrail => "cloudtrail.amazonaws.com",
+            Self::EventBridge => "events.amazonaws.com",
+            // Arca's own link between deployments.
+            Self::Replication => "replication.arca.local",
+        }
+    }
+
     fn of(target: Option<&str>) -> Self {
         match target {
             Some(t) if t == arca_core::DELIVER_OPERATION => Self::Replication,
@@ -260,7 +271,12 @@ async fn serve_one(
 ) -> Served {
     let service = Service::of(target);
     let audited = state.arca.audit_enabled();
-    let now = state.arca.clock().now_millis();
+    // The call's time, for its record (no clock read when nothing is recorded).
+    let now = if audited {
+        state.arca.clock().now_millis()
+    } else {
+        0
+    };
     // Authenticate first: nothing about secrets, not even which operations exist, is
     // revealed to an unauthenticated caller.
     let principal = match authenticate_refreshing(state, parts, body, service).await {
@@ -296,25 +312,17 @@ async fn serve_one(
             // A delivery's body holds values: it is summarized, never parsed for the record.
             Service::Replication => Call::other(
                 "Deliver",
-                REPLICATION_SOURCE,
+                Service::Replication.event_source(),
                 serde_json::Value::Null,
                 &ctx.region,
                 now,
                 request_id,
                 who,
             ),
-            Service::CloudTrail => {
+            _ => {
                 let mut c = Call::new(&event_name(target), body, &ctx.region, now, request_id, who);
-                c.event_source = CLOUDTRAIL_SOURCE;
+                c.event_source = service.event_source();
                 c
-            }
-            Service::EventBridge => {
-                let mut c = Call::new(&event_name(target), body, &ctx.region, now, request_id, who);
-                c.event_source = EVENTBRIDGE_SOURCE;
-                c
-            }
-            Service::SecretsManager => {
-                Call::new(&event_name(target), body, &ctx.region, now, request_id, who)
             }
         };
         ctx.call = Some(Arc::new(call));
@@ -332,24 +340,6 @@ async fn serve_one(
     result
 }
 
-/// The audit trail's eventSource for the replication link's deliveries (Arca's own).
-const REPLICATION_SOURCE: &str = "replication.arca.local";
-const CLOUDTRAIL_SOURCE: &str = "cloudtrail.amazonaws.com";
-const EVENTBRIDGE_SOURCE: &str = "events.amazonaws.com";
-
-/// EventBridge's operations that Arca answers (TestEventPattern so far).
-fn eventbridge(ctx: &RequestCtx, body: &[u8], target: Option<&str>, request_id: &str) -> Served {
-    const OP: &str = "TestEventPattern";
-    let name = target.and_then(|t| t.strip_prefix(eventbridge::TARGET_PREFIX));
-    if name != Some(OP) {
-        return Err(("-", ApiError::unknown_operation()));
-    }
-    ctx.authorize(OP).map_err(|e| (OP, e))?;
-    let req: eventbridge::TestEventPatternRequest = codec::decode(body).map_err(|e| (OP, e))?;
-    let resp = arca_core::events::test_event_pattern(&req).map_err(|e| (OP, e))?;
-    Ok((OP, codec::ok(&resp, request_id)))
-}
-
 async fn deliver(state: &ApiState, ctx: &RequestCtx, body: &[u8], request_id: &str) -> Served {
     const OP: &str = arca_core::DELIVER_OPERATION;
     ctx.authorize(OP).map_err(|e| (OP, e))?;
@@ -362,6 +352,24 @@ async fn deliver(state: &ApiState, ctx: &RequestCtx, body: &[u8], request_id: &s
     Ok((OP, resp))
 }
 
+/// The one operation a service other than Secrets Manager is answered for (`op`, under
+/// the target prefix `prefix`), authorized and its request decoded; anything else that
+/// service offers is an unknown operation.
+fn one_operation<R: serde::de::DeserializeOwned>(
+    ctx: &RequestCtx,
+    body: &[u8],
+    target: Option<&str>,
+    prefix: &str,
+    op: &'static str,
+) -> Result<R, (&'static str, ApiError)> {
+    if target.and_then(|t| t.strip_prefix(prefix)) != Some(op) {
+        return Err(("-", ApiError::unknown_operation()));
+    }
+    ctx.authorize(op).map_err(|e| (op, e))?;
+    codec::decode(body).map_err(|e| (op, e))
+}
+
+/// CloudTrail's LookupEvents, over the audit trail.
 async fn cloudtrail(
     state: &ApiState,
     ctx: &RequestCtx,
@@ -370,15 +378,18 @@ async fn cloudtrail(
     request_id: &str,
 ) -> Served {
     const OP: &str = "LookupEvents";
-    let name = target.and_then(|t| t.strip_prefix(cloudtrail::TARGET_PREFIX));
-    if name != Some(OP) {
-        return Err(("-", ApiError::unknown_operation()));
-    }
-    ctx.authorize(OP).map_err(|e| (OP, e))?;
-    let req: cloudtrail::LookupEventsRequest = codec::decode(body).map_err(|e| (OP, e))?;
+    let req = one_operation(ctx, body, target, cloudtrail::TARGET_PREFIX, OP)?;
     let resp = Box::pin(state.arca.lookup_events(ctx, req))
         .await
         .map_err(|e| (OP, e))?;
+    Ok((OP, codec::ok(&resp, request_id)))
+}
+
+/// EventBridge's TestEventPattern (the one EventBridge operation served so far).
+fn eventbridge(ctx: &RequestCtx, body: &[u8], target: Option<&str>, request_id: &str) -> Served {
+    const OP: &str = "TestEventPattern";
+    let req = one_operation(ctx, body, target, eventbridge::TARGET_PREFIX, OP)?;
+    let resp = arca_core::events::test_event_pattern(&req).map_err(|e| (OP, e))?;
     Ok((OP, codec::ok(&resp, request_id)))
 }
 

@@ -111,17 +111,10 @@ impl AccessRecorder {
     /// Waits until every touch queued before the call is written.
     pub(crate) async fn flush(&self) {
         // Nothing was ever queued if the queue does not exist yet.
-        let Some((_, written)) = self.tx.get() else {
-            return;
-        };
-        let target = self.shared.queued.load(Ordering::Acquire);
-        let mut written = written.clone();
-        if *written.borrow() >= target {
-            return;
+        if let Some((_, written)) = self.tx.get() {
+            let queued = self.shared.queued.load(Ordering::Acquire);
+            crate::caught_up::caught_up(written, queued, &self.shared.flush_now).await;
         }
-        self.shared.flush_now.notify_one();
-        // Err if the writer task has ended (it owns the sender): nothing left to wait for.
-        let _ = written.wait_for(|w| *w >= target).await;
     }
 
     fn queue(&self) -> &(mpsc::Sender<AccessTouch>, watch::Receiver<u64>) {

@@ -8,6 +8,7 @@ mod accessed;
 mod answer;
 pub mod audit;
 mod cache;
+mod caught_up;
 pub mod events;
 pub mod filter;
 pub mod keys;

@@ -357,13 +357,71 @@ impl Fields {
     }
 }
 
+/// Something a service did on its own, for the trail.
+pub(crate) struct ServiceEvent<'a> {
+    /// The service, as CloudTrail names it (its eventSource, invokedBy, address and agent).
+    pub source: &'a str,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub time: Millis,
+    pub resource: Option<&'a str>,
+    pub request_id: Option<String>,
+    pub data: serde_json::Map<String, Value>,
+}
+
+impl ServiceEvent<'_> {
+    /// The CloudTrail service event (`AwsServiceEvent`, userIdentity `invokedBy`, the
+    /// service's name as source address and user agent, `additionalEventData`).
+    pub(crate) fn entry(self, account: &str) -> AuditEntry {
+        let event_id = new_event_id();
+        let request_id = self.request_id.unwrap_or_else(|| event_id.clone());
+        let data = (!self.data.is_empty())
+            .then(|| serde_json::value::to_raw_value(&Value::Object(self.data)).ok())
+            .flatten();
+        let record = Record {
+            event_version: EVENT_VERSION,
+            user_identity: json!({ "accountId": account, "invokedBy": self.source }),
+            event_time: event_time(self.time),
+            event_source: self.source,
+            event_name: self.name,
+            aws_region: self.region,
+            source_ip_address: Some(self.source),
+            user_agent: Some(self.source),
+            error_code: None,
+            error_message: None,
+            request_parameters: None,
+            response_elements: None,
+            additional_event_data: data,
+            request_id: &request_id,
+            event_id: &event_id,
+            read_only: false,
+            event_type: SERVICE_EVENT,
+            management_event: true,
+            recipient_account_id: account,
+            event_category: "Management",
+        };
+        let detail = serde_json::to_string(&record).unwrap_or_default();
+        AuditEntry {
+            time: self.time,
+            event_id,
+            event_type: SERVICE_EVENT.into(),
+            event_name: self.name.to_owned(),
+            region: self.region.to_owned(),
+            read_only: false,
+            access_key_id: None,
+            resource: self.resource.map(str::to_owned),
+            error_code: None,
+            batch: 0,
+            detail,
+        }
+    }
+}
+
 /// The trail's record of something Secrets Manager did on its own (a rotation started,
-/// succeeded, failed, was cancelled): a CloudTrail service event as AWS writes them
-/// (userIdentity `invokedBy`, source address and user agent the service's name,
-/// `additionalEventData.SecretId` the secret's ARN). Arca adds the version, step, error and
-/// the event's own detail beside SecretId. Committed with the change it reports.
+/// succeeded, failed, was cancelled), as AWS writes them: `additionalEventData.SecretId`
+/// the secret's ARN, the request id `Rotation-<arn>-<uuid>`. Arca adds the version, step,
+/// error and the event's own detail beside SecretId. Committed with the change it reports.
 pub(crate) fn service_event(account: &str, e: &arca_store::EventRecord) -> AuditEntry {
-    let event_id = new_event_id();
     let mut data = serde_json::Map::new();
     if let Some(arn) = &e.secret_arn {
         data.insert("SecretId".into(), arn.clone().into());
@@ -380,47 +438,20 @@ pub(crate) fn service_event(account: &str, e: &arca_store::EventRecord) -> Audit
     if !e.detail.is_null() {
         data.insert("detail".into(), e.detail.clone());
     }
-    let request_id = format!(
-        "Rotation-{}-{}",
-        e.secret_arn.as_deref().unwrap_or(""),
-        new_event_id()
-    );
-    let data = serde_json::value::to_raw_value(&Value::Object(data)).ok();
-    let record = Record {
-        event_version: EVENT_VERSION,
-        user_identity: json!({ "accountId": account, "invokedBy": EVENT_SOURCE }),
-        event_time: event_time(e.time),
-        event_source: EVENT_SOURCE,
-        event_name: &e.name,
-        aws_region: &e.region,
-        source_ip_address: Some(EVENT_SOURCE),
-        user_agent: Some(EVENT_SOURCE),
-        error_code: None,
-        error_message: None,
-        request_parameters: None,
-        response_elements: None,
-        additional_event_data: data,
-        request_id: &request_id,
-        event_id: &event_id,
-        read_only: false,
-        event_type: SERVICE_EVENT,
-        management_event: true,
-        recipient_account_id: account,
-        event_category: "Management",
-    };
-    AuditEntry {
+    ServiceEvent {
+        source: EVENT_SOURCE,
+        name: &e.name,
+        region: &e.region,
         time: e.time,
-        event_id: event_id.clone(),
-        event_type: SERVICE_EVENT.into(),
-        event_name: e.name.clone(),
-        region: e.region.clone(),
-        read_only: false,
-        access_key_id: None,
-        resource: e.secret_arn.clone(),
-        error_code: None,
-        batch: 0,
-        detail: serde_json::to_string(&record).unwrap_or_default(),
+        resource: e.secret_arn.as_deref(),
+        request_id: Some(format!(
+            "Rotation-{}-{}",
+            e.secret_arn.as_deref().unwrap_or(""),
+            new_event_id()
+        )),
+        data,
     }
+    .entry(account)
 }
 
 /// A GetSecretValue record for one secret of a BatchGetSecretValue call (AWS writes one

@@ -12,11 +12,11 @@
 //! path: it commits with the write.
 
 use super::batch::{pack_all, Pending};
-use super::{Call, SERVICE_EVENT};
+use super::{Call, ServiceEvent};
 use arca_store::{AuditEntry, Store};
 use arca_types::time::{Clock, Millis};
 use arca_types::ApiError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -146,16 +146,11 @@ impl AuditRecorder {
 
     /// Waits until every record queued before the call is written.
     pub(crate) async fn flush(&self) {
-        let Some((_, written)) = self.tx.get() else {
-            return;
-        };
-        let target = self.shared.queued.load(Ordering::Acquire);
-        let mut written = written.clone();
-        if *written.borrow() >= target {
-            return;
+        // Nothing was ever queued if the queue does not exist yet.
+        if let Some((_, written)) = self.tx.get() {
+            let queued = self.shared.queued.load(Ordering::Acquire);
+            crate::caught_up::caught_up(written, queued, &self.shared.flush_now).await;
         }
-        self.shared.flush_now.notify_one();
-        let _ = written.wait_for(|w| *w >= target).await;
     }
 
     fn queue(&self) -> &(mpsc::Sender<Queued>, watch::Receiver<u64>) {
@@ -187,47 +182,18 @@ struct Writer {
 impl Writer {
     /// The trail's note of records dropped since the last note.
     fn drop_note(&self, count: u64, region: &str) -> AuditEntry {
-        let time = self.clock.now_millis();
-        let event_id = super::new_event_id();
-        let region_owned = region.to_owned();
-        let note = json!({ "droppedRecords": count });
-        let note = serde_json::value::to_raw_value(&note).ok();
-        let detail = super::Record {
-            event_version: super::EVENT_VERSION,
-            user_identity: json!({"accountId": self.account, "invokedBy": ARCA_AUDIT_SOURCE}),
-            event_time: super::event_time(time),
-            event_source: ARCA_AUDIT_SOURCE,
-            event_name: "AuditRecordsDropped",
-            aws_region: &region_owned,
-            source_ip_address: Some(ARCA_AUDIT_SOURCE),
-            user_agent: Some(ARCA_AUDIT_SOURCE),
-            error_code: None,
-            error_message: None,
-            request_parameters: None,
-            response_elements: None,
-            additional_event_data: note,
-            request_id: &event_id,
-            event_id: &event_id,
-            read_only: false,
-            event_type: SERVICE_EVENT,
-            management_event: true,
-            recipient_account_id: &self.account,
-            event_category: "Management",
-        };
-        let detail = serde_json::to_string(&detail).unwrap_or_default();
-        AuditEntry {
-            time,
-            event_id,
-            event_type: SERVICE_EVENT.into(),
-            event_name: "AuditRecordsDropped".into(),
-            region: region.to_owned(),
-            read_only: false,
-            access_key_id: None,
+        let mut data = serde_json::Map::new();
+        data.insert("droppedRecords".into(), count.into());
+        ServiceEvent {
+            source: ARCA_AUDIT_SOURCE,
+            name: "AuditRecordsDropped",
+            region,
+            time: self.clock.now_millis(),
             resource: None,
-            error_code: None,
-            batch: 0,
-            detail,
+            request_id: None,
+            data,
         }
+        .entry(&self.account)
     }
 
     /// Appends `entries`, retrying until the store takes them (a record handed to the
