@@ -67,14 +67,17 @@ pub(crate) async fn handle(state: &ApiState, action: &str, query: &str) -> Respo
             plain(StatusCode::OK, "{}")
         }
         "events" => {
-            let query = arca_store::EventQuery {
-                after_id: q.get("after").and_then(|s| s.parse().ok()).unwrap_or(0),
-                limit: q.get("limit").and_then(|s| s.parse().ok()).unwrap_or(1000),
-                secret_arn: q.get("secret").cloned(),
-            };
-            match state.arca.store().list_events(&query).await {
-                Ok(events) => {
-                    let list: Vec<_> = events.iter().map(arca_core::events::event_json).collect();
+            let after = q.get("after").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let limit = q.get("limit").and_then(|s| s.parse().ok()).unwrap_or(1000);
+            let listed = arca_core::events::service_events(
+                state.arca.store().as_ref(),
+                q.get("secret").map(String::as_str),
+                after,
+                limit,
+            )
+            .await;
+            match listed {
+                Ok(list) => {
                     let body = serde_json::json!({ "events": list }).to_string();
                     let mut r = Response::new(Full::new(Bytes::from(body)));
                     r.headers_mut().insert(

@@ -330,7 +330,7 @@ async fn serve_one(
     let result = match service {
         Service::Replication => deliver(state, &ctx, body, request_id).await,
         Service::CloudTrail => cloudtrail(state, &ctx, body, target, request_id).await,
-        Service::EventBridge => eventbridge(&ctx, body, target, request_id),
+        Service::EventBridge => eventbridge(state, &ctx, body, target, request_id).await,
         Service::SecretsManager => secrets_manager(state, &ctx, body, target, request_id).await,
     };
     state
@@ -385,12 +385,77 @@ async fn cloudtrail(
     Ok((OP, codec::ok(&resp, request_id)))
 }
 
-/// EventBridge's TestEventPattern (the one EventBridge operation served so far).
-fn eventbridge(ctx: &RequestCtx, body: &[u8], target: Option<&str>, request_id: &str) -> Served {
-    const OP: &str = "TestEventPattern";
-    let req = one_operation(ctx, body, target, eventbridge::TARGET_PREFIX, OP)?;
-    let resp = arca_core::events::test_event_pattern(&req).map_err(|e| (OP, e))?;
-    Ok((OP, codec::ok(&resp, request_id)))
+/// EventBridge's rule operations and TestEventPattern; any other operation of
+/// EventBridge's is unknown here.
+async fn eventbridge(
+    state: &ApiState,
+    ctx: &RequestCtx,
+    body: &[u8],
+    target: Option<&str>,
+    request_id: &str,
+) -> Served {
+    const OPS: [&str; 10] = [
+        "PutRule",
+        "DeleteRule",
+        "DescribeRule",
+        "ListRules",
+        "EnableRule",
+        "DisableRule",
+        "PutTargets",
+        "RemoveTargets",
+        "ListTargetsByRule",
+        "TestEventPattern",
+    ];
+    let Some(op) = target
+        .and_then(|t| t.strip_prefix(eventbridge::TARGET_PREFIX))
+        .and_then(|name| OPS.into_iter().find(|o| *o == name))
+    else {
+        return Err(("-", ApiError::unknown_operation()));
+    };
+    ctx.authorize(op).map_err(|e| (op, e))?;
+    let arca = &state.arca;
+    let empty = || codec::ok(&serde_json::json!({}), request_id);
+    let resp = async {
+        Ok::<_, ApiError>(match op {
+            "PutRule" => codec::ok(&arca.put_rule(ctx, codec::decode(body)?).await?, request_id),
+            "DeleteRule" => {
+                arca.delete_rule(ctx, codec::decode(body)?).await?;
+                empty()
+            }
+            "DescribeRule" => codec::ok(
+                &arca.describe_rule(ctx, codec::decode(body)?).await?,
+                request_id,
+            ),
+            "ListRules" => codec::ok(
+                &arca.list_rules(ctx, codec::decode(body)?).await?,
+                request_id,
+            ),
+            "EnableRule" | "DisableRule" => {
+                arca.set_rule_state(ctx, codec::decode(body)?, op == "EnableRule")
+                    .await?;
+                empty()
+            }
+            "PutTargets" => codec::ok(
+                &arca.put_targets(ctx, codec::decode(body)?).await?,
+                request_id,
+            ),
+            "RemoveTargets" => codec::ok(
+                &arca.remove_targets(ctx, codec::decode(body)?).await?,
+                request_id,
+            ),
+            "ListTargetsByRule" => codec::ok(
+                &arca.list_targets_by_rule(ctx, codec::decode(body)?).await?,
+                request_id,
+            ),
+            _ => codec::ok(
+                &arca_core::events::test_event_pattern(&codec::decode(body)?)?,
+                request_id,
+            ),
+        })
+    }
+    .await
+    .map_err(|e| (op, e))?;
+    Ok((op, resp))
 }
 
 async fn secrets_manager(

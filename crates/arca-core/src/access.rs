@@ -30,7 +30,7 @@ pub struct AccessKeys {
 
 struct ScopedKey {
     secret: SecretString,
-    secret_arn: String,
+    scope: crate::SecretScope,
     expires_at: Instant,
 }
 
@@ -86,19 +86,19 @@ impl AccessKeys {
             .contains(access_key_id)
     }
 
-    /// The one secret (ARN) a key may act on, if it is a scoped key.
-    pub fn scope_of(&self, access_key_id: &str) -> Option<String> {
+    /// What a key may act on, if it is a scoped key.
+    pub fn scope_of(&self, access_key_id: &str) -> Option<crate::SecretScope> {
         self.scoped
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(access_key_id)
-            .map(|k| k.secret_arn.clone())
+            .map(|k| k.scope.clone())
     }
 
-    /// Issues a key pair that expires after `ttl` and may act only on `secret_arn`.
+    /// Issues a key pair that expires after `ttl` and may act only within `scope`.
     pub fn issue_scoped(
         &self,
-        secret_arn: &str,
+        scope: crate::SecretScope,
         ttl: std::time::Duration,
     ) -> (String, SecretString) {
         let (id, secret) = generate_pair();
@@ -109,7 +109,7 @@ impl AccessKeys {
             id.clone(),
             ScopedKey {
                 secret: secret.clone(),
-                secret_arn: secret_arn.to_owned(),
+                scope,
                 expires_at: now + ttl,
             },
         );

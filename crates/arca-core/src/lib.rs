@@ -35,14 +35,33 @@ pub use keys::KeyService;
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
     pub region: String,
-    /// When set, the caller may act on this one secret (by ARN) and no other: the
-    /// short-lived credentials a rotation command gets are scoped this way.
-    pub only_secret: Option<String>,
+    /// When set, the caller may act on these secrets and no other: the short-lived
+    /// credentials a rotation command gets are scoped to its secret's ARN, an event
+    /// target's command to its secret's name (in every region).
+    pub only_secret: Option<SecretScope>,
     /// The caller's access key is bound to the replication link: it may deliver replicas
     /// and do nothing else.
     pub replication_link: bool,
     /// The call's audit record in the making (None: not audited, e.g. background work).
     pub call: Option<Arc<audit::Call>>,
+}
+
+/// What a scoped caller may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretScope {
+    /// One secret, by its full ARN.
+    Arn(String),
+    /// The secrets of this name, in any region (created ones included).
+    Name(String),
+}
+
+impl SecretScope {
+    pub fn allows(&self, arn: &str, name: &str) -> bool {
+        match self {
+            SecretScope::Arn(a) => a == arn,
+            SecretScope::Name(n) => n == name,
+        }
+    }
 }
 
 /// The one operation a replication-bound key may call (see `RequestCtx::authorize`).
@@ -92,6 +111,10 @@ pub struct Arca {
     pub(crate) accessed: accessed::AccessRecorder,
     pub(crate) audit: audit::AuditRecorder,
     audit_enabled: std::sync::atomic::AtomicBool,
+    /// The enabled rules and their targets, matched against every write's records.
+    pub(crate) routes: Arc<events::routes::RouteTable>,
+    /// Wakes the event delivery worker when a write queued deliveries.
+    pub(crate) delivery_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Arca {
@@ -103,11 +126,14 @@ impl Arca {
     ) -> Self {
         let cache = Arc::new(cache::ReadCache::new(cache::DEFAULT_CAPACITY));
         let accessed = accessed::AccessRecorder::new(store.clone(), cache.clone());
+        let routes = Arc::new(events::routes::RouteTable::new());
+        let delivery_wakeup = Arc::new(tokio::sync::Notify::new());
         let audit = audit::AuditRecorder::new(
             store.clone(),
             clock.clone(),
             account.clone(),
             audit::DEFAULT_QUEUE,
+            (routes.clone(), delivery_wakeup.clone()),
         );
         Self {
             store,
@@ -124,6 +150,8 @@ impl Arca {
             accessed,
             audit,
             audit_enabled: std::sync::atomic::AtomicBool::new(true),
+            routes,
+            delivery_wakeup,
         }
     }
 
@@ -134,6 +162,7 @@ impl Arca {
             self.clock.clone(),
             self.account.clone(),
             capacity,
+            (self.routes.clone(), self.delivery_wakeup.clone()),
         );
     }
 

@@ -567,7 +567,12 @@ impl Arca {
     }
 }
 
-fn event(name: &str, s: &SecretRecord, version: Option<&str>, now: Millis) -> EventRecord {
+pub(crate) fn event(
+    name: &str,
+    s: &SecretRecord,
+    version: Option<&str>,
+    now: Millis,
+) -> EventRecord {
     EventRecord {
         id: 0,
         time: now,

@@ -13,9 +13,10 @@
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
 use arca_store::{
-    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, Effects,
-    EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion, OutboxEntry, PurgeDue,
-    RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store,
+    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome,
+    DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord,
+    ListQuery, NewDelivery, NewVersion, OutboxEntry, PurgeDue, RotationFunctionRecord, RuleRecord,
+    SealedValue, SecretChange, SecretPredicate, SecretRecord, Store, TargetRecord,
 };
 use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
@@ -76,8 +77,61 @@ impl Store for GatedStore {
             .create_secret_with(secret, versions, effects)
             .await
     }
-    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
-        self.inner.append_audit(entries).await
+    async fn append_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<()> {
+        self.inner.append_audit(entries, deliveries).await
+    }
+    async fn put_rule(&self, rule: &RuleRecord, audit: Vec<AuditEntry>) -> Result<()> {
+        self.inner.put_rule(rule, audit).await
+    }
+    async fn get_rule(&self, region: &str, name: &str) -> Result<Option<RuleRecord>> {
+        self.inner.get_rule(region, name).await
+    }
+    async fn list_rules(&self) -> Result<Vec<RuleRecord>> {
+        self.inner.list_rules().await
+    }
+    async fn delete_rule(&self, region: &str, name: &str, audit: Vec<AuditEntry>) -> Result<bool> {
+        self.inner.delete_rule(region, name, audit).await
+    }
+    async fn put_targets(&self, targets: &[TargetRecord], audit: Vec<AuditEntry>) -> Result<()> {
+        self.inner.put_targets(targets, audit).await
+    }
+    async fn remove_targets(
+        &self,
+        region: &str,
+        rule: &str,
+        ids: &[String],
+        audit: Vec<AuditEntry>,
+    ) -> Result<()> {
+        self.inner.remove_targets(region, rule, ids, audit).await
+    }
+    async fn list_targets(&self) -> Result<Vec<TargetRecord>> {
+        self.inner.list_targets().await
+    }
+    async fn due_deliveries(&self, now: Millis, limit: usize) -> Result<Vec<DeliveryRecord>> {
+        self.inner.due_deliveries(now, limit).await
+    }
+    async fn finish_delivery(
+        &self,
+        seq: i64,
+        outcome: &DeliveryOutcome,
+        audit: Vec<AuditEntry>,
+    ) -> Result<()> {
+        self.inner.finish_delivery(seq, outcome, audit).await
+    }
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>> {
+        self.inner.list_deliveries(state, after_seq, limit).await
+    }
+    async fn replay_delivery(&self, seq: i64, now: Millis) -> Result<bool> {
+        self.inner.replay_delivery(seq, now).await
     }
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         self.inner.list_audit(query).await
@@ -102,8 +156,8 @@ impl Store for GatedStore {
         self.after_update.pass().await;
         r
     }
-    async fn delete_secret(&self, region: &str, arn: &str) -> Result<()> {
-        self.inner.delete_secret(region, arn).await
+    async fn delete_secret(&self, region: &str, arn: &str, effects: &Effects) -> Result<()> {
+        self.inner.delete_secret(region, arn, effects).await
     }
     async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>> {
         self.inner.get_sealed_value(arn, version_id).await
@@ -124,8 +178,16 @@ impl Store for GatedStore {
         self.after_due_for_purge.pass().await;
         r
     }
-    async fn purge_secret(&self, region: &str, arn: &str, purge_at: Millis) -> Result<bool> {
-        self.inner.purge_secret(region, arn, purge_at).await
+    async fn purge_secret(
+        &self,
+        region: &str,
+        arn: &str,
+        purge_at: Millis,
+        effects: &Effects,
+    ) -> Result<bool> {
+        self.inner
+            .purge_secret(region, arn, purge_at, effects)
+            .await
     }
     async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {
         self.inner.due_for_rotation(now, limit).await

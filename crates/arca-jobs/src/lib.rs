@@ -3,6 +3,7 @@
 //! secret's purge date, each rotation's due date and lease) is persisted, so a restarted
 //! server simply resumes.
 
+pub mod events;
 pub mod replication;
 pub mod rotation;
 pub mod worker;

@@ -6,6 +6,7 @@
 
 use crate::event::{InvokeError, Invoker, RotationEvent};
 use arca_core::access::AccessKeys;
+use arca_core::SecretScope;
 use arca_types::arn::SecretRef;
 use async_trait::async_trait;
 use std::process::Stdio;
@@ -47,24 +48,20 @@ impl CommandInvoker {
     }
 }
 
-#[async_trait]
-impl Invoker for CommandInvoker {
-    async fn invoke(&self, event: &RotationEvent) -> Result<(), InvokeError> {
-        let step = event.step.as_str();
-        let region = match SecretRef::parse(&event.secret_id) {
-            SecretRef::Arn { region, .. } => region,
-            SecretRef::Name(_) => {
-                return Err(InvokeError::new(
-                    "the rotation event must name the secret by ARN",
-                ))
-            }
-        };
-        let body =
-            serde_json::to_vec(event).map_err(|_| InvokeError::new("cannot encode the event"))?;
+impl CommandInvoker {
+    /// Runs the command with `body` on stdin, in `region`, with credentials limited to
+    /// `scope` that end with the run; `what` names the run in errors.
+    pub async fn run(
+        &self,
+        body: &[u8],
+        region: &str,
+        scope: SecretScope,
+        what: &str,
+    ) -> Result<(), InvokeError> {
         // Credentials live a little longer than the step may run, and end with it.
         let (key_id, secret) = self
             .access_keys
-            .issue_scoped(&event.secret_id, self.timeout + Duration::from_secs(30));
+            .issue_scoped(scope, self.timeout + Duration::from_secs(30));
         let mut cmd = tokio::process::Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..])
             .stdin(Stdio::piped())
@@ -82,34 +79,34 @@ impl Invoker for CommandInvoker {
         }
         cmd.env("AWS_ENDPOINT_URL", &self.endpoint.url)
             .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint.url)
-            .env("AWS_REGION", &region)
-            .env("AWS_DEFAULT_REGION", &region)
+            .env("AWS_REGION", region)
+            .env("AWS_DEFAULT_REGION", region)
             .env("AWS_ACCESS_KEY_ID", &key_id)
             .env("AWS_SECRET_ACCESS_KEY", secret.expose());
         let result = async {
-            let mut child = cmd.spawn().map_err(|_| {
-                InvokeError::new(format!("{step} step: cannot start the rotation command"))
-            })?;
+            let mut child = cmd
+                .spawn()
+                .map_err(|_| InvokeError::new(format!("{what}: cannot start the command")))?;
             if let Some(mut stdin) = child.stdin.take() {
                 // A command that never reads stdin is its own business.
-                let _ = stdin.write_all(&body).await;
+                let _ = stdin.write_all(body).await;
             }
             match tokio::time::timeout(self.timeout, child.wait()).await {
                 Ok(Ok(status)) if status.success() => Ok(()),
                 Ok(Ok(status)) => Err(InvokeError::new(format!(
-                    "{step} step: rotation command exited with {}",
+                    "{what} command exited with {}",
                     status
                         .code()
                         .map(|c| format!("status {c}"))
                         .unwrap_or_else(|| "a signal".into())
                 ))),
                 Ok(Err(_)) => Err(InvokeError::new(format!(
-                    "{step} step: waiting for the rotation command failed"
+                    "{what}: waiting for the command failed"
                 ))),
                 Err(_) => {
                     let _ = child.kill().await;
                     Err(InvokeError::new(format!(
-                        "{step} step: rotation command timed out after {} s",
+                        "{what} command timed out after {} s",
                         self.timeout.as_secs()
                     )))
                 }
@@ -118,5 +115,28 @@ impl Invoker for CommandInvoker {
         .await;
         self.access_keys.revoke_scoped(&key_id);
         result
+    }
+}
+
+#[async_trait]
+impl Invoker for CommandInvoker {
+    async fn invoke(&self, event: &RotationEvent) -> Result<(), InvokeError> {
+        let region = match SecretRef::parse(&event.secret_id) {
+            SecretRef::Arn { region, .. } => region,
+            SecretRef::Name(_) => {
+                return Err(InvokeError::new(
+                    "the rotation event must name the secret by ARN",
+                ))
+            }
+        };
+        let body =
+            serde_json::to_vec(event).map_err(|_| InvokeError::new("cannot encode the event"))?;
+        self.run(
+            &body,
+            &region,
+            SecretScope::Arn(event.secret_id.clone()),
+            &format!("{} step: rotation", event.step.as_str()),
+        )
+        .await
     }
 }

@@ -10,6 +10,7 @@ use crate::http::HttpInvoker;
 use arca_core::access::AccessKeys;
 use arca_core::Arca;
 use arca_core::KeyService;
+use arca_core::SecretScope;
 use arca_crypto::RootKey;
 use arca_store::{RotationFunctionRecord, Store};
 use async_trait::async_trait;
@@ -95,9 +96,12 @@ impl Registry {
     }
 }
 
-#[async_trait]
-impl InvokerSource for Registry {
-    async fn invoker_for(&self, function_arn: &str) -> Result<Arc<dyn Invoker>, InvokeError> {
+impl Registry {
+    /// The binding of `function_arn`, decoded.
+    async fn binding(
+        &self,
+        function_arn: &str,
+    ) -> Result<(RotationFunctionRecord, FunctionSpec), InvokeError> {
         let records = self
             .store
             .list_rotation_functions()
@@ -111,32 +115,95 @@ impl InvokerSource for Registry {
             })?;
         let spec: FunctionSpec = serde_json::from_value(rec.spec.clone())
             .map_err(|_| InvokeError::new(format!("the binding of {function_arn} is malformed")))?;
+        Ok((rec, spec))
+    }
+
+    fn http(
+        &self,
+        function_arn: &str,
+        rec: &RotationFunctionRecord,
+        url: &str,
+        timeout_secs: Option<u64>,
+    ) -> Result<HttpInvoker, InvokeError> {
+        let sealed = rec
+            .sealed_secret
+            .as_ref()
+            .ok_or_else(|| InvokeError::new("the HTTP function has no signing secret"))?;
+        let secret = self
+            .keys
+            .root()
+            .open_blob(HMAC_SEAL_PURPOSE, sealed)
+            .map_err(|_| InvokeError::new("the HTTP function's signing secret cannot be opened"))?;
+        HttpInvoker::new(
+            function_arn,
+            url,
+            secret,
+            Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+        )
+    }
+
+    fn command(
+        &self,
+        argv: Vec<String>,
+        timeout_secs: Option<u64>,
+    ) -> Result<CommandInvoker, InvokeError> {
+        CommandInvoker::new(
+            argv,
+            Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+            self.endpoint.clone(),
+            self.access_keys.clone(),
+        )
+    }
+
+    /// Delivers an event to the function bound to `function_arn`: a webhook gets it
+    /// POSTed and signed as a rotation step is, with the delivery's idempotency key in
+    /// `X-Arca-Delivery-Id`; a command gets it on stdin, with credentials for the
+    /// secrets named `secret_name` (in every region) when the event is about a secret,
+    /// else none that can touch a secret.
+    pub async fn deliver_event(
+        &self,
+        function_arn: &str,
+        body: Vec<u8>,
+        idempotency_key: &str,
+        region: &str,
+        secret_name: Option<&str>,
+    ) -> Result<(), InvokeError> {
+        let (rec, spec) = self.binding(function_arn).await?;
+        match spec {
+            FunctionSpec::Http { url, timeout_secs } => {
+                self.http(function_arn, &rec, &url, timeout_secs)?
+                    .post(
+                        body,
+                        &[(crate::http::DELIVERY_HEADER, idempotency_key)],
+                        "event delivery",
+                    )
+                    .await
+            }
+            FunctionSpec::Command { argv, timeout_secs } => {
+                // A key scoped to a name no secret can have, when the event names none.
+                let scope = SecretScope::Name(secret_name.unwrap_or("\0").to_owned());
+                self.command(argv, timeout_secs)?
+                    .run(&body, region, scope, "event delivery")
+                    .await
+            }
+            FunctionSpec::Builtin { .. } => Err(InvokeError::new(format!(
+                "{function_arn} is bound to a built-in rotator, which takes rotation steps, not events"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl InvokerSource for Registry {
+    async fn invoker_for(&self, function_arn: &str) -> Result<Arc<dyn Invoker>, InvokeError> {
+        let (rec, spec) = self.binding(function_arn).await?;
         Ok(match spec {
             FunctionSpec::Http { url, timeout_secs } => {
-                let sealed = rec
-                    .sealed_secret
-                    .as_ref()
-                    .ok_or_else(|| InvokeError::new("the HTTP function has no signing secret"))?;
-                let secret = self
-                    .keys
-                    .root()
-                    .open_blob(HMAC_SEAL_PURPOSE, sealed)
-                    .map_err(|_| {
-                        InvokeError::new("the HTTP function's signing secret cannot be opened")
-                    })?;
-                Arc::new(HttpInvoker::new(
-                    function_arn,
-                    &url,
-                    secret,
-                    Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
-                )?)
+                Arc::new(self.http(function_arn, &rec, &url, timeout_secs)?)
             }
-            FunctionSpec::Command { argv, timeout_secs } => Arc::new(CommandInvoker::new(
-                argv,
-                Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
-                self.endpoint.clone(),
-                self.access_keys.clone(),
-            )?),
+            FunctionSpec::Command { argv, timeout_secs } => {
+                Arc::new(self.command(argv, timeout_secs)?)
+            }
             FunctionSpec::Builtin { kind, options } => crate::builtin::from_spec(
                 &kind,
                 &options,

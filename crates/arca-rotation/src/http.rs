@@ -63,51 +63,68 @@ pub fn verify_signature(secret: &[u8], timestamp: &str, body: &[u8], header: &st
         .into()
 }
 
-#[async_trait]
-impl Invoker for HttpInvoker {
-    async fn invoke(&self, event: &RotationEvent) -> Result<(), InvokeError> {
-        let body =
-            serde_json::to_vec(event).map_err(|_| InvokeError::new("cannot encode the event"))?;
+/// The header an event delivery carries its idempotency key in (the same on every
+/// attempt of one delivery).
+pub const DELIVERY_HEADER: &str = "x-arca-delivery-id";
+
+impl HttpInvoker {
+    /// POSTs `body`, signed, with `extra` headers; `what` names the call in errors.
+    pub async fn post(
+        &self,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+        what: &str,
+    ) -> Result<(), InvokeError> {
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0)
             .to_string();
         let sig = signature(self.secret.expose(), &ts, &body);
-        let resp = self
+        let mut req = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, &ts)
             .header(SIGNATURE_HEADER, sig)
-            .header(FUNCTION_HEADER, &self.function_arn)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                let what = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "could not connect"
-                } else {
-                    "request failed"
-                };
-                InvokeError::new(format!(
-                    "{} step: rotation endpoint {what}",
-                    event.step.as_str()
-                ))
-            })?;
+            .header(FUNCTION_HEADER, &self.function_arn);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body).send().await.map_err(|e| {
+            let how = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "request failed"
+            };
+            InvokeError::new(format!("{what} endpoint {how}"))
+        })?;
         let status = resp.status();
         if status.is_success() {
             Ok(())
         } else {
             // The body is the function's own text and may carry anything: not recorded.
             Err(InvokeError::new(format!(
-                "{} step: rotation endpoint answered HTTP {}",
-                event.step.as_str(),
+                "{what} endpoint answered HTTP {}",
                 status.as_u16()
             )))
         }
+    }
+}
+
+#[async_trait]
+impl Invoker for HttpInvoker {
+    async fn invoke(&self, event: &RotationEvent) -> Result<(), InvokeError> {
+        let body =
+            serde_json::to_vec(event).map_err(|_| InvokeError::new("cannot encode the event"))?;
+        self.post(
+            body,
+            &[],
+            &format!("{} step: rotation", event.step.as_str()),
+        )
+        .await
     }
 }
 

@@ -25,10 +25,11 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use arca_store::{
-    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, Effects,
-    EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion, OutboxEntry, PurgeDue,
-    Result, RotationFunctionRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord,
-    Store, StoreError,
+    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome,
+    DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord,
+    ListQuery, NewDelivery, NewVersion, OutboxEntry, PurgeDue, Result, RotationFunctionRecord,
+    RuleRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store, StoreError,
+    TargetRecord,
 };
 use error::sql_err;
 use schema::Role;
@@ -441,9 +442,10 @@ impl Store for SqliteStore {
         self.write(move |c| write::update_secret(c, &change)).await
     }
 
-    async fn delete_secret(&self, region: &str, arn: &str) -> Result<()> {
+    async fn delete_secret(&self, region: &str, arn: &str, effects: &Effects) -> Result<()> {
         let (region, arn) = (region.to_owned(), arn.to_owned());
-        self.write(move |c| write::delete_secret(c, &region, &arn))
+        let effects = effects.clone();
+        self.write(move |c| write::delete_secret(c, &region, &arn, &effects))
             .await
     }
 
@@ -479,9 +481,16 @@ impl Store for SqliteStore {
         read::due_for_purge(&conn, now, limit)
     }
 
-    async fn purge_secret(&self, region: &str, arn: &str, purge_at: Millis) -> Result<bool> {
+    async fn purge_secret(
+        &self,
+        region: &str,
+        arn: &str,
+        purge_at: Millis,
+        effects: &Effects,
+    ) -> Result<bool> {
         let (region, arn) = (region.to_owned(), arn.to_owned());
-        self.write(move |c| write::purge_secret(c, &region, &arn, purge_at))
+        let effects = effects.clone();
+        self.write(move |c| write::purge_secret(c, &region, &arn, purge_at, &effects))
             .await
     }
 
@@ -500,8 +509,16 @@ impl Store for SqliteStore {
         read::events(&conn, query)
     }
 
-    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
-        self.write(move |c| write::append_audit(c, &entries)).await
+    async fn append_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            write::append_audit(c, &entries)?;
+            write::append_deliveries(c, &deliveries)
+        })
+        .await
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -533,6 +550,95 @@ impl Store for SqliteStore {
         let ids = ids.to_vec();
         let error = error.to_owned();
         self.write(move |c| write::defer_outbox(c, &ids, &error, next_attempt_at))
+            .await
+    }
+
+    async fn put_rule(&self, rule: &RuleRecord, audit: Vec<AuditEntry>) -> Result<()> {
+        let rule = rule.clone();
+        self.write(move |c| {
+            write::put_rule(c, &rule)?;
+            write::append_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn get_rule(&self, region: &str, name: &str) -> Result<Option<RuleRecord>> {
+        let conn = self.readers.get()?;
+        Ok(read::rules(&conn, Some((region, name)))?.pop())
+    }
+
+    async fn list_rules(&self) -> Result<Vec<RuleRecord>> {
+        let conn = self.readers.get()?;
+        read::rules(&conn, None)
+    }
+
+    async fn delete_rule(&self, region: &str, name: &str, audit: Vec<AuditEntry>) -> Result<bool> {
+        let (region, name) = (region.to_owned(), name.to_owned());
+        self.write(move |c| {
+            let existed = write::delete_rule(c, &region, &name)?;
+            write::append_audit(c, &audit)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn put_targets(&self, targets: &[TargetRecord], audit: Vec<AuditEntry>) -> Result<()> {
+        let targets = targets.to_vec();
+        self.write(move |c| {
+            write::put_targets(c, &targets)?;
+            write::append_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn remove_targets(
+        &self,
+        region: &str,
+        rule: &str,
+        ids: &[String],
+        audit: Vec<AuditEntry>,
+    ) -> Result<()> {
+        let (region, rule, ids) = (region.to_owned(), rule.to_owned(), ids.to_vec());
+        self.write(move |c| {
+            write::remove_targets(c, &region, &rule, &ids)?;
+            write::append_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn list_targets(&self) -> Result<Vec<TargetRecord>> {
+        let conn = self.readers.get()?;
+        read::targets(&conn)
+    }
+
+    async fn due_deliveries(&self, now: Millis, limit: usize) -> Result<Vec<DeliveryRecord>> {
+        let conn = self.readers.get()?;
+        read::due_deliveries(&conn, now, limit)
+    }
+
+    async fn finish_delivery(
+        &self,
+        seq: i64,
+        outcome: &DeliveryOutcome,
+        audit: Vec<AuditEntry>,
+    ) -> Result<()> {
+        let outcome = outcome.clone();
+        self.write(move |c| write::finish_delivery(c, seq, &outcome, &audit))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let conn = self.readers.get()?;
+        read::deliveries(&conn, state, after_seq, limit)
+    }
+
+    async fn replay_delivery(&self, seq: i64, now: Millis) -> Result<bool> {
+        self.write(move |c| write::replay_delivery(c, seq, now))
             .await
     }
 

@@ -10,10 +10,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::error::{json_err, sql_err};
 use arca_store::{
-    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, EncryptionKeyRecord,
-    EventQuery, EventRecord, KeyScope, ListQuery, OutboxEntry, OutboxKind, PurgeDue, Result,
-    RotationFunctionRecord, SealedValue, SecretPredicate, SecretRecord, SortBy, StoreError,
-    VersionRecord,
+    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, DeliveryRecord,
+    DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListQuery, NewDelivery,
+    OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, RuleRecord, SealedValue,
+    SecretPredicate, SecretRecord, SortBy, StoreError, TargetRecord, VersionRecord,
 };
 
 /// Columns of `secrets`, in the order `secret_from_row` reads them.
@@ -520,6 +520,130 @@ pub(super) fn outbox_len(conn: &Connection) -> Result<u64> {
         .query_row([], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
         .map_err(sql_err("count outbox"))
+}
+
+// ----- event rules, targets, deliveries -----
+
+pub(super) fn rules(conn: &Connection, one: Option<(&str, &str)>) -> Result<Vec<RuleRecord>> {
+    let sql = "SELECT region, name, pattern, state, description, managed_by, created_at \
+               FROM rules WHERE ?1 IS NULL OR (region = ?1 AND name = ?2) ORDER BY region, name";
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(sql_err("prepare rule read"))?;
+    let (region, name) = one.unzip();
+    let rows = stmt
+        .query_map(params![region, name], |r| {
+            Ok(RuleRecord {
+                region: r.get(0)?,
+                name: r.get(1)?,
+                pattern: r.get(2)?,
+                state: r.get(3)?,
+                description: r.get(4)?,
+                managed_by: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })
+        .map_err(sql_err("read rules"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(sql_err("read rule row"))
+}
+
+pub(super) fn targets(conn: &Connection) -> Result<Vec<TargetRecord>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT region, rule, id, arn, input, input_path, max_retries, max_age_secs, options \
+             FROM targets ORDER BY region, rule, id",
+        )
+        .map_err(sql_err("prepare target read"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(TargetRecord {
+                region: r.get(0)?,
+                rule: r.get(1)?,
+                id: r.get(2)?,
+                arn: r.get(3)?,
+                input: r.get(4)?,
+                input_path: r.get(5)?,
+                max_retries: r.get(6)?,
+                max_age_secs: r.get(7)?,
+                options: r.get(8)?,
+            })
+        })
+        .map_err(sql_err("read targets"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(sql_err("read target row"))
+}
+
+const DELIVERY_COLS: &str = "seq, region, rule, target_id, event_id, event, created_at, state, \
+    attempts, next_attempt_at, last_error";
+
+fn delivery_rows(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<DeliveryRecord>> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(sql_err("prepare delivery read"))?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                DeliveryRecord {
+                    seq: r.get(0)?,
+                    delivery: NewDelivery {
+                        region: r.get(1)?,
+                        rule: r.get(2)?,
+                        target_id: r.get(3)?,
+                        event_id: r.get(4)?,
+                        event: r.get(5)?,
+                        created_at: r.get(6)?,
+                    },
+                    state: DeliveryState::Pending,
+                    attempts: r.get(8)?,
+                    next_attempt_at: r.get(9)?,
+                    last_error: r.get(10)?,
+                },
+                r.get::<_, String>(7)?,
+            ))
+        })
+        .map_err(sql_err("read deliveries"))?;
+    rows.map(|row| {
+        let (mut d, state) = row.map_err(sql_err("read delivery row"))?;
+        d.state = DeliveryState::parse(&state)
+            .ok_or_else(|| StoreError::Backend(format!("unknown delivery state {state:?}")))?;
+        Ok(d)
+    })
+    .collect()
+}
+
+pub(super) fn due_deliveries(
+    conn: &Connection,
+    now: Millis,
+    limit: usize,
+) -> Result<Vec<DeliveryRecord>> {
+    // The head of each target's queue (its lowest pending seq), if due.
+    delivery_rows(
+        conn,
+        &format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries d WHERE state = 'pending' \
+             AND next_attempt_at <= ?1 AND seq = (SELECT min(seq) FROM deliveries h \
+             WHERE h.region = d.region AND h.rule = d.rule AND h.target_id = d.target_id \
+             AND h.state = 'pending') ORDER BY seq LIMIT ?2"
+        ),
+        &[&now, &clamp_limit(limit)],
+    )
+}
+
+pub(super) fn deliveries(
+    conn: &Connection,
+    state: DeliveryState,
+    after_seq: i64,
+    limit: usize,
+) -> Result<Vec<DeliveryRecord>> {
+    delivery_rows(
+        conn,
+        &format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE state = ?1 AND seq > ?2 \
+             ORDER BY seq LIMIT ?3"
+        ),
+        &[&state.as_str(), &after_seq, &clamp_limit(limit)],
+    )
 }
 
 // ----- rotation functions -----

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/003_labelled_versions.sql")),
     (4, include_str!("../migrations/004_replication.sql")),
     (5, include_str!("../migrations/005_audit.sql")),
+    (6, include_str!("../migrations/006_rules.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

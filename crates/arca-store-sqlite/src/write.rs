@@ -7,8 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{is_name_taken, json_err, sql_err};
 use arca_store::{
-    chain_hash, AccessKeyRecord, AuditEntry, Effects, EncryptionKeyRecord, EventRecord, NewVersion,
-    OutboxEntry, Result, RotationFunctionRecord, SecretChange, SecretRecord, StoreError, GENESIS,
+    chain_hash, AccessKeyRecord, AuditEntry, DeliveryOutcome, Effects, EncryptionKeyRecord,
+    EventRecord, NewDelivery, NewVersion, OutboxEntry, Result, RotationFunctionRecord, RuleRecord,
+    SecretChange, SecretRecord, StoreError, TargetRecord, GENESIS,
 };
 
 fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
@@ -67,10 +68,16 @@ pub(super) fn create_secret(
     for v in versions {
         insert_version(conn, id, v)?;
     }
+    write_effects(conn, effects)
+}
+
+/// The durable work a write causes, in the write's transaction.
+pub(super) fn write_effects(conn: &Connection, effects: &Effects) -> Result<()> {
     for e in &effects.outbox {
         append_outbox(conn, e)?;
     }
-    append_audit(conn, &effects.audit)
+    append_audit(conn, &effects.audit)?;
+    append_deliveries(conn, &effects.deliveries)
 }
 
 fn insert_tags(conn: &Connection, secret_id: i64, tags: &[(String, String)]) -> Result<()> {
@@ -208,7 +215,8 @@ pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
     for e in &c.outbox {
         append_outbox(conn, e)?;
     }
-    append_audit(conn, &c.audit)
+    append_audit(conn, &c.audit)?;
+    append_deliveries(conn, &c.deliveries)
 }
 
 /// Appends audit records, each chained to the one before it. Runs on the single writer,
@@ -322,13 +330,18 @@ pub(super) fn defer_outbox(
     Ok(())
 }
 
-pub(super) fn delete_secret(conn: &Connection, region: &str, arn: &str) -> Result<()> {
+pub(super) fn delete_secret(
+    conn: &Connection,
+    region: &str,
+    arn: &str,
+    effects: &Effects,
+) -> Result<()> {
     // Tags, versions and sealed values go with it (ON DELETE CASCADE).
     conn.prepare_cached("DELETE FROM secrets WHERE region = ?1 AND arn = ?2")
         .map_err(sql_err("prepare secret delete"))?
         .execute(params![region, arn])
         .map_err(sql_err("delete secret"))?;
-    Ok(())
+    write_effects(conn, effects)
 }
 
 /// `delete_secret`, if the secret is still scheduled for deletion at `purge_at`.
@@ -337,12 +350,16 @@ pub(super) fn purge_secret(
     region: &str,
     arn: &str,
     purge_at: Millis,
+    effects: &Effects,
 ) -> Result<bool> {
     let n = conn
         .prepare_cached("DELETE FROM secrets WHERE region = ?1 AND arn = ?2 AND purge_at = ?3")
         .map_err(sql_err("prepare secret purge"))?
         .execute(params![region, arn, purge_at])
         .map_err(sql_err("purge secret"))?;
+    if n > 0 {
+        write_effects(conn, effects)?;
+    }
     Ok(n > 0)
 }
 
@@ -465,7 +482,184 @@ pub(super) fn wipe_secrets(conn: &Connection) -> Result<()> {
     // The events' AUTOINCREMENT counter (in sqlite_sequence) survives, so ids are not reused.
     conn.execute_batch(
         "DELETE FROM sealed_values; DELETE FROM tags; DELETE FROM versions; DELETE FROM secrets; \
-         DELETE FROM events; DELETE FROM outbox;",
+         DELETE FROM events; DELETE FROM outbox; DELETE FROM deliveries;",
     )
     .map_err(sql_err("wipe secrets"))
+}
+
+/// Queues deliveries; seq from AUTOINCREMENT on the single writer follows commit order.
+pub(super) fn append_deliveries(conn: &Connection, deliveries: &[NewDelivery]) -> Result<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (region, rule, target_id, event_id, event, created_at, \
+             next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .map_err(sql_err("prepare delivery insert"))?;
+    for d in deliveries {
+        insert
+            .execute(params![
+                d.region,
+                d.rule,
+                d.target_id,
+                d.event_id,
+                d.event,
+                d.created_at
+            ])
+            .map_err(sql_err("insert delivery"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn put_rule(conn: &Connection, r: &RuleRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO rules (region, name, pattern, state, description, managed_by, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (region, name) DO UPDATE SET pattern = excluded.pattern, \
+         state = excluded.state, description = excluded.description, \
+         managed_by = excluded.managed_by",
+    )
+    .map_err(sql_err("prepare rule upsert"))?
+    .execute(params![
+        r.region,
+        r.name,
+        r.pattern,
+        r.state,
+        r.description,
+        r.managed_by,
+        r.created_at
+    ])
+    .map_err(sql_err("upsert rule"))?;
+    Ok(())
+}
+
+pub(super) fn delete_rule(conn: &Connection, region: &str, name: &str) -> Result<bool> {
+    // Targets go with the rule (ON DELETE CASCADE); its pending deliveries are owed to
+    // nobody now, its dead letters stay for the operator.
+    conn.prepare_cached(
+        "DELETE FROM deliveries WHERE region = ?1 AND rule = ?2 AND state = 'pending'",
+    )
+    .map_err(sql_err("prepare rule deliveries delete"))?
+    .execute(params![region, name])
+    .map_err(sql_err("delete rule deliveries"))?;
+    let n = conn
+        .prepare_cached("DELETE FROM rules WHERE region = ?1 AND name = ?2")
+        .map_err(sql_err("prepare rule delete"))?
+        .execute(params![region, name])
+        .map_err(sql_err("delete rule"))?;
+    Ok(n > 0)
+}
+
+pub(super) fn put_targets(conn: &Connection, targets: &[TargetRecord]) -> Result<()> {
+    let mut exists = conn
+        .prepare_cached("SELECT 1 FROM rules WHERE region = ?1 AND name = ?2")
+        .map_err(sql_err("prepare rule check"))?;
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO targets (region, rule, id, arn, input, input_path, max_retries, \
+             max_age_secs, options) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (region, rule, id) DO UPDATE SET arn = excluded.arn, \
+             input = excluded.input, input_path = excluded.input_path, \
+             max_retries = excluded.max_retries, max_age_secs = excluded.max_age_secs, \
+             options = excluded.options",
+        )
+        .map_err(sql_err("prepare target upsert"))?;
+    for t in targets {
+        if !exists
+            .exists(params![t.region, t.rule])
+            .map_err(sql_err("check rule"))?
+        {
+            return Err(StoreError::NotFound);
+        }
+        upsert
+            .execute(params![
+                t.region,
+                t.rule,
+                t.id,
+                t.arn,
+                t.input,
+                t.input_path,
+                t.max_retries,
+                t.max_age_secs,
+                t.options
+            ])
+            .map_err(sql_err("upsert target"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn remove_targets(
+    conn: &Connection,
+    region: &str,
+    rule: &str,
+    ids: &[String],
+) -> Result<()> {
+    let mut del = conn
+        .prepare_cached("DELETE FROM targets WHERE region = ?1 AND rule = ?2 AND id = ?3")
+        .map_err(sql_err("prepare target delete"))?;
+    let mut owed = conn
+        .prepare_cached(
+            "DELETE FROM deliveries WHERE region = ?1 AND rule = ?2 AND target_id = ?3 \
+             AND state = 'pending'",
+        )
+        .map_err(sql_err("prepare target deliveries delete"))?;
+    for id in ids {
+        del.execute(params![region, rule, id])
+            .map_err(sql_err("delete target"))?;
+        owed.execute(params![region, rule, id])
+            .map_err(sql_err("delete target deliveries"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn finish_delivery(
+    conn: &Connection,
+    seq: i64,
+    outcome: &DeliveryOutcome,
+    audit: &[AuditEntry],
+) -> Result<()> {
+    let n = match outcome {
+        DeliveryOutcome::Delivered => conn
+            .prepare_cached("DELETE FROM deliveries WHERE seq = ?1 AND state = 'pending'")
+            .map_err(sql_err("prepare delivery delete"))?
+            .execute([seq])
+            .map_err(sql_err("delete delivery"))?,
+        DeliveryOutcome::Retry {
+            error,
+            next_attempt_at,
+        } => conn
+            .prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
+                 next_attempt_at = ?3 WHERE seq = ?1 AND state = 'pending'",
+            )
+            .map_err(sql_err("prepare delivery retry"))?
+            .execute(params![seq, error, next_attempt_at])
+            .map_err(sql_err("defer delivery"))?,
+        DeliveryOutcome::Dead { error } => conn
+            .prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, state = 'dead' \
+                 WHERE seq = ?1 AND state = 'pending'",
+            )
+            .map_err(sql_err("prepare delivery dead-letter"))?
+            .execute(params![seq, error])
+            .map_err(sql_err("dead-letter delivery"))?,
+    };
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    append_audit(conn, audit)
+}
+
+pub(super) fn replay_delivery(conn: &Connection, seq: i64, now: Millis) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?2 \
+             WHERE seq = ?1 AND state = 'dead'",
+        )
+        .map_err(sql_err("prepare delivery replay"))?
+        .execute(params![seq, now])
+        .map_err(sql_err("replay delivery"))?;
+    Ok(n > 0)
 }

@@ -12,9 +12,10 @@ use arca_types::time::{Millis, MILLIS_PER_DAY};
 
 use crate::{
     AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainWalk,
-    CursorValue, Effects, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListCursor,
-    ListQuery, NewVersion, OutboxEntry, OutboxKind, PurgeDue, RotationFunctionRecord, SealedValue,
-    SecretChange, SecretRecord, SortBy, Store, StoreError, VersionRecord, GENESIS,
+    CursorValue, DeliveryOutcome, DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord,
+    EventQuery, EventRecord, KeyScope, ListCursor, ListQuery, NewDelivery, NewVersion, OutboxEntry,
+    OutboxKind, PurgeDue, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange,
+    SecretRecord, SortBy, Store, StoreError, TargetRecord, VersionRecord, GENESIS,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -66,6 +67,9 @@ macro_rules! store_conformance_tests {
             audit_records_chain_in_append_order,
             audit_records_of_a_write_commit_with_it_only,
             audit_lists_filter_and_page_both_ways,
+            rules_and_targets_upsert_list_delete,
+            deliveries_commit_with_their_write_only,
+            deliveries_are_due_one_at_a_time_per_target_in_order,
             events_list_after_id_with_limit_and_secret_filter,
             events_are_all_listed_after_many_appends,
             wipe_secrets_removes_events_without_reusing_ids,
@@ -147,6 +151,7 @@ fn change(current: &SecretRecord) -> SecretChange {
         events: Vec::new(),
         outbox: Vec::new(),
         audit: Vec::new(),
+        deliveries: Vec::new(),
     }
 }
 
@@ -590,6 +595,7 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
             &Effects {
                 outbox: vec![entry.clone()],
                 audit: Vec::new(),
+                deliveries: Vec::new(),
             },
         )
         .await
@@ -619,6 +625,7 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
             &Effects {
                 outbox: vec![outbox_entry(OutboxKind::Remove, &s, R2, T0)],
                 audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0)],
+                deliveries: Vec::new(),
             },
         )
         .await;
@@ -877,7 +884,10 @@ pub async fn delete_removes_versions_and_values<S: Store>(store: &S) {
     let keep = secret(R1, "kept", T0);
     create(store, &keep, Some(&version("v1", &["AWSCURRENT"], T0))).await;
 
-    store.delete_secret(R1, &s.arn).await.expect("delete");
+    store
+        .delete_secret(R1, &s.arn, &Effects::default())
+        .await
+        .expect("delete");
     assert_eq!(store.find_by_arn(R1, &s.arn).await.expect("find"), None);
     assert_eq!(store.find_by_name(R1, "doomed").await.expect("find"), None);
     assert_eq!(
@@ -885,7 +895,10 @@ pub async fn delete_removes_versions_and_values<S: Store>(store: &S) {
         None
     );
     // Deleting again, or something that never existed, is fine.
-    store.delete_secret(R1, &s.arn).await.expect("delete again");
+    store
+        .delete_secret(R1, &s.arn, &Effects::default())
+        .await
+        .expect("delete again");
     // Other secrets are untouched, and the name is free again, without old tags/versions.
     assert!(store
         .get_sealed_value(&keep.arn, "v1")
@@ -951,11 +964,11 @@ pub async fn list_pages_return_each_secret_once_while_secrets_change<S: Store>(s
         create(store, &secret(R1, "p-00a", T0 + 5), None).await;
         create(store, &secret(R1, "p-05a", T0 + 55), None).await;
         store
-            .delete_secret(R1, &arn(R1, "p-01"))
+            .delete_secret(R1, &arn(R1, "p-01"), &Effects::default())
             .await
             .expect("delete");
         store
-            .delete_secret(R1, &arn(R1, "p-07"))
+            .delete_secret(R1, &arn(R1, "p-07"), &Effects::default())
             .await
             .expect("delete");
 
@@ -1076,6 +1089,7 @@ pub async fn list_returns_labelled_versions_only<S: Store>(store: &S) {
         events: vec![],
         outbox: Vec::new(),
         audit: Vec::new(),
+        deliveries: Vec::new(),
     };
     change.secret.versions.clear();
     store.update_secret(&change).await.expect("update");
@@ -1206,7 +1220,7 @@ pub async fn purge_deletes_only_what_is_still_due<S: Store>(store: &S) {
     c.secret.purge_at = None;
     store.update_secret(&c).await.expect("restore");
     assert!(!store
-        .purge_secret(R1, &s.arn, due[0].purge_at)
+        .purge_secret(R1, &s.arn, due[0].purge_at, &Effects::default())
         .await
         .expect("purge"));
     assert!(store.find_by_arn(R1, &s.arn).await.expect("find").is_some());
@@ -1216,11 +1230,17 @@ pub async fn purge_deletes_only_what_is_still_due<S: Store>(store: &S) {
     c.secret.deleted_at = Some(T0);
     c.secret.purge_at = Some(T0 + 5);
     store.update_secret(&c).await.expect("delete again");
-    assert!(!store.purge_secret(R1, &s.arn, T0 - 1).await.expect("purge"));
-    assert!(store.purge_secret(R1, &s.arn, T0 + 5).await.expect("purge"));
+    assert!(!store
+        .purge_secret(R1, &s.arn, T0 - 1, &Effects::default())
+        .await
+        .expect("purge"));
+    assert!(store
+        .purge_secret(R1, &s.arn, T0 + 5, &Effects::default())
+        .await
+        .expect("purge"));
     assert!(store.find_by_arn(R1, &s.arn).await.expect("find").is_none());
     assert!(!store
-        .purge_secret(R1, &s.arn, T0 + 5)
+        .purge_secret(R1, &s.arn, T0 + 5, &Effects::default())
         .await
         .expect("purge a missing one"));
 }
@@ -1237,9 +1257,10 @@ pub async fn restore_racing_the_purge_has_one_outcome<S: Store>(store: &S) {
         let mut restore = change(&by_arn(store, &s).await);
         restore.secret.deleted_at = None;
         restore.secret.purge_at = None;
+        let none = Effects::default();
         let (restored, purged) = tokio::join!(
             store.update_secret(&restore),
-            store.purge_secret(R1, &s.arn, T0 - 1)
+            store.purge_secret(R1, &s.arn, T0 - 1, &none)
         );
         let purged = purged.expect("purge");
         let found = store.find_by_arn(R1, &s.arn).await.expect("find");
@@ -1361,7 +1382,10 @@ pub async fn due_for_rotation_forgets_cleared_and_postponed_secrets<S: Store>(st
         [due(&a)]
     );
     // Deleting a secret takes it off the schedule.
-    store.delete_secret(R1, &a.arn).await.expect("delete");
+    store
+        .delete_secret(R1, &a.arn, &Effects::default())
+        .await
+        .expect("delete");
     assert!(store
         .due_for_rotation(i64::MAX, 10)
         .await
@@ -1766,9 +1790,12 @@ pub async fn audit_records_chain_in_append_order<S: Store>(store: &S) {
     let first: Vec<AuditEntry> = (0..3)
         .map(|i| audit_entry("GetSecretValue", Some("a"), T0 + i))
         .collect();
-    store.append_audit(first.clone()).await.expect("append");
     store
-        .append_audit(vec![audit_entry("ListSecrets", None, T0 + 10)])
+        .append_audit(first.clone(), Vec::new())
+        .await
+        .expect("append");
+    store
+        .append_audit(vec![audit_entry("ListSecrets", None, T0 + 10)], Vec::new())
         .await
         .expect("append");
     let all = all_audit(store).await;
@@ -1792,6 +1819,7 @@ pub async fn audit_records_of_a_write_commit_with_it_only<S: Store>(store: &S) {
             &Effects {
                 outbox: Vec::new(),
                 audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0)],
+                deliveries: Vec::new(),
             },
         )
         .await
@@ -1813,12 +1841,16 @@ pub async fn audit_records_of_a_write_commit_with_it_only<S: Store>(store: &S) {
             &Effects {
                 outbox: Vec::new(),
                 audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0 + 3)],
+                deliveries: Vec::new(),
             },
         )
         .await;
     assert!(matches!(refused_create, Err(StoreError::NameTaken)));
     store
-        .append_audit(vec![audit_entry("DescribeSecret", Some(&s.arn), T0 + 4)])
+        .append_audit(
+            vec![audit_entry("DescribeSecret", Some(&s.arn), T0 + 4)],
+            Vec::new(),
+        )
         .await
         .expect("append");
     let all = all_audit(store).await;
@@ -1852,7 +1884,10 @@ pub async fn audit_lists_filter_and_page_both_ways<S: Store>(store: &S) {
         }
         entries.push(e);
     }
-    store.append_audit(entries).await.expect("append");
+    store
+        .append_audit(entries, Vec::new())
+        .await
+        .expect("append");
     let q = |f: fn(&mut AuditQuery)| {
         let mut q = AuditQuery {
             limit: 100,
@@ -1932,7 +1967,7 @@ pub async fn audit_lists_filter_and_page_both_ways<S: Store>(store: &S) {
         more.push(audit_entry("DescribeSecret", Some(r), T0 + 100 + i as i64));
     }
     more.push(audit_entry("DescribeSecret", Some("db_pass"), T0 + 200));
-    store.append_audit(more).await.expect("append");
+    store.append_audit(more, Vec::new()).await.expect("append");
     let found = store
         .list_audit(&q(|q| q.resource = Some("db_pass".into())))
         .await
@@ -1950,4 +1985,319 @@ pub async fn audit_lists_filter_and_page_both_ways<S: Store>(store: &S) {
         ..AuditQuery::default()
     };
     assert_eq!(got(exact).await.len(), 1, "an ARN matches exactly");
+}
+
+// ----- event rules, targets, deliveries -----
+
+fn rule(region: &str, name: &str) -> RuleRecord {
+    RuleRecord {
+        region: region.to_owned(),
+        name: name.to_owned(),
+        pattern: r#"{"source":["aws.secretsmanager"]}"#.to_owned(),
+        state: "ENABLED".to_owned(),
+        description: Some(format!("rule {name}")),
+        managed_by: None,
+        created_at: T0,
+    }
+}
+
+fn target(region: &str, rule: &str, id: &str) -> TargetRecord {
+    TargetRecord {
+        region: region.to_owned(),
+        rule: rule.to_owned(),
+        id: id.to_owned(),
+        arn: format!("arn:aws:lambda:{region}:123456789012:function:{id}"),
+        input: None,
+        input_path: None,
+        max_retries: 185,
+        max_age_secs: 86_400,
+        options: "{}".to_owned(),
+    }
+}
+
+fn delivery(rule: &str, target_id: &str, event: &str, at: Millis) -> NewDelivery {
+    NewDelivery {
+        region: R1.to_owned(),
+        rule: rule.to_owned(),
+        target_id: target_id.to_owned(),
+        event_id: format!("event-{event}"),
+        event: format!(r#"{{"id":"event-{event}"}}"#),
+        created_at: at,
+    }
+}
+
+fn events_of(ds: &[DeliveryRecord]) -> Vec<&str> {
+    ds.iter().map(|d| d.delivery.event_id.as_str()).collect()
+}
+
+pub async fn rules_and_targets_upsert_list_delete<S: Store>(store: &S) {
+    store
+        .put_rule(&rule(R1, "b"), Vec::new())
+        .await
+        .expect("put");
+    store
+        .put_rule(&rule(R1, "a"), Vec::new())
+        .await
+        .expect("put");
+    store
+        .put_rule(&rule(R2, "a"), Vec::new())
+        .await
+        .expect("put");
+    let mut changed = rule(R1, "a");
+    changed.state = "DISABLED".to_owned();
+    changed.description = None;
+    store.put_rule(&changed, Vec::new()).await.expect("upsert");
+    assert_eq!(store.get_rule(R1, "a").await.expect("get"), Some(changed));
+    assert_eq!(store.get_rule(R1, "zz").await.expect("get"), None);
+    let all = store.list_rules().await.expect("list");
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.region.as_str(), r.name.as_str()))
+            .collect::<Vec<_>>(),
+        [(R2, "a"), (R1, "a"), (R1, "b")],
+        "ordered by region, then name"
+    );
+    // Targets need their rule, are keyed by id, and replaced in place.
+    assert!(matches!(
+        store
+            .put_targets(&[target(R1, "nope", "t")], Vec::new())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .put_targets(&[target(R1, "a", "t2"), target(R1, "a", "t1")], Vec::new())
+        .await
+        .expect("targets");
+    let mut t1 = target(R1, "a", "t1");
+    t1.input = Some("{\"k\":1}".to_owned());
+    t1.max_retries = 2;
+    store
+        .put_targets(&[t1.clone()], Vec::new())
+        .await
+        .expect("replace");
+    store
+        .put_targets(&[target(R1, "b", "t1")], Vec::new())
+        .await
+        .expect("targets");
+    let ts = store.list_targets().await.expect("list");
+    assert_eq!(ts.len(), 3);
+    assert_eq!(ts[0], t1, "ordered by region, rule, id");
+    store
+        .remove_targets(
+            R1,
+            "a",
+            &["t2".to_owned(), "missing".to_owned()],
+            Vec::new(),
+        )
+        .await
+        .expect("remove");
+    assert_eq!(store.list_targets().await.expect("list").len(), 2);
+    // A rule goes with its targets; its name in another region is another rule.
+    assert!(store
+        .delete_rule(R1, "a", Vec::new())
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_rule(R1, "a", Vec::new())
+        .await
+        .expect("delete again"));
+    let ts = store.list_targets().await.expect("list");
+    assert_eq!(
+        ts.iter()
+            .map(|t| (t.rule.as_str(), t.id.as_str()))
+            .collect::<Vec<_>>(),
+        [("b", "t1")]
+    );
+    assert!(store.get_rule(R2, "a").await.expect("get").is_some());
+}
+
+pub async fn deliveries_commit_with_their_write_only<S: Store>(store: &S) {
+    let s = secret(R1, "evented", T0);
+    let with = |event: &str, at: Millis| Effects {
+        outbox: Vec::new(),
+        audit: vec![audit_entry("CreateSecret", Some(&s.arn), at)],
+        deliveries: vec![delivery("r", "t", event, at)],
+    };
+    store
+        .create_secret_with(&s, &[], &with("created", T0))
+        .await
+        .expect("create");
+    // Refused for its name: nothing queued.
+    assert!(matches!(
+        store.create_secret_with(&s, &[], &with("taken", T0)).await,
+        Err(StoreError::NameTaken)
+    ));
+    let stale = by_arn(store, &s).await;
+    let mut ok = change(&stale);
+    ok.deliveries = vec![delivery("r", "t", "updated", T0 + 1)];
+    store.update_secret(&ok).await.expect("update");
+    let mut refused = change(&stale);
+    refused.deliveries = vec![delivery("r", "t", "conflicted", T0 + 2)];
+    assert!(matches!(
+        store.update_secret(&refused).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .append_audit(
+            vec![audit_entry("PutSecretValue", Some(&s.arn), T0 + 3)],
+            vec![delivery("r", "t", "refused-call", T0 + 3)],
+        )
+        .await
+        .expect("append");
+    // A purge that does not happen (the date moved) writes nothing; the deletion does.
+    assert!(!store
+        .purge_secret(R1, &s.arn, T0 - 5, &with("not-purged", T0 + 4))
+        .await
+        .expect("purge"));
+    store
+        .delete_secret(R1, &s.arn, &with("deleted", T0 + 5))
+        .await
+        .expect("delete");
+    let pending = store
+        .list_deliveries(DeliveryState::Pending, 0, 100)
+        .await
+        .expect("list");
+    assert_eq!(
+        events_of(&pending),
+        [
+            "event-created",
+            "event-updated",
+            "event-refused-call",
+            "event-deleted"
+        ]
+    );
+    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(pending
+        .iter()
+        .all(|d| d.attempts == 0 && d.last_error.is_none()));
+    assert_eq!(pending[0].next_attempt_at, T0, "due when written");
+}
+
+pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(store: &S) {
+    store
+        .put_rule(&rule(R1, "r"), Vec::new())
+        .await
+        .expect("rule");
+    store
+        .put_targets(&[target(R1, "r", "a"), target(R1, "r", "b")], Vec::new())
+        .await
+        .expect("targets");
+    let queued = vec![
+        delivery("r", "a", "1", T0),
+        delivery("r", "b", "1", T0),
+        delivery("r", "a", "2", T0),
+        delivery("r", "b", "2", T0),
+        delivery("r", "a", "3", T0),
+    ];
+    store.append_audit(Vec::new(), queued).await.expect("queue");
+    let due = store.due_deliveries(T0, 10).await.expect("due");
+    assert_eq!(
+        events_of(&due),
+        ["event-1", "event-1"],
+        "the head of each target"
+    );
+    assert_eq!(due[0].delivery.target_id, "a");
+    let (a1, b1) = (due[0].seq, due[1].seq);
+    // a's head fails and waits: a's later deliveries wait behind it, b goes on.
+    store
+        .finish_delivery(
+            a1,
+            &DeliveryOutcome::Retry {
+                error: "HTTP 503".to_owned(),
+                next_attempt_at: T0 + 1000,
+            },
+            Vec::new(),
+        )
+        .await
+        .expect("retry");
+    store
+        .finish_delivery(
+            b1,
+            &DeliveryOutcome::Delivered,
+            vec![audit_entry("InvokeTarget", None, T0)],
+        )
+        .await
+        .expect("delivered");
+    let due = store.due_deliveries(T0, 10).await.expect("due");
+    assert_eq!(events_of(&due), ["event-2"]);
+    assert_eq!(due[0].delivery.target_id, "b");
+    let later = store.due_deliveries(T0 + 1000, 10).await.expect("due");
+    assert_eq!(events_of(&later), ["event-1", "event-2"]);
+    assert_eq!(later[0].attempts, 1);
+    assert_eq!(later[0].last_error.as_deref(), Some("HTTP 503"));
+    // Dead-lettered: out of the queue, a's next is due; replay puts it back at the head.
+    store
+        .finish_delivery(
+            a1,
+            &DeliveryOutcome::Dead {
+                error: "gave up".to_owned(),
+            },
+            Vec::new(),
+        )
+        .await
+        .expect("dead");
+    assert!(matches!(
+        store
+            .finish_delivery(a1, &DeliveryOutcome::Delivered, Vec::new())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let dead = store
+        .list_deliveries(DeliveryState::Dead, 0, 10)
+        .await
+        .expect("dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].seq, dead[0].attempts), (a1, 2));
+    let due = store.due_deliveries(T0 + 1000, 10).await.expect("due");
+    assert_eq!(events_of(&due), ["event-2", "event-2"]);
+    assert!(store.replay_delivery(a1, T0 + 2000).await.expect("replay"));
+    assert!(!store
+        .replay_delivery(a1, T0 + 2000)
+        .await
+        .expect("not dead"));
+    let due = store.due_deliveries(T0 + 2000, 10).await.expect("due");
+    assert_eq!(
+        due[0].seq, a1,
+        "the replayed delivery is its target's head again"
+    );
+    assert_eq!(due[0].attempts, 0);
+    // Removing a target drops what is owed to it; dead letters of a deleted rule stay.
+    store
+        .remove_targets(R1, "r", &["b".to_owned()], Vec::new())
+        .await
+        .expect("remove");
+    let pending = store
+        .list_deliveries(DeliveryState::Pending, 0, 10)
+        .await
+        .expect("pending");
+    assert!(pending.iter().all(|d| d.delivery.target_id == "a"));
+    store
+        .finish_delivery(
+            a1,
+            &DeliveryOutcome::Dead {
+                error: "again".to_owned(),
+            },
+            Vec::new(),
+        )
+        .await
+        .expect("dead");
+    assert!(store
+        .delete_rule(R1, "r", Vec::new())
+        .await
+        .expect("delete"));
+    assert!(store
+        .list_deliveries(DeliveryState::Pending, 0, 10)
+        .await
+        .expect("pending")
+        .is_empty());
+    assert_eq!(
+        store
+            .list_deliveries(DeliveryState::Dead, 0, 10)
+            .await
+            .expect("dead")
+            .len(),
+        1
+    );
+    // The delivered one's record is in the trail.
+    assert_eq!(all_audit(store).await.len(), 1);
 }

@@ -8,9 +8,11 @@ mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod model;
+mod rules;
 
 pub use audit::*;
 pub use model::*;
+pub use rules::*;
 
 use arca_types::time::Millis;
 use async_trait::async_trait;
@@ -75,8 +77,10 @@ pub trait Store: Send + Sync + 'static {
     /// `expected_revision + 1`. All of it is applied, or none of it.
     async fn update_secret(&self, change: &SecretChange) -> Result<()>;
 
-    /// Deletes a secret and all of its versions and tags for good. Missing is not an error.
-    async fn delete_secret(&self, region: &str, arn: &str) -> Result<()>;
+    /// Deletes a secret and all of its versions and tags for good, with the work the
+    /// deletion causes (`effects`: its audit records and event deliveries) in the same
+    /// transaction. Missing is not an error (the effects are still written).
+    async fn delete_secret(&self, region: &str, arn: &str, effects: &Effects) -> Result<()>;
 
     /// The sealed value of one version, as stored.
     async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>>;
@@ -105,7 +109,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a secret for good, as `delete_secret` does, but only if it is still
     /// scheduled for deletion at `purge_at`: a RestoreSecret (or a new DeleteSecret) that
     /// committed after `due_for_purge` listed it wins. Returns whether it was deleted.
-    async fn purge_secret(&self, region: &str, arn: &str, purge_at: Millis) -> Result<bool>;
+    /// `effects` commit with the deletion, and only if it happens.
+    async fn purge_secret(
+        &self,
+        region: &str,
+        arn: &str,
+        purge_at: Millis,
+        effects: &Effects,
+    ) -> Result<bool>;
 
     /// Secrets (any region) whose rotation_due_at <= now, earliest first: (region, arn).
     async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;
@@ -127,7 +138,13 @@ pub trait Store: Send + Sync + 'static {
     /// durable write, each chained to the one before (see [`chain_hash`]). A write's own
     /// record goes in [`SecretChange::audit`] (or [`Effects::audit`]), so it commits with
     /// the write or not at all.
-    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<()>;
+    /// `deliveries` are the event deliveries those records' events owe, queued in the
+    /// same transaction.
+    async fn append_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<()>;
     /// One page of records, as `query` asks (see [`AuditQuery`]). Seqs become visible in
     /// increasing order, so a follower may resume after the last seq it saw.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
@@ -147,6 +164,53 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_outbox(&self, ids: &[i64]) -> Result<()>;
     /// Records a failed attempt on each entry: attempts + 1, the error, the next time.
     async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()>;
+
+    // ----- event rules, targets, deliveries -----
+
+    /// Creates or replaces a rule (keyed by region and name); its targets are kept. The
+    /// rule-changing calls take the call's audit records, committed with the change.
+    async fn put_rule(&self, rule: &RuleRecord, audit: Vec<AuditEntry>) -> Result<()>;
+    async fn get_rule(&self, region: &str, name: &str) -> Result<Option<RuleRecord>>;
+    /// Every rule, ordered by (region, name): few enough to hold in memory.
+    async fn list_rules(&self) -> Result<Vec<RuleRecord>>;
+    /// Deletes a rule with its targets and pending deliveries (dead letters are kept).
+    /// Returns whether it existed.
+    async fn delete_rule(&self, region: &str, name: &str, audit: Vec<AuditEntry>) -> Result<bool>;
+    /// Creates or replaces targets of one rule (keyed by id). `NotFound` if the rule
+    /// does not exist.
+    async fn put_targets(&self, targets: &[TargetRecord], audit: Vec<AuditEntry>) -> Result<()>;
+    /// Removes targets by id (and their pending deliveries); missing ids are not an error.
+    async fn remove_targets(
+        &self,
+        region: &str,
+        rule: &str,
+        ids: &[String],
+        audit: Vec<AuditEntry>,
+    ) -> Result<()>;
+    /// Every target, ordered by (region, rule, id).
+    async fn list_targets(&self) -> Result<Vec<TargetRecord>>;
+    /// The pending delivery at the head of each (region, rule, target) whose next attempt
+    /// is due at `now`, in seq order, at most `limit`: a target never gets a delivery
+    /// before an older one of its own is done.
+    async fn due_deliveries(&self, now: Millis, limit: usize) -> Result<Vec<DeliveryRecord>>;
+    /// Records an attempt's outcome, with its audit records in the same transaction.
+    /// `NotFound` if the delivery is gone (its rule or target was removed meanwhile).
+    async fn finish_delivery(
+        &self,
+        seq: i64,
+        outcome: &DeliveryOutcome,
+        audit: Vec<AuditEntry>,
+    ) -> Result<()>;
+    /// Deliveries in `state`, in seq order, after `after_seq`, at most `limit`.
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Makes a dead letter pending again, due at `now`, with its attempts reset. Returns
+    /// whether it was a dead letter.
+    async fn replay_delivery(&self, seq: i64, now: Millis) -> Result<bool>;
 
     // ----- rotation functions -----
 

@@ -119,13 +119,16 @@ pub struct SecretChange {
     /// The audit record of the call that made the change (chained by the store), for
     /// the same reason.
     pub audit: Vec<crate::AuditEntry>,
+    /// The event deliveries the change's events owe, for the same reason.
+    pub deliveries: Vec<crate::NewDelivery>,
 }
 
-/// The durable work a secret's creation causes, committed with it.
+/// The durable work a secret's creation (or deletion) causes, committed with it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
     pub outbox: Vec<OutboxEntry>,
     pub audit: Vec<crate::AuditEntry>,
+    pub deliveries: Vec<crate::NewDelivery>,
 }
 
 /// What a replication outbox entry asks the delivery worker to do.

@@ -50,6 +50,7 @@ pub enum ErrorCode {
     InvalidEventCategory,
     // EventBridge (botocore model events 2015-10-07).
     InvalidEventPattern,
+    ManagedRule,
 }
 
 impl ErrorCode {
@@ -92,6 +93,7 @@ impl ErrorCode {
             InvalidMaxResults => "InvalidMaxResultsException",
             InvalidEventCategory => "InvalidEventCategoryException",
             InvalidEventPattern => "InvalidEventPatternException",
+            ManagedRule => "ManagedRuleException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
         }
     }

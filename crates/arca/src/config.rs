@@ -33,6 +33,35 @@ pub struct FileConfig {
     /// `[audit]`: the audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[[rules]]`: event rules and their targets, owned by this file: written at start,
+    /// and removed when they leave it. The API cannot change them.
+    #[serde(default)]
+    pub rules: Vec<ConfiguredRule>,
+}
+
+/// `[[rules]]`: `name`, `region` (default us-east-1), `pattern` (EventBridge's JSON, as a
+/// string), `state`, `description`, and `[[rules.targets]]` with `id`, `arn`, `input`,
+/// `max_retries`, `max_age_secs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredRule {
+    pub name: String,
+    pub region: Option<String>,
+    pub pattern: String,
+    pub state: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub targets: Vec<ConfiguredTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredTarget {
+    pub id: String,
+    pub arn: String,
+    pub input: Option<String>,
+    pub max_retries: Option<i64>,
+    pub max_age_secs: Option<i64>,
 }
 
 /// `[audit]`: `enabled` (default true: every call leaves a record) and `queue` (how many

@@ -9,12 +9,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context, Result};
 use arca_core::access::AccessKeys;
-use arca_core::{Arca, KeyService};
+use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
 use arca_store::Store;
 use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
 use arca_types::time::{Clock, OffsetClock, SystemClock};
+use arca_types::ApiError;
 use clap::{Parser, Subcommand};
 use config::{FileConfig, DEFAULT_ACCOUNT_ID, DEFAULT_LISTEN};
 use std::io::Write;
@@ -91,16 +92,27 @@ enum Command {
         #[command(subcommand)]
         action: FunctionAction,
     },
-    /// Print recorded events (rotation start, success, failure, cancellation) as JSON lines.
+    /// Print events from the audit trail as JSON lines: Secrets Manager's service events
+    /// (rotation, deletion) in a short form, or with --eventbridge every published event
+    /// (service events and write calls) in EventBridge's envelope.
     Events {
-        /// Only events after this id.
+        /// Only events after this trail seq (each line's "id", or "seq" with --eventbridge).
         #[arg(long, default_value_t = 0)]
         after: i64,
-        /// Only this secret's events (its ARN).
+        /// Only this secret's events (its ARN or name).
         #[arg(long)]
         secret: Option<String>,
         #[arg(long, default_value_t = 1000)]
         limit: usize,
+        /// Print EventBridge envelopes (what rules match and targets receive).
+        #[arg(long)]
+        eventbridge: bool,
+    },
+    /// Manage event rules and their targets, and the deliveries they owe (a running
+    /// server picks up changes within 5 seconds).
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
     },
     /// Print the audit trail (CloudTrail records, one JSON line each, oldest first), or
     /// `arca audit verify` its hash chain.
@@ -117,6 +129,84 @@ enum Command {
     Migrate,
     /// Show what the store holds.
     Status,
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Every rule with its targets, one JSON line each.
+    List,
+    /// Create or replace a rule on a region's default bus.
+    Put {
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long)]
+        name: String,
+        /// The event pattern (EventBridge's syntax), as JSON.
+        #[arg(long)]
+        pattern: String,
+        /// ENABLED, DISABLED or ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS.
+        #[arg(long, default_value = "ENABLED")]
+        state: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a rule and its targets.
+    Delete {
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Add (or replace) a target of a rule: a bound function ARN
+    /// (arn:aws:lambda:...), or arn:arca:events:<region>:<account>:action/copy-secret[/<KmsKeyId>].
+    AddTarget {
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long)]
+        rule: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        arn: String,
+        /// Constant JSON sent instead of the event.
+        #[arg(long)]
+        input: Option<String>,
+        /// Retries after the first attempt (0-185, default 185).
+        #[arg(long)]
+        max_retries: Option<i64>,
+        /// The oldest event still delivered, in seconds (60-86400, default 86400).
+        #[arg(long)]
+        max_age_secs: Option<i64>,
+    },
+    /// Remove a target of a rule (what is still owed to it is dropped).
+    RemoveTarget {
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long)]
+        rule: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// Deliveries given up on, one JSON line each.
+    DeadLetters {
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Deliveries still owed, one JSON line each.
+    Pending {
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Put dead letters back at the head of their targets' queues.
+    Replay {
+        /// The deliveries' ids (the "id" of `arca rules dead-letters`).
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -464,20 +554,24 @@ async fn run(cli: Cli) -> Result<()> {
             after,
             secret,
             limit,
+            eventbridge,
         } => {
             let o = open_admin(&cli).await?;
-            let events = o
-                .store
-                .list_events(&arca_store::EventQuery {
-                    after_id: *after,
-                    limit: *limit,
-                    secret_arn: secret.clone(),
-                })
-                .await?;
+            let store = o.store.as_ref();
+            let events = if *eventbridge {
+                arca_core::events::published(store, &o.account, secret.as_deref(), *after, *limit)
+                    .await?
+            } else {
+                arca_core::events::service_events(store, secret.as_deref(), *after, *limit).await?
+            };
             for e in events {
-                println!("{}", arca_core::events::event_json(&e));
+                println!("{e}");
             }
             Ok(())
+        }
+        Command::Rules { action } => {
+            let o = open_admin(&cli).await?;
+            rules_command(&o, action).await
         }
         Command::Audit { action, filter } => {
             let o = open_admin(&cli).await?;
@@ -510,6 +604,175 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the config file's rules (and removes the ones it no longer has).
+async fn apply_config_rules(arca: &Arca, rules: &[config::ConfiguredRule]) -> Result<()> {
+    let rules = rules
+        .iter()
+        .map(|r| arca_core::events::rules::ConfigRule {
+            region: r.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            name: r.name.clone(),
+            pattern: r.pattern.clone(),
+            state: r.state.clone(),
+            description: r.description.clone(),
+            targets: r
+                .targets
+                .iter()
+                .map(|t| arca_types::eventbridge::TargetDto {
+                    id: Some(t.id.clone()),
+                    arn: Some(t.arn.clone()),
+                    input: t.input.clone(),
+                    retry_policy: Some(arca_types::eventbridge::RetryPolicy {
+                        maximum_retry_attempts: t.max_retries,
+                        maximum_event_age_in_seconds: t.max_age_secs,
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .collect();
+    arca.apply_config_rules(rules)
+        .await
+        .map_err(|e| anyhow::anyhow!("[[rules]] in the config file: {}", e.message))
+}
+
+fn delivery_json(d: &arca_store::DeliveryRecord) -> serde_json::Value {
+    let x = &d.delivery;
+    serde_json::json!({
+        "id": d.seq,
+        "region": x.region,
+        "rule": x.rule,
+        "targetId": x.target_id,
+        "eventId": x.event_id,
+        "created": arca_types::time::to_wire(x.created_at),
+        "attempts": d.attempts,
+        "nextAttempt": arca_types::time::to_wire(d.next_attempt_at),
+        "lastError": d.last_error,
+        "event": serde_json::from_str::<serde_json::Value>(&x.event).unwrap_or_default(),
+    })
+}
+
+async fn rules_command(o: &Opened, action: &RulesAction) -> Result<()> {
+    let arca = Arca::new(
+        o.store.clone(),
+        o.keys.clone(),
+        Arc::new(SystemClock),
+        o.account.clone(),
+    );
+    let api = |e: ApiError| anyhow::anyhow!("{}: {}", e.code.aws_type(), e.message);
+    match action {
+        RulesAction::List => {
+            for (r, targets) in arca.all_rules().await.map_err(api)? {
+                let targets: Vec<_> = targets
+                    .iter()
+                    .map(arca_core::events::rules::target_dto)
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "Region": r.region,
+                        "Name": r.name,
+                        "Arn": arca_core::events::rules::rule_arn(&r.region, &o.account, &r.name),
+                        "EventPattern": r.pattern,
+                        "State": r.state,
+                        "Description": r.description,
+                        "ManagedBy": r.managed_by,
+                        "Targets": targets,
+                    })
+                );
+            }
+        }
+        RulesAction::Put {
+            region,
+            name,
+            pattern,
+            state,
+            description,
+        } => {
+            let ctx = RequestCtx::new(region.clone());
+            let req = arca_types::eventbridge::PutRuleRequest {
+                name: Some(name.clone()),
+                event_pattern: Some(pattern.clone()),
+                state: Some(state.clone()),
+                description: description.clone(),
+                ..Default::default()
+            };
+            let out = arca.put_rule(&ctx, req).await.map_err(api)?;
+            println!("{}", out.rule_arn);
+        }
+        RulesAction::Delete { region, name } => {
+            arca.remove_rule(&RequestCtx::new(region.clone()), name)
+                .await
+                .map_err(api)?;
+            println!("deleted {name}");
+        }
+        RulesAction::AddTarget {
+            region,
+            rule,
+            id,
+            arn,
+            input,
+            max_retries,
+            max_age_secs,
+        } => {
+            let target = arca_types::eventbridge::TargetDto {
+                id: Some(id.clone()),
+                arn: Some(arn.clone()),
+                input: input.clone(),
+                retry_policy: Some(arca_types::eventbridge::RetryPolicy {
+                    maximum_retry_attempts: *max_retries,
+                    maximum_event_age_in_seconds: *max_age_secs,
+                }),
+                ..Default::default()
+            };
+            let req = arca_types::eventbridge::PutTargetsRequest {
+                rule: Some(rule.clone()),
+                targets: Some(vec![target]),
+                ..Default::default()
+            };
+            let out = arca
+                .put_targets(&RequestCtx::new(region.clone()), req)
+                .await
+                .map_err(api)?;
+            if let Some(f) = out.failed_entries.first() {
+                anyhow::bail!("{}: {}", f.error_code, f.error_message);
+            }
+            println!("added target {id} to {rule}");
+        }
+        RulesAction::RemoveTarget { region, rule, id } => {
+            let req = arca_types::eventbridge::RemoveTargetsRequest {
+                rule: Some(rule.clone()),
+                ids: Some(vec![id.clone()]),
+                force: Some(true),
+                ..Default::default()
+            };
+            arca.remove_targets(&RequestCtx::new(region.clone()), req)
+                .await
+                .map_err(api)?;
+            println!("removed target {id} from {rule}");
+        }
+        RulesAction::DeadLetters { after, limit } => {
+            for d in arca.dead_letters(*after, *limit).await.map_err(api)? {
+                println!("{}", delivery_json(&d));
+            }
+        }
+        RulesAction::Pending { after, limit } => {
+            for d in arca.pending_deliveries(*after, *limit).await.map_err(api)? {
+                println!("{}", delivery_json(&d));
+            }
+        }
+        RulesAction::Replay { ids } => {
+            for id in ids {
+                if arca.replay_dead_letter(*id).await.map_err(api)? {
+                    println!("replaying {id}");
+                } else {
+                    anyhow::bail!("{id} is not a dead letter");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn audit_verify(store: &dyn arca_store::Store) -> Result<()> {
@@ -719,6 +982,10 @@ async fn server(
         arca.set_replication_failed_after(Duration::from_secs(secs));
     }
     let links = replication_links(&arca, &o.file.replication)?;
+    apply_config_rules(&arca, &o.file.rules).await?;
+    arca.reload_rules()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading event rules: {}", e.message))?;
     let dev_hooks = dev.then(|| arca_api::DevHooks {
         clock: offset_clock.clone(),
         purge_wakeup: purge_wakeup.clone(),
@@ -766,6 +1033,12 @@ async fn server(
         state.access_keys.clone(),
         endpoint,
     ));
+    let delivery = tokio::spawn(arca_jobs::events::run_delivery(
+        arca.clone(),
+        registry.clone(),
+        Duration::from_millis(500),
+        shutdown_rx.clone(),
+    ));
     let replication = tokio::spawn(
         arca_jobs::worker::Worker::local(
             Duration::from_millis(500),
@@ -795,6 +1068,7 @@ async fn server(
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), replication).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_access_dates()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_audit()).await;
     tracing::info!("arca server stopped");

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use recorder::AuditRecorder;
-pub use recorder::{AuditStats, DEFAULT_QUEUE};
+pub use recorder::{AuditStats, ARCA_AUDIT_SOURCE, DEFAULT_QUEUE};
 
 pub const EVENT_VERSION: &str = "1.11";
 pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
@@ -444,11 +444,14 @@ pub(crate) fn service_event(account: &str, e: &arca_store::EventRecord) -> Audit
         region: &e.region,
         time: e.time,
         resource: e.secret_arn.as_deref(),
-        request_id: Some(format!(
-            "Rotation-{}-{}",
-            e.secret_arn.as_deref().unwrap_or(""),
-            new_event_id()
-        )),
+        // AWS's rotation events carry such a request id; its deletion events none.
+        request_id: e.name.starts_with("Rotation").then(|| {
+            format!(
+                "Rotation-{}-{}",
+                e.secret_arn.as_deref().unwrap_or(""),
+                new_event_id()
+            )
+        }),
         data,
     }
     .entry(account)

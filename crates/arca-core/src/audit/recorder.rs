@@ -13,7 +13,7 @@
 
 use super::batch::{pack_all, Pending};
 use super::{Call, ServiceEvent};
-use arca_store::{AuditEntry, Store};
+use arca_store::{AuditEntry, NewDelivery, Store};
 use arca_types::time::{Clock, Millis};
 use arca_types::ApiError;
 use serde_json::Value;
@@ -58,11 +58,18 @@ struct Shared {
     last_drop_log: Mutex<Option<Instant>>,
 }
 
+/// The event routes a queued record is matched against, and whom to wake when it is.
+pub(crate) type Routing = (
+    Arc<crate::events::routes::RouteTable>,
+    Arc<tokio::sync::Notify>,
+);
+
 pub(crate) struct AuditRecorder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     account: String,
     capacity: usize,
+    routing: Routing,
     shared: Arc<Shared>,
     tx: OnceLock<(mpsc::Sender<Queued>, watch::Receiver<u64>)>,
 }
@@ -73,11 +80,13 @@ impl AuditRecorder {
         clock: Arc<dyn Clock>,
         account: String,
         capacity: usize,
+        routing: Routing,
     ) -> Self {
         Self {
             store,
             clock,
             account,
+            routing,
             capacity: capacity.max(1),
             shared: Arc::new(Shared {
                 queued: AtomicU64::new(0),
@@ -164,6 +173,7 @@ impl AuditRecorder {
                     clock: self.clock.clone(),
                     account: self.account.clone(),
                     shared: self.shared.clone(),
+                    routing: self.routing.clone(),
                 },
                 written_tx,
             ));
@@ -177,6 +187,7 @@ struct Writer {
     clock: Arc<dyn Clock>,
     account: String,
     shared: Arc<Shared>,
+    routing: Routing,
 }
 
 impl Writer {
@@ -198,11 +209,21 @@ impl Writer {
 
     /// Appends `entries`, retrying until the store takes them (a record handed to the
     /// queue is only ever lost with the process).
-    async fn append(&self, entries: Vec<AuditEntry>) {
+    async fn append(&self, entries: Vec<AuditEntry>, deliveries: Vec<NewDelivery>) {
         let mut delay = Duration::from_millis(50);
+        let owed = !deliveries.is_empty();
         loop {
-            match self.store.append_audit(entries.clone()).await {
-                Ok(()) => return,
+            match self
+                .store
+                .append_audit(entries.clone(), deliveries.clone())
+                .await
+            {
+                Ok(()) => {
+                    if owed {
+                        self.routing.1.notify_one();
+                    }
+                    return;
+                }
                 Err(e) => {
                     self.shared.failed_writes.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(error = %e, "writing audit records failed; retrying");
@@ -237,9 +258,18 @@ async fn run(mut rx: mpsc::Receiver<Queued>, w: Writer, written: watch::Sender<u
         // workers, so requests in flight do not wait behind it.
         let account = w.account.clone();
         let pending = std::mem::take(&mut batch);
-        let (mut entries, pending) = match tokio::task::spawn_blocking(move || {
+        let routes = w.routing.0.clone();
+        let (mut entries, deliveries, pending) = match tokio::task::spawn_blocking(move || {
             let entries = pack_all(&account, &pending, CHUNK, BATCH_SPAN_MS);
-            (entries, pending)
+            // Refused writes (and, for rules that ask, reads) are events too: matched
+            // one by one, their deliveries committed with the batch that records them.
+            let routed: Vec<AuditEntry> = pending
+                .iter()
+                .filter(|p| routes.wants(p.call.read_only))
+                .map(|p| p.call.entry(&account, p.response.clone(), p.error.as_ref()))
+                .collect();
+            let deliveries = routes.route(&account, &routed);
+            (entries, deliveries, pending)
         })
         .await
         {
@@ -256,7 +286,7 @@ async fn run(mut rx: mpsc::Receiver<Queued>, w: Writer, written: watch::Sender<u
             entries.push(w.drop_note(dropped - noted_drops, &region));
             noted_drops = dropped;
         }
-        w.append(entries).await;
+        w.append(entries, deliveries).await;
         written.send_modify(|x| *x += n);
     }
 }

@@ -1,15 +1,135 @@
-//! The event record's public JSON shape, shared by `arca events` and the dev endpoint, and
-//! stable for the webhook routing later features build on:
-//! `{"id", "time" (epoch seconds with a fraction), "name", "region", "secretArn",
-//! "versionId", "step", "error", "detail"}`; absent values are null. Names so far:
-//! RotationStarted, RotationSucceeded, RotationFailed, RotationCancelled. Events never
-//! carry secret material.
+//! Events: what the service did (its CloudTrail service events: rotation started,
+//! succeeded, failed, cancelled; a secret's deletion started, cancelled, ended) and the
+//! write calls, read from the audit trail, published in EventBridge's envelope
+//! (`envelope`), matched against rules (`pattern`, `routes`, `rules`) and delivered to
+//! their targets (`targets`, `deliver`).
+//!
+//! `arca events` and the dev endpoint list the service events in a short JSON shape:
+//! `{"id" (the trail seq), "time" (epoch seconds with a fraction), "name", "region",
+//! "secretArn", "versionId", "step", "error", "detail"}`; absent values are null, and
+//! events never carry secret material.
 
+pub mod deliver;
+pub mod envelope;
 pub mod pattern;
+pub(crate) mod routes;
+pub mod rules;
+pub mod targets;
 
-use arca_store::EventRecord;
+pub use routes::RuleState;
+
+use crate::audit::trail::{read_forward, Cursor, Filter};
+use arca_store::{EventRecord, Store, StoreError};
 use arca_types::time::to_wire;
 use serde_json::{json, Value};
+
+/// Secrets Manager's service events in the trail (one secret's, when `secret` is set),
+/// after trail seq `after`, at most `limit`, in the short shape above.
+pub async fn service_events(
+    store: &dyn Store,
+    secret: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Value>, StoreError> {
+    let filter = Filter {
+        secret: secret.map(str::to_owned),
+        read_only: Some(false),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut cursor = Some(Cursor {
+        seq: after,
+        index: u32::MAX,
+    });
+    loop {
+        let (items, next) = read_forward(store, &filter, cursor, limit.max(1)).await?;
+        let done = items.is_empty() || next == cursor;
+        for item in items {
+            if item.event_type != crate::audit::SERVICE_EVENT {
+                continue;
+            }
+            let Ok(r) = serde_json::from_str::<Value>(&item.json) else {
+                continue;
+            };
+            if r["eventSource"] != crate::audit::EVENT_SOURCE {
+                continue;
+            }
+            let data = &r["additionalEventData"];
+            let text = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
+            out.push(json!({
+                "id": item.seq,
+                "time": to_wire(item.time),
+                "name": item.event_name,
+                "region": item.region,
+                "secretArn": text("SecretId"),
+                "versionId": text("VersionId"),
+                "step": text("step"),
+                "error": text("failureReason"),
+                "detail": text("detail"),
+            }));
+            if out.len() == limit {
+                return Ok(out);
+            }
+        }
+        if done {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
+
+/// The published events (EventBridge envelopes) in the trail after seq `after`, each
+/// with its trail `seq` beside it, at most `limit`.
+pub async fn published(
+    store: &dyn Store,
+    account: &str,
+    secret: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Value>, StoreError> {
+    let filter = Filter {
+        secret: secret.map(str::to_owned),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut cursor = Some(Cursor {
+        seq: after,
+        index: u32::MAX,
+    });
+    loop {
+        let (items, next) = read_forward(store, &filter, cursor, limit.max(1)).await?;
+        let done = items.is_empty() || next == cursor;
+        for item in items {
+            if item.read_only {
+                continue;
+            }
+            let entry = arca_store::AuditEntry {
+                time: item.time,
+                event_id: item.event_id.clone(),
+                event_type: item.event_type.clone(),
+                event_name: item.event_name.clone(),
+                region: item.region.clone(),
+                read_only: item.read_only,
+                access_key_id: item.access_key_id.clone(),
+                resource: item.resource.clone(),
+                error_code: item.error_code.clone(),
+                batch: 0,
+                detail: item.json.clone(),
+            };
+            if let Some(mut e) = envelope::envelope(account, &entry) {
+                e["seq"] = item.seq.into();
+                out.push(e);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if done {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
 
 pub fn event_json(e: &EventRecord) -> Value {
     json!({

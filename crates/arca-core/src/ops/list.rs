@@ -222,7 +222,14 @@ impl Arca {
                 // invalidation; and only if the secret is still due at the date listed, so
                 // a RestoreSecret that committed since the listing wins.
                 let _guard = self.write_locks.lock(&d.arn).await;
-                let deleted = self.store.purge_secret(&d.region, &d.arn, d.purge_at).await;
+                let effects = self.purge_effects(d);
+                let deleted = self
+                    .store
+                    .purge_secret(&d.region, &d.arn, d.purge_at, &effects)
+                    .await;
+                if !effects.deliveries.is_empty() && matches!(deleted, Ok(true)) {
+                    self.delivery_wakeup.notify_one();
+                }
                 // The name is not at hand; the stale name entry resolves to nothing.
                 self.cache.invalidate(&d.region, "", &d.arn);
                 if deleted.map_err(store_err)? {
@@ -230,6 +237,30 @@ impl Arca {
                     purged += 1;
                 }
             }
+        }
+    }
+}
+
+impl Arca {
+    /// The trail's record of a purge (EndSecretVersionDelete) and the deliveries it owes,
+    /// committed with the purge if it happens.
+    fn purge_effects(&self, d: &arca_store::PurgeDue) -> arca_store::Effects {
+        let event = arca_store::EventRecord {
+            id: 0,
+            time: self.now(),
+            name: "EndSecretVersionDelete".into(),
+            region: d.region.clone(),
+            secret_arn: Some(d.arn.clone()),
+            version_id: None,
+            step: None,
+            error: None,
+            detail: serde_json::Value::Null,
+        };
+        let audit = vec![crate::audit::service_event(&self.account, &event)];
+        arca_store::Effects {
+            deliveries: self.route(&audit),
+            audit,
+            outbox: Vec::new(),
         }
     }
 }

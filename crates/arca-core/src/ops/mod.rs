@@ -20,9 +20,11 @@ use std::sync::{Arc, OnceLock};
 
 /// Whether the caller may see the secret with ARN `found` (None: no such secret). A scoped
 /// key sees its one secret and nothing else, not even whether another exists.
-fn scope_allows(ctx: &RequestCtx, found: Option<&str>) -> Result<(), ApiError> {
+fn scope_allows(ctx: &RequestCtx, found: Option<(&str, &str)>) -> Result<(), ApiError> {
     match (&ctx.only_secret, found) {
-        (Some(allowed), Some(arn)) if allowed != arn => Err(ApiError::access_denied()),
+        (Some(scope), Some((arn, name))) if !scope.allows(arn, name) => {
+            Err(ApiError::access_denied())
+        }
         (Some(_), None) => Err(ApiError::access_denied()),
         _ => Ok(()),
     }
@@ -73,7 +75,10 @@ impl Arca {
         found: Option<SecretRecord>,
     ) -> Result<Option<SecretRecord>, ApiError> {
         note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
-        scope_allows(ctx, found.as_ref().map(|s| s.arn.as_str()))?;
+        scope_allows(
+            ctx,
+            found.as_ref().map(|s| (s.arn.as_str(), s.name.as_str())),
+        )?;
         Ok(found)
     }
 
@@ -97,7 +102,12 @@ impl Arca {
     ) -> Result<Option<Arc<Cached>>, ApiError> {
         let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
         note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
-        scope_allows(ctx, found.as_ref().map(|s| s.arn.as_str()))?;
+        scope_allows(
+            ctx,
+            found
+                .as_ref()
+                .map(|s| (s.record.arn.as_str(), s.record.name.as_str())),
+        )?;
         Ok(found)
     }
 
@@ -331,12 +341,14 @@ impl Arca {
                     vec![c.entry(&self.account, Some(response), None)]
                 })
                 .unwrap_or_default();
-            // What the service did on its own goes in the trail too, in the same commit.
+            // What the service did on its own goes in the trail too, in the same commit,
+            // and so do the deliveries the records' events owe.
             for e in &change.events {
                 change
                     .audit
                     .push(crate::audit::service_event(&self.account, e));
             }
+            change.deliveries = self.route(&change.audit);
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
@@ -345,6 +357,9 @@ impl Arca {
                     }
                     if !change.outbox.is_empty() {
                         self.wake_replication();
+                    }
+                    if !change.deliveries.is_empty() {
+                        self.delivery_wakeup.notify_one();
                     }
                     let written: Vec<(&str, &[u8])> = change
                         .new_versions
@@ -502,5 +517,6 @@ pub(crate) fn metadata_change(secret: SecretRecord) -> SecretChange {
         events: Vec::new(),
         outbox: Vec::new(),
         audit: Vec::new(),
+        deliveries: Vec::new(),
     }
 }

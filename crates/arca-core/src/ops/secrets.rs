@@ -39,7 +39,11 @@ impl Arca {
         check.finish()?;
         let name = validate::present(name)?.to_owned();
         validate::name_chars(&name)?;
-        ensure_unscoped(ctx)?;
+        // A key scoped to a name (an event target's) may create that secret.
+        match &ctx.only_secret {
+            Some(crate::SecretScope::Name(n)) if *n == name => {}
+            _ => ensure_unscoped(ctx)?,
+        }
         let token = req.client_request_token.clone();
         let tags = validate::tag_pairs(req.tags.as_deref().unwrap_or_default())?;
         let wanted = crate::replication::wanted_regions(
@@ -115,15 +119,17 @@ impl Arca {
             let mut outbox = Vec::new();
             crate::replication::enqueue_syncs_on_create(&secret, first.as_ref(), now, &mut outbox);
             let call = ctx.unrecorded_call();
+            let audit: Vec<_> = call
+                .map(|c| {
+                    let response =
+                        crate::audit::response_elements(&c.event_name, &arn, &name, None);
+                    vec![c.entry_about(&self.account, Some(&arn), Some(response), None)]
+                })
+                .unwrap_or_default();
             let effects = Effects {
                 outbox,
-                audit: call
-                    .map(|c| {
-                        let response =
-                            crate::audit::response_elements(&c.event_name, &arn, &name, None);
-                        vec![c.entry_about(&self.account, Some(&arn), Some(response), None)]
-                    })
-                    .unwrap_or_default(),
+                deliveries: self.route(&audit),
+                audit,
             };
             let created = self
                 .store
@@ -131,6 +137,7 @@ impl Arca {
                 .await;
             self.cache
                 .invalidate(&secret.region, &secret.name, &secret.arn);
+            let owed = !effects.deliveries.is_empty();
             let outbox = effects.outbox;
             match created {
                 Ok(()) => {
@@ -139,6 +146,9 @@ impl Arca {
                     }
                     if !outbox.is_empty() {
                         self.wake_replication();
+                    }
+                    if owed {
+                        self.delivery_wakeup.notify_one();
                     }
                     let status = self.replication_status(&secret).await?;
                     return Ok(CreateSecretResponse {
@@ -342,10 +352,41 @@ impl Arca {
             if let Some(fresh) = &fresh {
                 crate::replication::ensure_deletable(fresh)?;
             }
-            let deleted = self.store.delete_secret(&ctx.region, &secret.arn).await;
+            // The call's record and the deletion's event commit with the deletion.
+            let call = ctx.unrecorded_call();
+            let mut audit: Vec<_> = call
+                .map(|c| {
+                    let response = crate::audit::response_elements(
+                        &c.event_name,
+                        &secret.arn,
+                        &secret.name,
+                        None,
+                    );
+                    vec![c.entry_about(&self.account, Some(&secret.arn), Some(response), None)]
+                })
+                .unwrap_or_default();
+            audit.push(crate::audit::service_event(
+                &self.account,
+                &crate::rotation::event("EndSecretVersionDelete", &secret, None, now),
+            ));
+            let effects = arca_store::Effects {
+                deliveries: self.route(&audit),
+                audit,
+                outbox: Vec::new(),
+            };
+            let deleted = self
+                .store
+                .delete_secret(&ctx.region, &secret.arn, &effects)
+                .await;
             self.cache
                 .invalidate(&ctx.region, &secret.name, &secret.arn);
             deleted.map_err(store_err)?;
+            if let Some(c) = call {
+                c.mark_recorded();
+            }
+            if !effects.deliveries.is_empty() {
+                self.delivery_wakeup.notify_one();
+            }
             return Ok(DeleteSecretResponse {
                 arn: secret.arn,
                 name: secret.name,
@@ -365,7 +406,10 @@ impl Arca {
                 name: secret.name.clone(),
                 deletion_date: to_wire(purge_at),
             };
-            Ok((Some(metadata_change(secret)), out))
+            let started = crate::rotation::event("StartSecretVersionDelete", &secret, None, now);
+            let mut change = metadata_change(secret);
+            change.events.push(started);
+            Ok((Some(change), out))
         })
         .await
     }
@@ -388,7 +432,11 @@ impl Arca {
             secret.deleted_at = None;
             secret.purge_at = None;
             crate::rotation::reschedule(&mut secret);
-            Ok((Some(metadata_change(secret)), out))
+            let cancelled =
+                crate::rotation::event("CancelSecretVersionDelete", &secret, None, self.now());
+            let mut change = metadata_change(secret);
+            change.events.push(cancelled);
+            Ok((Some(change), out))
         })
         .await
     }

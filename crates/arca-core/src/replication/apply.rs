@@ -93,7 +93,11 @@ impl Arca {
                 Outcome::Promoted
             }
             Some(s) if st.force_overwrite => {
-                if let Err(e) = self.store.delete_secret(region, &s.arn).await {
+                if let Err(e) = self
+                    .store
+                    .delete_secret(region, &s.arn, &Default::default())
+                    .await
+                {
                     return retry("replacing the secret of the same name failed", e);
                 }
                 self.cache.invalidate(region, &s.name, &s.arn);
@@ -335,7 +339,11 @@ impl Arca {
             found.filter(|s| replica_of(s).is_some_and(|o| o.primary_arn == primary_arn))
         {
             let _guard = self.write_locks.lock(&s.arn).await;
-            if let Err(e) = self.store.delete_secret(region, &s.arn).await {
+            if let Err(e) = self
+                .store
+                .delete_secret(region, &s.arn, &Default::default())
+                .await
+            {
                 return retry("deleting the replica failed", e);
             }
             self.cache.invalidate(region, &s.name, &s.arn);
