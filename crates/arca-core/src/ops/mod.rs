@@ -20,10 +20,21 @@ use std::sync::{Arc, OnceLock};
 
 /// Whether the caller may see the secret with ARN `found` (None: no such secret). A scoped
 /// key sees its one secret and nothing else, not even whether another exists.
-fn scope_allows(ctx: &RequestCtx, found: Option<(&str, &str)>) -> Result<(), ApiError> {
+/// A key scoped to a name may also learn that its own name does not exist (it may
+/// create it); asked for any other name, it learns nothing.
+fn scope_allows(
+    ctx: &RequestCtx,
+    secret_id: &str,
+    found: Option<(&str, &str)>,
+) -> Result<(), ApiError> {
     match (&ctx.only_secret, found) {
         (Some(scope), Some((arn, name))) if !scope.allows(arn, name) => {
             Err(ApiError::access_denied())
+        }
+        (Some(crate::SecretScope::Name(n)), None)
+            if *n == crate::events::deliver::secret_name(secret_id) =>
+        {
+            Ok(())
         }
         (Some(_), None) => Err(ApiError::access_denied()),
         _ => Ok(()),
@@ -56,7 +67,7 @@ impl Arca {
         secret_id: &str,
     ) -> Result<Option<SecretRecord>, ApiError> {
         let found = self.lookup_unscoped(ctx, secret_id, false).await?;
-        self.check_scope(ctx, found)
+        self.check_scope(ctx, secret_id, found)
     }
 
     /// As `lookup`, but straight from the store: what a read-modify-write must start from.
@@ -66,17 +77,19 @@ impl Arca {
         secret_id: &str,
     ) -> Result<Option<SecretRecord>, ApiError> {
         let found = self.lookup_unscoped(ctx, secret_id, true).await?;
-        self.check_scope(ctx, found)
+        self.check_scope(ctx, secret_id, found)
     }
 
     fn check_scope(
         &self,
         ctx: &RequestCtx,
+        secret_id: &str,
         found: Option<SecretRecord>,
     ) -> Result<Option<SecretRecord>, ApiError> {
         note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
         scope_allows(
             ctx,
+            secret_id,
             found.as_ref().map(|s| (s.arn.as_str(), s.name.as_str())),
         )?;
         Ok(found)
@@ -104,6 +117,7 @@ impl Arca {
         note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
         scope_allows(
             ctx,
+            secret_id,
             found
                 .as_ref()
                 .map(|s| (s.record.arn.as_str(), s.record.name.as_str())),
