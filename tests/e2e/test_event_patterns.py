@@ -60,7 +60,7 @@ def test_an_event_without_its_mandatory_fields_is_refused(events):
 
 def test_other_eventbridge_operations_are_unknown_and_signing_is_checked(server, events):
     with pytest.raises(ClientError) as e:
-        events.list_rules()
+        events.list_event_buses()
     assert e.value.response["Error"]["Code"] == "UnknownOperationException"
     r = RawClient(server.endpoint).call("AWSEvents.TestEventPattern",
                                         {"EventPattern": "{}", "Event": "{}"})

@@ -511,3 +511,22 @@ def test_events_cli_reads_the_trail(site):
     after = [json.loads(l) for l in site.cli(
         "events", "--secret", arn, "--after", str(short[0]["id"])).splitlines()]
     assert after == short[1:]
+
+
+def test_replication_is_told_by_service_events(site):
+    sm = client(site, "secretsmanager")
+    arn = sm.create_secret(Name="events/replicated", SecretString="v",
+                           AddReplicaRegions=[{"Region": "eu-west-1"}])["ARN"]
+
+    def names():
+        return [json.loads(l)["name"] for l in site.cli("events", "--secret", arn).splitlines()]
+
+    wait_until(lambda: "ReplicationSucceeded" in names(), timeout=20, what="ReplicationSucceeded")
+    sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": "ap-south-1"}])
+    wait_until(lambda: names().count("ReplicationSucceeded") == 2, timeout=20,
+               what="the second region in sync")
+    evs = [json.loads(l) for l in site.cli("events", "--secret", arn).splitlines()]
+    assert [(e["name"], e["detail"]["replicaRegion"]) for e in evs] == [
+        ("ReplicationStarted", "eu-west-1"), ("ReplicationSucceeded", "eu-west-1"),
+        ("ReplicationStarted", "ap-south-1"), ("ReplicationSucceeded", "ap-south-1")]
+    sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=["eu-west-1", "ap-south-1"])

@@ -590,6 +590,19 @@ trait WithDetail {
     fn with_detail(self, detail: serde_json::Value) -> Self;
 }
 
+/// A replication event's detail: the replica region and, for a failure, why.
+pub(crate) trait WithReplica {
+    fn with_replica(self, region: &str, message: &Option<String>) -> Self;
+}
+
+impl WithReplica for EventRecord {
+    fn with_replica(mut self, region: &str, message: &Option<String>) -> Self {
+        self.detail = serde_json::json!({ "replicaRegion": region });
+        self.error = message.clone();
+        self
+    }
+}
+
 impl WithDetail for EventRecord {
     fn with_detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = detail;

@@ -119,13 +119,19 @@ impl Arca {
             let mut outbox = Vec::new();
             crate::replication::enqueue_syncs_on_create(&secret, first.as_ref(), now, &mut outbox);
             let call = ctx.unrecorded_call();
-            let audit: Vec<_> = call
+            let mut audit: Vec<_> = call
                 .map(|c| {
                     let response =
                         crate::audit::response_elements(&c.event_name, &arn, &name, None);
                     vec![c.entry_about(&self.account, Some(&arn), Some(response), None)]
                 })
                 .unwrap_or_default();
+            for (region, _) in &wanted {
+                use crate::rotation::WithReplica;
+                let started = crate::rotation::event("ReplicationStarted", &secret, None, now)
+                    .with_replica(region, &None);
+                audit.push(crate::audit::service_event(&self.account, &started));
+            }
             let effects = Effects {
                 outbox,
                 deliveries: self.route(&audit),

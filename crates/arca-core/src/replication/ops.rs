@@ -7,6 +7,7 @@ use super::{
     Status,
 };
 use crate::ops::{ensure_not_deleted, ensure_unscoped, metadata_change, Writer};
+use crate::rotation::WithReplica;
 use crate::validate::{self, Check};
 use crate::{store_err, Arca, RequestCtx};
 use arca_store::{OutboxEntry, OutboxKind, SecretRecord};
@@ -80,10 +81,19 @@ impl Arca {
             .modify(ctx, &id, |mut secret| {
                 ensure_not_deleted(&secret)?;
                 let mut list = replicas(&secret);
+                let before: Vec<String> = list.iter().map(|r| r.region.clone()).collect();
                 add_replicas(&mut list, &wanted, force);
                 set_replicas(&mut secret, &list);
                 let arn = secret.arn.clone();
-                Ok((Some(metadata_change(secret.clone())), (arn, secret)))
+                let now = self.now();
+                let mut change = metadata_change(secret.clone());
+                for r in list.iter().filter(|r| !before.contains(&r.region)) {
+                    change.events.push(
+                        crate::rotation::event("ReplicationStarted", &secret, None, now)
+                            .with_replica(&r.region, &None),
+                    );
+                }
+                Ok((Some(change), (arn, secret)))
             })
             .await?;
         Ok(ReplicationResponse {

@@ -4,6 +4,7 @@
 
 use super::{replica_of, replicas, set_replicas, Status};
 use crate::ops::{ever_tagged, Writer};
+use crate::rotation::WithReplica;
 use crate::value::Value;
 use crate::{store_err, Arca, RequestCtx};
 use arca_store::{OutboxEntry, OutboxKind};
@@ -205,11 +206,27 @@ impl Arca {
                 if unchanged(r) {
                     return Ok((None, ()));
                 }
+                // A region's status changing is a service event, as AWS's
+                // ReplicationSucceeded and ReplicationFailed.
+                let event = match status {
+                    Status::InSync if r.status != Status::InSync => Some("ReplicationSucceeded"),
+                    Status::Failed if r.status != Status::Failed => Some("ReplicationFailed"),
+                    _ => None,
+                };
                 r.status = status;
                 r.message = message.clone();
                 r.last_accessed_day = accessed.max(r.last_accessed_day);
                 set_replicas(&mut s, &list);
-                Ok((Some(crate::ops::metadata_change(s)), ()))
+                let now = self.now();
+                let events: Vec<_> = event
+                    .map(|name| {
+                        crate::rotation::event(name, &s, None, now).with_replica(&target, &message)
+                    })
+                    .into_iter()
+                    .collect();
+                let mut change = crate::ops::metadata_change(s);
+                change.events = events;
+                Ok((Some(change), ()))
             })
             .await;
         match result {
