@@ -23,6 +23,38 @@ use arca_store::{EventRecord, Store, StoreError};
 use arca_types::time::to_wire;
 use serde_json::{json, Value};
 
+/// The trail's calls matching `filter` after seq `after`, each turned into a line by
+/// `line` (None: skipped), until `limit` lines.
+async fn scan(
+    store: &dyn Store,
+    filter: &Filter,
+    after: i64,
+    limit: usize,
+    mut line: impl FnMut(crate::audit::batch::Item) -> Option<Value>,
+) -> Result<Vec<Value>, StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = Some(Cursor {
+        seq: after,
+        index: u32::MAX,
+    });
+    loop {
+        let (items, next) = read_forward(store, filter, cursor, limit.max(1)).await?;
+        let done = items.is_empty() || next == cursor;
+        for item in items {
+            if let Some(v) = line(item) {
+                out.push(v);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if done {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
+
 /// Secrets Manager's service events in the trail (one secret's, when `secret` is set),
 /// after trail seq `after`, at most `limit`, in the short shape above.
 pub async fn service_events(
@@ -36,46 +68,29 @@ pub async fn service_events(
         read_only: Some(false),
         ..Default::default()
     };
-    let mut out = Vec::new();
-    let mut cursor = Some(Cursor {
-        seq: after,
-        index: u32::MAX,
-    });
-    loop {
-        let (items, next) = read_forward(store, &filter, cursor, limit.max(1)).await?;
-        let done = items.is_empty() || next == cursor;
-        for item in items {
-            if item.event_type != crate::audit::SERVICE_EVENT {
-                continue;
-            }
-            let Ok(r) = serde_json::from_str::<Value>(&item.json) else {
-                continue;
-            };
-            if r["eventSource"] != crate::audit::EVENT_SOURCE {
-                continue;
-            }
-            let data = &r["additionalEventData"];
-            let text = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
-            out.push(json!({
-                "id": item.seq,
-                "time": to_wire(item.time),
-                "name": item.event_name,
-                "region": item.region,
-                "secretArn": text("SecretId"),
-                "versionId": text("VersionId"),
-                "step": text("step"),
-                "error": text("failureReason"),
-                "detail": text("detail"),
-            }));
-            if out.len() == limit {
-                return Ok(out);
-            }
+    scan(store, &filter, after, limit, |item| {
+        if item.event_type != crate::audit::SERVICE_EVENT {
+            return None;
         }
-        if done {
-            return Ok(out);
+        let r = serde_json::from_str::<Value>(&item.json).ok()?;
+        if r["eventSource"] != crate::audit::EVENT_SOURCE {
+            return None;
         }
-        cursor = next;
-    }
+        let data = &r["additionalEventData"];
+        let text = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
+        Some(json!({
+            "id": item.seq,
+            "time": to_wire(item.time),
+            "name": item.event_name,
+            "region": item.region,
+            "secretArn": text("SecretId"),
+            "versionId": text("VersionId"),
+            "step": text("step"),
+            "error": text("failureReason"),
+            "detail": text("detail"),
+        }))
+    })
+    .await
 }
 
 /// The published events (EventBridge envelopes) in the trail after seq `after`, each
@@ -89,46 +104,29 @@ pub async fn published(
 ) -> Result<Vec<Value>, StoreError> {
     let filter = Filter {
         secret: secret.map(str::to_owned),
+        read_only: Some(false),
         ..Default::default()
     };
-    let mut out = Vec::new();
-    let mut cursor = Some(Cursor {
-        seq: after,
-        index: u32::MAX,
-    });
-    loop {
-        let (items, next) = read_forward(store, &filter, cursor, limit.max(1)).await?;
-        let done = items.is_empty() || next == cursor;
-        for item in items {
-            if item.read_only {
-                continue;
-            }
-            let entry = arca_store::AuditEntry {
-                time: item.time,
-                event_id: item.event_id.clone(),
-                event_type: item.event_type.clone(),
-                event_name: item.event_name.clone(),
-                region: item.region.clone(),
-                read_only: item.read_only,
-                access_key_id: item.access_key_id.clone(),
-                resource: item.resource.clone(),
-                error_code: item.error_code.clone(),
-                batch: 0,
-                detail: item.json.clone(),
-            };
-            if let Some(mut e) = envelope::envelope(account, &entry) {
-                e["seq"] = item.seq.into();
-                out.push(e);
-                if out.len() == limit {
-                    return Ok(out);
-                }
-            }
-        }
-        if done {
-            return Ok(out);
-        }
-        cursor = next;
-    }
+    scan(store, &filter, after, limit, |item| {
+        let seq = item.seq;
+        let entry = arca_store::AuditEntry {
+            time: item.time,
+            event_id: item.event_id,
+            event_type: item.event_type,
+            event_name: item.event_name,
+            region: item.region,
+            read_only: item.read_only,
+            access_key_id: item.access_key_id,
+            resource: item.resource,
+            error_code: item.error_code,
+            batch: 0,
+            detail: item.json,
+        };
+        let mut e = envelope::envelope(account, &entry)?;
+        e["seq"] = seq.into();
+        Some(e)
+    })
+    .await
 }
 
 pub fn event_json(e: &EventRecord) -> Value {
