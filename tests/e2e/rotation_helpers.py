@@ -234,6 +234,16 @@ def free_port() -> int:
 
 # ---------- the HTTP rotation function ----------
 
+def signed_by_arca(secret: bytes, headers, body: bytes) -> bool:
+    """What a receiver of Arca's webhooks checks: X-Arca-Signature is v1= HMAC-SHA256 of
+    "<X-Arca-Timestamp>.<body>", and the timestamp is fresh."""
+    ts = headers.get("X-Arca-Timestamp", "")
+    sig = headers.get("X-Arca-Signature", "")
+    want = "v1=" + hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    fresh = ts.isdigit() and abs(time.time() - int(ts)) < 300
+    return fresh and hmac.compare_digest(want, sig)
+
+
 class Receiver:
     """An HTTP rotation function: verifies X-Arca-Signature, runs the template handler's
     step with its own boto3 client (as a Lambda would), answers 200, or 500 for steps
@@ -254,11 +264,7 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                ts = self.headers.get("X-Arca-Timestamp", "")
-                sig = self.headers.get("X-Arca-Signature", "")
-                want = "v1=" + hmac.new(recv.secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-                fresh = ts.isdigit() and abs(time.time() - int(ts)) < 300
-                if not (fresh and hmac.compare_digest(want, sig)):
+                if not signed_by_arca(recv.secret, self.headers, body):
                     with recv.lock:
                         recv.bad_signatures += 1
                     return self._answer(401)

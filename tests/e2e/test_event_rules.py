@@ -9,8 +9,6 @@ after which every matched event reaches its target exactly once by its idempoten
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import subprocess
@@ -25,8 +23,8 @@ from botocore.exceptions import ClientError
 
 from conftest import arca_binary
 from helpers import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, token, wait_until
-from rotation_helpers import (HANDLERS, fn_arn, make_sm, shim_argv, start_server, stop_server,
-                              toml_function, write_hmac_secret)
+from rotation_helpers import (fn_arn, make_sm, shim_argv, signed_by_arca, start_server,
+                              stop_server, toml_function, write_hmac_secret)
 
 GENERIC = fn_arn("arca-e2e-generic")
 HOOK = fn_arn("arca-e2e-event-hook")
@@ -60,11 +58,7 @@ class Hook:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                ts = self.headers.get("X-Arca-Timestamp", "")
-                sig = self.headers.get("X-Arca-Signature", "")
-                want = "v1=" + hmac.new(hook.secret, ts.encode() + b"." + body,
-                                        hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(want, sig):
+                if not signed_by_arca(hook.secret, self.headers, body):
                     with hook.lock:
                         hook.bad_signatures += 1
                     return self._answer(401)
@@ -191,6 +185,15 @@ def rotation_rule(events, name: str, arn: str, target: dict) -> None:
     assert out["FailedEntryCount"] == 0, out
 
 
+def seed(site, name: str, rule: str, target: dict):
+    """The seed's setup: a secret, a rule on its RotationSucceeded with `target`, one
+    rotation. Returns the clients, the ARN and the rotated value."""
+    sm, ev = client(site, "secretsmanager"), client(site, "events")
+    arn = sm.create_secret(Name=name, SecretString='{"password": "first"}')["ARN"]
+    rotation_rule(ev, rule, arn, target)
+    return sm, arn, rotate(sm, arn)
+
+
 def rotate(sm, arn: str) -> str:
     tok = token()
     sm.rotate_secret(SecretId=arn, RotationLambdaARN=GENERIC, ClientRequestToken=tok,
@@ -303,10 +306,7 @@ def test_rule_api_with_the_aws_cli(site, tmp_path):
 # ---------- the seed's scenario, three ways ----------
 
 def test_rotation_copies_to_the_backup_region_with_the_built_in_action(site):
-    sm, ev = client(site, "secretsmanager"), client(site, "events")
-    arn = sm.create_secret(Name="seed/builtin", SecretString='{"password": "first"}')["ARN"]
-    rotation_rule(ev, "seed-builtin", arn, {"Id": "copy", "Arn": COPY_ACTION})
-    new = rotate(sm, arn)
+    sm, arn, new = seed(site, "seed/builtin", "seed-builtin", {"Id": "copy", "Arn": COPY_ACTION})
     wait_until(lambda: backup_value(site, "seed/builtin") == new, timeout=20,
                what="the copy in the backup region")
     # A second rotation updates the copy that now exists.
@@ -343,12 +343,9 @@ def test_rotation_copies_to_the_backup_region_with_the_built_in_action(site):
 
 
 def test_rotation_copies_to_the_backup_region_through_a_webhook(site, hook):
-    sm, ev = client(site, "secretsmanager"), client(site, "events")
     hook.copy_endpoint = site.endpoint
     try:
-        arn = sm.create_secret(Name="seed/webhook", SecretString='{"password": "first"}')["ARN"]
-        rotation_rule(ev, "seed-webhook", arn, {"Id": "hook", "Arn": HOOK})
-        new = rotate(sm, arn)
+        _, arn, new = seed(site, "seed/webhook", "seed-webhook", {"Id": "hook", "Arn": HOOK})
         wait_until(lambda: backup_value(site, "seed/webhook") == new, timeout=20,
                    what="the webhook's copy")
     finally:
@@ -365,10 +362,7 @@ def test_rotation_copies_to_the_backup_region_through_a_webhook(site, hook):
 
 
 def test_rotation_copies_to_the_backup_region_through_a_boto3_command(site):
-    sm, ev = client(site, "secretsmanager"), client(site, "events")
-    arn = sm.create_secret(Name="seed/command", SecretString='{"password": "first"}')["ARN"]
-    rotation_rule(ev, "seed-command", arn, {"Id": "cmd", "Arn": COPY_CMD})
-    new = rotate(sm, arn)
+    sm, arn, new = seed(site, "seed/command", "seed-command", {"Id": "cmd", "Arn": COPY_CMD})
     wait_until(lambda: backup_value(site, "seed/command") == new, timeout=30,
                what="the command's copy")
     # The handler signed with the short-lived key Arca gave it, not ours.

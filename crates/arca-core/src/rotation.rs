@@ -6,6 +6,7 @@
 //! the scheduler must look at it; the lease is taken with the store's revision check, so
 //! two rotations of one secret never run at once, even across processes.
 
+use crate::events::secret_event as event;
 use crate::ops::{ensure_not_deleted, ensure_unscoped, metadata_change};
 use crate::schedule::RotationSchedule;
 use crate::stages::{self, AWSCURRENT, AWSPENDING};
@@ -567,40 +568,8 @@ impl Arca {
     }
 }
 
-pub(crate) fn event(
-    name: &str,
-    s: &SecretRecord,
-    version: Option<&str>,
-    now: Millis,
-) -> EventRecord {
-    EventRecord {
-        id: 0,
-        time: now,
-        name: name.to_owned(),
-        region: s.region.clone(),
-        secret_arn: Some(s.arn.clone()),
-        version_id: version.map(str::to_owned),
-        step: None,
-        error: None,
-        detail: serde_json::Value::Null,
-    }
-}
-
 trait WithDetail {
     fn with_detail(self, detail: serde_json::Value) -> Self;
-}
-
-/// A replication event's detail: the replica region and, for a failure, why.
-pub(crate) trait WithReplica {
-    fn with_replica(self, region: &str, message: &Option<String>) -> Self;
-}
-
-impl WithReplica for EventRecord {
-    fn with_replica(mut self, region: &str, message: &Option<String>) -> Self {
-        self.detail = serde_json::json!({ "replicaRegion": region });
-        self.error = message.clone();
-        self
-    }
 }
 
 impl WithDetail for EventRecord {

@@ -46,21 +46,7 @@ pub enum FunctionSpec {
     },
 }
 
-/// `arn:aws:lambda:<region>:<12-digit account>:function:<name>`.
-pub fn valid_function_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    parts.len() == 7
-        && parts[0] == "arn"
-        && parts[2] == "lambda"
-        && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5] == "function"
-        && !parts[6].is_empty()
-        && parts[6]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
-}
+pub use arca_types::arn::valid_function_arn;
 
 /// Finds the invoker for a function ARN. The scheduler depends on this seam only.
 #[async_trait]

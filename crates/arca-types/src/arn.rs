@@ -50,6 +50,39 @@ impl SecretRef {
     }
 }
 
+/// A secret's name from its id: an ARN's resource less AWS's `-` and six-character
+/// suffix, or the id itself when it is a name.
+pub fn secret_name_of(id: &str) -> String {
+    match SecretRef::parse(id) {
+        SecretRef::Arn { resource, .. } => {
+            let cut = resource.len().saturating_sub(7);
+            if resource.len() > 7 && resource.as_bytes()[cut] == b'-' {
+                resource[..cut].to_owned()
+            } else {
+                resource
+            }
+        }
+        SecretRef::Name(n) => n,
+    }
+}
+
+/// `arn:aws:lambda:<region>:<12-digit account>:function:<name>`: what rotation functions
+/// and event targets are bound to.
+pub fn valid_function_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    parts.len() == 7
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5] == "function"
+        && !parts[6].is_empty()
+        && parts[6]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
+}
+
 /// KMS-style key ARN for a named encryption key.
 pub fn kms_key_arn(region: &str, account: &str, key_id: &str) -> String {
     format!("arn:aws:kms:{region}:{account}:key/{key_id}")

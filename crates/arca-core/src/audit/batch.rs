@@ -231,6 +231,25 @@ pub struct Item {
     pub json: String,
 }
 
+impl Item {
+    /// The call as a single entry of its own (what an event is made from).
+    pub fn into_entry(self) -> AuditEntry {
+        AuditEntry {
+            time: self.time,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            event_name: self.event_name,
+            region: self.region,
+            read_only: self.read_only,
+            access_key_id: self.access_key_id,
+            resource: self.resource,
+            error_code: self.error_code,
+            batch: 0,
+            detail: self.json,
+        }
+    }
+}
+
 /// The calls an entry holds, in order (an entry that does not decode yields none: the
 /// chain's verification reports it).
 pub fn expand(r: &AuditRecord) -> Vec<Item> {

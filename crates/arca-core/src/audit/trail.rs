@@ -70,16 +70,10 @@ impl Filter {
 /// Whether a record's resource is `wanted`: the same string, or (`wanted` a name) the ARN
 /// of a secret of that name (`...:secret:<name>-` and AWS's six-character suffix).
 fn names_secret(resource: &str, wanted: &str) -> bool {
-    if resource == wanted {
-        return true;
-    }
-    let Some((_, tail)) = resource.split_once(":secret:") else {
-        return false;
-    };
-    tail.len() == wanted.len() + 7
-        && tail.starts_with(wanted)
-        && tail.as_bytes()[wanted.len()] == b'-'
-        && resource.starts_with("arn:")
+    resource == wanted
+        || (resource.starts_with("arn:")
+            && resource.contains(":secret:")
+            && arca_types::arn::secret_name_of(resource) == wanted)
 }
 
 /// Where a reader is in the trail: after (ascending) or before (descending) this call.

@@ -15,6 +15,7 @@ use super::targets::TargetKind;
 use crate::audit::{Call, Caller, ServiceEvent};
 use crate::{store_err, Arca, RequestCtx, SecretScope};
 use arca_store::{DeliveryOutcome, DeliveryRecord, DeliveryState, TargetRecord};
+use arca_types::arn::secret_name_of;
 use arca_types::time::Millis;
 use arca_types::wire::{CreateSecretRequest, GetSecretValueRequest, PutSecretValueRequest};
 use arca_types::{ApiError, ErrorCode};
@@ -79,22 +80,6 @@ pub fn event_secret(event: &Value) -> Option<String> {
     .find_map(|v| v.as_str().map(str::to_owned))
 }
 
-/// A secret's name from its ARN (the resource less the 7-character suffix), or the id
-/// itself when it is a name.
-pub fn secret_name(id: &str) -> String {
-    match arca_types::arn::SecretRef::parse(id) {
-        arca_types::arn::SecretRef::Arn { resource, .. } => {
-            let cut = resource.len().saturating_sub(7);
-            if resource.len() > 7 && resource.as_bytes()[cut] == b'-' {
-                resource[..cut].to_owned()
-            } else {
-                resource
-            }
-        }
-        arca_types::arn::SecretRef::Name(n) => n,
-    }
-}
-
 /// A 36-character token from `key`: the copy action's ClientRequestToken, so a retried
 /// copy writes the version the first attempt wrote, not another.
 fn token_of(key: &str) -> String {
@@ -153,7 +138,7 @@ impl Arca {
                     (None, Some(p)) => json_path(&event, p)?.to_string().into_bytes(),
                     (None, None) => d.event.clone().into_bytes(),
                 };
-                Ok((kind, body, event_secret(&event).map(|s| secret_name(&s))))
+                Ok((kind, body, event_secret(&event).map(|s| secret_name_of(&s))))
             });
             let age_ms = now - d.created_at;
             let expired = age_ms > Millis::from(target.max_age_secs) * 1000;
@@ -387,15 +372,16 @@ impl Arca {
                 },
             )
             .await;
-        let missing = matches!(&put, Err(e) if e.code == ErrorCode::ResourceNotFound);
-        if !missing {
-            self.finish_call(&put_ctx, put.as_ref().err()).await;
-            return put
-                .map(|_| ())
-                .map_err(|e| format!("writing {name} in {region}: {}", e.code.aws_type()));
-        }
-        // Not there yet: the record of the refused put is kept, then the secret created.
         self.finish_call(&put_ctx, put.as_ref().err()).await;
+        match put {
+            Err(e) if e.code == ErrorCode::ResourceNotFound => {}
+            other => {
+                return other
+                    .map(|_| ())
+                    .map_err(|e| format!("writing {name} in {region}: {}", e.code.aws_type()))
+            }
+        }
+        // Not there yet (the refused put is in the trail): create it.
         let mut params = json!({ "name": name, "clientRequestToken": token });
         if let Some(k) = kms_key_id {
             params["kmsKeyId"] = k.into();
@@ -426,7 +412,7 @@ impl Arca {
     fn action_ctx(&self, op: &str, region: &str, params: Value, request_id: &str) -> RequestCtx {
         let mut ctx = RequestCtx::new(region);
         if let Some(name) = params["secretId"].as_str().or(params["name"].as_str()) {
-            ctx.only_secret = Some(SecretScope::Name(secret_name(name)));
+            ctx.only_secret = Some(SecretScope::Name(secret_name_of(name)));
         }
         if self.audit_enabled() {
             let agent: Arc<str> = Arc::from(DELIVERY_SOURCE);
@@ -473,8 +459,8 @@ mod tests {
         assert_eq!(event_secret(&service).as_deref(), Some(arn));
         let call = json!({"detail": {"responseElements": {"arn": arn}}});
         assert_eq!(event_secret(&call).as_deref(), Some(arn));
-        assert_eq!(secret_name(arn), "db/app");
-        assert_eq!(secret_name("db/app"), "db/app");
+        assert_eq!(secret_name_of(arn), "db/app");
+        assert_eq!(secret_name_of("db/app"), "db/app");
     }
 
     #[test]

@@ -19,7 +19,56 @@ pub mod targets;
 pub use routes::RuleState;
 
 use crate::audit::trail::{read_forward, Cursor, Filter};
-use arca_store::{EventRecord, Store, StoreError};
+use arca_store::{EventRecord, SecretRecord, Store, StoreError};
+use arca_types::time::Millis;
+
+/// What Secrets Manager did on its own about a secret (`name`, e.g. RotationStarted,
+/// StartSecretVersionDelete), to commit with the change it reports (`SecretChange::events`,
+/// which the write path also puts in the trail).
+pub(crate) fn secret_event(
+    name: &str,
+    s: &SecretRecord,
+    version: Option<&str>,
+    now: Millis,
+) -> EventRecord {
+    arn_event(name, &s.region, &s.arn, version, now)
+}
+
+/// `secret_event` for a secret known by region and ARN only.
+pub(crate) fn arn_event(
+    name: &str,
+    region: &str,
+    arn: &str,
+    version: Option<&str>,
+    now: Millis,
+) -> EventRecord {
+    EventRecord {
+        id: 0,
+        time: now,
+        name: name.to_owned(),
+        region: region.to_owned(),
+        secret_arn: Some(arn.to_owned()),
+        version_id: version.map(str::to_owned),
+        step: None,
+        error: None,
+        detail: Value::Null,
+    }
+}
+
+/// A replication event (ReplicationStarted, ReplicationSucceeded, ReplicationFailed) about
+/// `s`'s replica in `region`, with why it failed.
+pub(crate) fn replica_event(
+    name: &str,
+    s: &SecretRecord,
+    region: &str,
+    message: Option<&str>,
+    now: Millis,
+) -> EventRecord {
+    let mut e = secret_event(name, s, None, now);
+    e.detail = json!({ "replicaRegion": region });
+    e.error = message.map(str::to_owned);
+    e
+}
 use arca_types::time::to_wire;
 use serde_json::{json, Value};
 
@@ -109,38 +158,12 @@ pub async fn published(
     };
     scan(store, &filter, after, limit, |item| {
         let seq = item.seq;
-        let entry = arca_store::AuditEntry {
-            time: item.time,
-            event_id: item.event_id,
-            event_type: item.event_type,
-            event_name: item.event_name,
-            region: item.region,
-            read_only: item.read_only,
-            access_key_id: item.access_key_id,
-            resource: item.resource,
-            error_code: item.error_code,
-            batch: 0,
-            detail: item.json,
-        };
+        let entry = item.into_entry();
         let mut e = envelope::envelope(account, &entry)?;
         e["seq"] = seq.into();
         Some(e)
     })
     .await
-}
-
-pub fn event_json(e: &EventRecord) -> Value {
-    json!({
-        "id": e.id,
-        "time": to_wire(e.time),
-        "name": e.name,
-        "region": e.region,
-        "secretArn": e.secret_arn,
-        "versionId": e.version_id,
-        "step": e.step,
-        "error": e.error,
-        "detail": e.detail,
-    })
 }
 
 /// EventBridge's TestEventPattern: whether `event` (an event in EventBridge's envelope)

@@ -26,15 +26,8 @@ impl TargetKind {
         };
         let account_ok = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
         match parts.as_slice() {
-            ["arn", "aws", "lambda", region, account, rest]
-                if region_ok(region) && account_ok(account) =>
-            {
-                let name = rest.strip_prefix("function:").unwrap_or("");
-                if name.is_empty()
-                    || !name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
-                {
+            ["arn", "aws", "lambda", ..] => {
+                if !arca_types::arn::valid_function_arn(arn) {
                     return Err(format!("{arn} is not a function ARN."));
                 }
                 Ok(TargetKind::Function(arn.to_owned()))

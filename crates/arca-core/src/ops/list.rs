@@ -245,17 +245,13 @@ impl Arca {
     /// The trail's record of a purge (EndSecretVersionDelete) and the deliveries it owes,
     /// committed with the purge if it happens.
     fn purge_effects(&self, d: &arca_store::PurgeDue) -> arca_store::Effects {
-        let event = arca_store::EventRecord {
-            id: 0,
-            time: self.now(),
-            name: "EndSecretVersionDelete".into(),
-            region: d.region.clone(),
-            secret_arn: Some(d.arn.clone()),
-            version_id: None,
-            step: None,
-            error: None,
-            detail: serde_json::Value::Null,
-        };
+        let event = crate::events::arn_event(
+            "EndSecretVersionDelete",
+            &d.region,
+            &d.arn,
+            None,
+            self.now(),
+        );
         let audit = vec![crate::audit::service_event(&self.account, &event)];
         arca_store::Effects {
             deliveries: self.route(&audit),

@@ -32,7 +32,7 @@ fn scope_allows(
             Err(ApiError::access_denied())
         }
         (Some(crate::SecretScope::Name(n)), None)
-            if *n == crate::events::deliver::secret_name(secret_id) =>
+            if *n == arca_types::arn::secret_name_of(secret_id) =>
         {
             Ok(())
         }

@@ -127,9 +127,8 @@ impl Arca {
                 })
                 .unwrap_or_default();
             for (region, _) in &wanted {
-                use crate::rotation::WithReplica;
-                let started = crate::rotation::event("ReplicationStarted", &secret, None, now)
-                    .with_replica(region, &None);
+                let started =
+                    crate::events::replica_event("ReplicationStarted", &secret, region, None, now);
                 audit.push(crate::audit::service_event(&self.account, &started));
             }
             let effects = Effects {
@@ -373,7 +372,7 @@ impl Arca {
                 .unwrap_or_default();
             audit.push(crate::audit::service_event(
                 &self.account,
-                &crate::rotation::event("EndSecretVersionDelete", &secret, None, now),
+                &crate::events::secret_event("EndSecretVersionDelete", &secret, None, now),
             ));
             let effects = arca_store::Effects {
                 deliveries: self.route(&audit),
@@ -412,7 +411,8 @@ impl Arca {
                 name: secret.name.clone(),
                 deletion_date: to_wire(purge_at),
             };
-            let started = crate::rotation::event("StartSecretVersionDelete", &secret, None, now);
+            let started =
+                crate::events::secret_event("StartSecretVersionDelete", &secret, None, now);
             let mut change = metadata_change(secret);
             change.events.push(started);
             Ok((Some(change), out))
@@ -439,7 +439,7 @@ impl Arca {
             secret.purge_at = None;
             crate::rotation::reschedule(&mut secret);
             let cancelled =
-                crate::rotation::event("CancelSecretVersionDelete", &secret, None, self.now());
+                crate::events::secret_event("CancelSecretVersionDelete", &secret, None, self.now());
             let mut change = metadata_change(secret);
             change.events.push(cancelled);
             Ok((Some(change), out))

@@ -7,7 +7,6 @@ use super::{
     Status,
 };
 use crate::ops::{ensure_not_deleted, ensure_unscoped, metadata_change, Writer};
-use crate::rotation::WithReplica;
 use crate::validate::{self, Check};
 use crate::{store_err, Arca, RequestCtx};
 use arca_store::{OutboxEntry, OutboxKind, SecretRecord};
@@ -88,10 +87,13 @@ impl Arca {
                 let now = self.now();
                 let mut change = metadata_change(secret.clone());
                 for r in list.iter().filter(|r| !before.contains(&r.region)) {
-                    change.events.push(
-                        crate::rotation::event("ReplicationStarted", &secret, None, now)
-                            .with_replica(&r.region, &None),
-                    );
+                    change.events.push(crate::events::replica_event(
+                        "ReplicationStarted",
+                        &secret,
+                        &r.region,
+                        None,
+                        now,
+                    ));
                 }
                 Ok((Some(change), (arn, secret)))
             })

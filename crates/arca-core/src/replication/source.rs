@@ -4,7 +4,6 @@
 
 use super::{replica_of, replicas, set_replicas, Status};
 use crate::ops::{ever_tagged, Writer};
-use crate::rotation::WithReplica;
 use crate::value::Value;
 use crate::{store_err, Arca, RequestCtx};
 use arca_store::{OutboxEntry, OutboxKind};
@@ -220,7 +219,7 @@ impl Arca {
                 let now = self.now();
                 let events: Vec<_> = event
                     .map(|name| {
-                        crate::rotation::event(name, &s, None, now).with_replica(&target, &message)
+                        crate::events::replica_event(name, &s, &target, message.as_deref(), now)
                     })
                     .into_iter()
                     .collect();
