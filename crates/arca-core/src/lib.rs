@@ -8,13 +8,13 @@ mod accessed;
 mod answer;
 pub mod audit;
 mod cache;
-mod caught_up;
 pub mod events;
 pub mod filter;
 pub mod keys;
 mod locks;
 mod ops;
 pub mod password;
+mod readlog;
 pub mod replication;
 pub mod rotation;
 pub mod schedule;
@@ -108,8 +108,8 @@ pub struct Arca {
     /// Serializes writes to one secret within this process.
     pub(crate) write_locks: locks::StripedLocks,
     pub(crate) cache: Arc<cache::ReadCache>,
-    pub(crate) accessed: accessed::AccessRecorder,
-    pub(crate) audit: audit::AuditRecorder,
+    /// The read path's bookkeeping: read audit records and access dates.
+    pub(crate) reads: readlog::ReadLog,
     audit_enabled: std::sync::atomic::AtomicBool,
     /// The enabled rules and their targets, matched against every write's records.
     pub(crate) routes: Arc<events::routes::RouteTable>,
@@ -125,15 +125,15 @@ impl Arca {
         account: String,
     ) -> Self {
         let cache = Arc::new(cache::ReadCache::new(cache::DEFAULT_CAPACITY));
-        let accessed = accessed::AccessRecorder::new(store.clone(), cache.clone());
         let routes = Arc::new(events::routes::RouteTable::new());
         let delivery_wakeup = Arc::new(tokio::sync::Notify::new());
-        let audit = audit::AuditRecorder::new(
+        let reads = readlog::ReadLog::new(
             store.clone(),
             clock.clone(),
             account.clone(),
-            audit::DEFAULT_QUEUE,
+            readlog::DEFAULT_QUEUE,
             (routes.clone(), delivery_wakeup.clone()),
+            cache.clone(),
         );
         Self {
             store,
@@ -147,22 +147,22 @@ impl Arca {
             ),
             write_locks: locks::StripedLocks::new(),
             cache,
-            accessed,
-            audit,
+            reads,
             audit_enabled: std::sync::atomic::AtomicBool::new(true),
             routes,
             delivery_wakeup,
         }
     }
 
-    /// Replaces the audit queue with one of `capacity` records (before serving).
+    /// Replaces the read log's queue with one of `capacity` items (before serving).
     pub fn set_audit_queue(&mut self, capacity: usize) {
-        self.audit = audit::AuditRecorder::new(
+        self.reads = readlog::ReadLog::new(
             self.store.clone(),
             self.clock.clone(),
             self.account.clone(),
             capacity,
             (self.routes.clone(), self.delivery_wakeup.clone()),
+            self.cache.clone(),
         );
     }
 
@@ -194,18 +194,24 @@ impl Arca {
             call.found_arn()
                 .map(|arn| serde_json::json!({ "arn": arn }))
         };
-        self.audit.record(call, response, error.cloned()).await;
+        self.reads
+            .record(audit::batch::Pending {
+                call,
+                response,
+                error: error.cloned(),
+            })
+            .await;
     }
 
     /// What the audit queue has done since start.
     pub fn audit_stats(&self) -> audit::AuditStats {
-        self.audit.stats()
+        self.reads.stats()
     }
 
     /// Waits until every audit record queued so far is written (at shutdown, and for
     /// tests that read the trail).
     pub async fn flush_audit(&self) {
-        self.audit.flush().await;
+        self.reads.flush_calls().await;
     }
 
     /// What the rotation scheduler waits on besides its timer.
@@ -262,7 +268,7 @@ impl Arca {
     /// Writes the access dates still gathering for their batch (at shutdown, so a clean
     /// stop loses none).
     pub async fn flush_access_dates(&self) {
-        self.accessed.flush().await;
+        self.reads.flush_touches().await;
     }
 
     pub(crate) fn now(&self) -> i64 {

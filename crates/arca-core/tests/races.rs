@@ -7,16 +7,19 @@
 //! - an event appended after its write had committed: a failure (or a crash) in between
 //!   lost it. Events now travel in the write's own transaction.
 //!
+//! The read path's bookkeeping: a burst of reads is one store write, holding both the
+//! reads' audit records and the access dates they set.
+//!
 //! And what only concurrency shows: one ClientRequestToken sent twice at once, puts
 //! racing at the 100-version quota, two label moves on one secret at once.
 
 use arca_core::{Arca, KeyService, RequestCtx};
 use arca_crypto::RootKey;
 use arca_store::{
-    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome,
-    DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord,
-    ListQuery, NewDelivery, NewVersion, OutboxEntry, PurgeDue, RotationFunctionRecord, RuleRecord,
-    SealedValue, SecretChange, SecretPredicate, SecretRecord, Store, TargetRecord,
+    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome, DeliveryRecord,
+    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion,
+    OutboxEntry, PurgeDue, ReadBatch, RotationFunctionRecord, RuleRecord, SealedValue,
+    SecretChange, SecretPredicate, SecretRecord, Store, TargetRecord,
 };
 use arca_store_sqlite::SqliteStore;
 use arca_types::secret::SecretString;
@@ -57,6 +60,8 @@ struct GatedStore {
     /// A lone `append_event` (one outside a write's transaction) fails, as a crash
     /// between a commit and an append after it would lose the event.
     refuse_lone_events: AtomicBool,
+    /// Each read-log write seen: (calls it records, access dates it sets).
+    read_batches: std::sync::Mutex<Vec<(u32, usize)>>,
 }
 
 #[async_trait]
@@ -77,12 +82,13 @@ impl Store for GatedStore {
             .create_secret_with(secret, versions, effects)
             .await
     }
-    async fn append_audit(
-        &self,
-        entries: Vec<AuditEntry>,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<()> {
-        self.inner.append_audit(entries, deliveries).await
+    async fn append_reads(&self, batch: Arc<ReadBatch>) -> Result<()> {
+        let calls = batch.audit.iter().map(|e| e.batch.max(1)).sum();
+        self.read_batches
+            .lock()
+            .unwrap()
+            .push((calls, batch.touches.len()));
+        self.inner.append_reads(batch).await
     }
     async fn put_rule(&self, rule: &RuleRecord, audit: Vec<AuditEntry>) -> Result<()> {
         self.inner.put_rule(rule, audit).await
@@ -162,9 +168,6 @@ impl Store for GatedStore {
     async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>> {
         self.inner.get_sealed_value(arn, version_id).await
     }
-    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
-        self.inner.touch_accessed(touches).await
-    }
     async fn list_secrets(
         &self,
         region: &str,
@@ -241,6 +244,7 @@ async fn instance(dir: &tempfile::TempDir, clock: ManualClock) -> (Arc<Arca>, Ar
         after_update: Gate::default(),
         after_due_for_purge: Gate::default(),
         refuse_lone_events: AtomicBool::new(false),
+        read_batches: Default::default(),
     });
     let store: Arc<dyn Store> = gated.clone();
     let root = RootKey::from_base64(ROOT).expect("root");
@@ -599,4 +603,52 @@ async fn concurrent_puts_at_the_version_quota_keep_every_acknowledged_version() 
     for a in &acknowledged {
         assert!(ids.contains(&a.as_str()), "acknowledged {a} is gone");
     }
+}
+
+#[tokio::test]
+async fn reads_record_their_calls_and_access_dates_in_one_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (arca, store) = instance(&dir, ManualClock::new(T0)).await;
+    let plain = RequestCtx::new("us-east-1");
+    let names: Vec<String> = (0..20).map(|i| format!("read-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        arca.create_secret(
+            &plain,
+            CreateSecretRequest {
+                name: Some(name.clone()),
+                secret_string: Some(SecretString::new("v".into())),
+                client_request_token: Some(format!("{i:0>32}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    }
+    for (i, name) in names.iter().enumerate() {
+        let body = format!(r#"{{"SecretId":"{name}"}}"#);
+        let mut ctx = RequestCtx::new("us-east-1");
+        ctx.call = Some(Arc::new(arca_core::audit::Call::new(
+            "GetSecretValue",
+            body.as_bytes(),
+            "us-east-1",
+            T0,
+            &format!("00000000-0000-4000-8000-{i:012}"),
+            arca_core::audit::Caller::default(),
+        )));
+        let got = arca
+            .get_secret_value(
+                &ctx,
+                GetSecretValueRequest {
+                    secret_id: Some(name.clone()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        arca.finish_call(&ctx, got.as_ref().err()).await;
+        got.expect("get");
+    }
+    arca.flush_audit().await;
+    arca.flush_access_dates().await;
+    let batches = store.read_batches.lock().unwrap().clone();
+    assert_eq!(batches, [(20, 20)], "one write for the reads' records and days");
 }

@@ -25,11 +25,10 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use arca_store::{
-    AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome,
-    DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord,
-    ListQuery, NewDelivery, NewVersion, OutboxEntry, PurgeDue, Result, RotationFunctionRecord,
-    RuleRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store, StoreError,
-    TargetRecord,
+    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome, DeliveryRecord,
+    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion,
+    OutboxEntry, PurgeDue, ReadBatch, Result, RotationFunctionRecord, RuleRecord, SealedValue,
+    SecretChange, SecretPredicate, SecretRecord, Store, StoreError, TargetRecord,
 };
 use error::sql_err;
 use schema::Role;
@@ -454,18 +453,6 @@ impl Store for SqliteStore {
         read::sealed_value(&conn, arn, version_id)
     }
 
-    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
-        if touches.is_empty() {
-            return Ok(());
-        }
-        self.write(move |c| {
-            touches
-                .iter()
-                .try_for_each(|t| write::touch_accessed(c, &t.arn, &t.version_id, t.day))
-        })
-        .await
-    }
-
     async fn list_secrets(
         &self,
         region: &str,
@@ -509,14 +496,17 @@ impl Store for SqliteStore {
         read::events(&conn, query)
     }
 
-    async fn append_audit(
-        &self,
-        entries: Vec<AuditEntry>,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<()> {
+    async fn append_reads(&self, batch: Arc<ReadBatch>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.write(move |c| {
-            write::append_audit(c, &entries)?;
-            write::append_deliveries(c, &deliveries)
+            write::append_audit(c, &batch.audit)?;
+            write::append_deliveries(c, &batch.deliveries)?;
+            batch
+                .touches
+                .iter()
+                .try_for_each(|t| write::touch_accessed(c, &t.arn, &t.version_id, t.day))
         })
         .await
     }

@@ -14,7 +14,7 @@ use crate::{
     AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainWalk,
     CursorValue, DeliveryOutcome, DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord,
     EventQuery, EventRecord, KeyScope, ListCursor, ListQuery, NewDelivery, NewVersion, OutboxEntry,
-    OutboxKind, PurgeDue, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange,
+    OutboxKind, PurgeDue, ReadBatch, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange,
     SecretRecord, SortBy, Store, StoreError, TargetRecord, VersionRecord, GENESIS,
 };
 
@@ -43,6 +43,7 @@ macro_rules! store_conformance_tests {
             touch_accessed_does_not_bump_revision,
             touch_accessed_never_moves_back,
             touch_accessed_applies_a_whole_batch,
+            a_read_batch_commits_records_deliveries_and_touches_together,
             update_does_not_roll_back_access_date,
             delete_removes_versions_and_values,
             list_orders_by_every_sort_with_arn_tie_break,
@@ -789,6 +790,56 @@ fn touch(arn: &str, version_id: &str, day: Millis) -> AccessTouch {
     }
 }
 
+/// A batch of touches alone, as the read path writes one when nothing else gathered.
+async fn touch_accessed<S: Store>(store: &S, touches: Vec<AccessTouch>) -> crate::Result<()> {
+    let batch = ReadBatch {
+        touches,
+        ..ReadBatch::default()
+    };
+    store.append_reads(std::sync::Arc::new(batch)).await
+}
+
+/// A batch of audit records and deliveries alone.
+async fn append_audit<S: Store>(
+    store: &S,
+    audit: Vec<AuditEntry>,
+    deliveries: Vec<crate::NewDelivery>,
+) -> crate::Result<()> {
+    let batch = ReadBatch {
+        audit,
+        deliveries,
+        ..ReadBatch::default()
+    };
+    store.append_reads(std::sync::Arc::new(batch)).await
+}
+
+pub async fn a_read_batch_commits_records_deliveries_and_touches_together<S: Store>(store: &S) {
+    let s = secret(R1, "read-batch", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let day = T0 - T0 % MILLIS_PER_DAY;
+    let batch = ReadBatch {
+        audit: vec![audit_entry("GetSecretValue", Some(&s.arn), T0 + 1)],
+        deliveries: vec![delivery("r", "a", "1", T0)],
+        touches: vec![touch(&s.arn, "v1", day)],
+    };
+    store
+        .append_reads(std::sync::Arc::new(batch))
+        .await
+        .expect("append reads");
+    let got = by_arn(store, &s).await;
+    assert_eq!(got.last_accessed_day, Some(day));
+    assert_eq!(got.versions[0].last_accessed_day, Some(day));
+    assert_eq!(got.revision, 1, "a read batch is not a change");
+    let records = all_audit(store).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].entry.event_name, "GetSecretValue");
+    assert_eq!(store.due_deliveries(T0, 10).await.expect("due").len(), 1);
+    store
+        .append_reads(std::sync::Arc::new(ReadBatch::default()))
+        .await
+        .expect("empty batch");
+}
+
 pub async fn touch_accessed_applies_a_whole_batch<S: Store>(store: &S) {
     let a = secret(R1, "batch-a", T0);
     let b = secret(R1, "batch-b", T0);
@@ -796,14 +847,16 @@ pub async fn touch_accessed_applies_a_whole_batch<S: Store>(store: &S) {
     create(store, &b, Some(&version("v2", &["AWSCURRENT"], T0))).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
     // A missing secret in the middle of the batch does not stop the rest.
-    store
-        .touch_accessed(vec![
+    touch_accessed(
+        store,
+        vec![
             touch(&a.arn, "v1", day),
             touch(&arn(R1, "gone"), "v1", day),
             touch(&b.arn, "v2", day + MILLIS_PER_DAY),
-        ])
-        .await
-        .expect("touch batch");
+        ],
+    )
+    .await
+    .expect("touch batch");
     let (got_a, got_b) = (by_arn(store, &a).await, by_arn(store, &b).await);
     assert_eq!(got_a.last_accessed_day, Some(day));
     assert_eq!(got_a.versions[0].last_accessed_day, Some(day));
@@ -813,15 +866,14 @@ pub async fn touch_accessed_applies_a_whole_batch<S: Store>(store: &S) {
         Some(day + MILLIS_PER_DAY)
     );
     assert_eq!((got_a.revision, got_b.revision), (1, 1));
-    store.touch_accessed(vec![]).await.expect("empty batch");
+    touch_accessed(store, vec![]).await.expect("empty batch");
 }
 
 pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
     let s = secret(R1, "read-me", T0);
     create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
-    store
-        .touch_accessed(vec![touch(&s.arn, "v1", day)])
+    touch_accessed(store, vec![touch(&s.arn, "v1", day)])
         .await
         .expect("touch");
     let got = by_arn(store, &s).await;
@@ -833,8 +885,7 @@ pub async fn touch_accessed_does_not_bump_revision<S: Store>(store: &S) {
     c.expected_revision = 1;
     store.update_secret(&c).await.expect("update after touch");
     // Touching something missing is not an error.
-    store
-        .touch_accessed(vec![touch(&arn(R1, "gone"), "v1", day)])
+    touch_accessed(store, vec![touch(&arn(R1, "gone"), "v1", day)])
         .await
         .expect("touch missing");
 }
@@ -843,13 +894,11 @@ pub async fn touch_accessed_never_moves_back<S: Store>(store: &S) {
     let s = secret(R1, "days", T0);
     create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
     let day2 = 2 * MILLIS_PER_DAY + T0 - T0 % MILLIS_PER_DAY;
-    store
-        .touch_accessed(vec![touch(&s.arn, "v1", day2)])
+    touch_accessed(store, vec![touch(&s.arn, "v1", day2)])
         .await
         .expect("touch");
     // A reader that started earlier reports an older day afterwards.
-    store
-        .touch_accessed(vec![touch(&s.arn, "v1", day2 - MILLIS_PER_DAY)])
+    touch_accessed(store, vec![touch(&s.arn, "v1", day2 - MILLIS_PER_DAY)])
         .await
         .expect("touch");
     let got = by_arn(store, &s).await;
@@ -862,8 +911,7 @@ pub async fn update_does_not_roll_back_access_date<S: Store>(store: &S) {
     create(store, &s, None).await;
     let read_before_touch = by_arn(store, &s).await;
     let day = T0 - T0 % MILLIS_PER_DAY;
-    store
-        .touch_accessed(vec![touch(&s.arn, "none", day)])
+    touch_accessed(store, vec![touch(&s.arn, "none", day)])
         .await
         .expect("touch");
     // The access date is outside the revision check, so this change is not a conflict,
@@ -1790,14 +1838,16 @@ pub async fn audit_records_chain_in_append_order<S: Store>(store: &S) {
     let first: Vec<AuditEntry> = (0..3)
         .map(|i| audit_entry("GetSecretValue", Some("a"), T0 + i))
         .collect();
-    store
-        .append_audit(first.clone(), Vec::new())
+    append_audit(store, first.clone(), Vec::new())
         .await
         .expect("append");
-    store
-        .append_audit(vec![audit_entry("ListSecrets", None, T0 + 10)], Vec::new())
-        .await
-        .expect("append");
+    append_audit(
+        store,
+        vec![audit_entry("ListSecrets", None, T0 + 10)],
+        Vec::new(),
+    )
+    .await
+    .expect("append");
     let all = all_audit(store).await;
     assert_eq!(
         all.iter().map(|r| r.seq).collect::<Vec<_>>(),
@@ -1846,13 +1896,13 @@ pub async fn audit_records_of_a_write_commit_with_it_only<S: Store>(store: &S) {
         )
         .await;
     assert!(matches!(refused_create, Err(StoreError::NameTaken)));
-    store
-        .append_audit(
-            vec![audit_entry("DescribeSecret", Some(&s.arn), T0 + 4)],
-            Vec::new(),
-        )
-        .await
-        .expect("append");
+    append_audit(
+        store,
+        vec![audit_entry("DescribeSecret", Some(&s.arn), T0 + 4)],
+        Vec::new(),
+    )
+    .await
+    .expect("append");
     let all = all_audit(store).await;
     assert_eq!(
         all.iter()
@@ -1884,8 +1934,7 @@ pub async fn audit_lists_filter_and_page_both_ways<S: Store>(store: &S) {
         }
         entries.push(e);
     }
-    store
-        .append_audit(entries, Vec::new())
+    append_audit(store, entries, Vec::new())
         .await
         .expect("append");
     let q = |f: fn(&mut AuditQuery)| {
@@ -1967,7 +2016,7 @@ pub async fn audit_lists_filter_and_page_both_ways<S: Store>(store: &S) {
         more.push(audit_entry("DescribeSecret", Some(r), T0 + 100 + i as i64));
     }
     more.push(audit_entry("DescribeSecret", Some("db_pass"), T0 + 200));
-    store.append_audit(more, Vec::new()).await.expect("append");
+    append_audit(store, more, Vec::new()).await.expect("append");
     let found = store
         .list_audit(&q(|q| q.resource = Some("db_pass".into())))
         .await
@@ -2137,13 +2186,13 @@ pub async fn deliveries_commit_with_their_write_only<S: Store>(store: &S) {
         store.update_secret(&refused).await,
         Err(StoreError::Conflict)
     ));
-    store
-        .append_audit(
-            vec![audit_entry("PutSecretValue", Some(&s.arn), T0 + 3)],
-            vec![delivery("r", "t", "refused-call", T0 + 3)],
-        )
-        .await
-        .expect("append");
+    append_audit(
+        store,
+        vec![audit_entry("PutSecretValue", Some(&s.arn), T0 + 3)],
+        vec![delivery("r", "t", "refused-call", T0 + 3)],
+    )
+    .await
+    .expect("append");
     // A purge that does not happen (the date moved) writes nothing; the deletion does.
     assert!(!store
         .purge_secret(R1, &s.arn, T0 - 5, &with("not-purged", T0 + 4))
@@ -2189,7 +2238,9 @@ pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(stor
         delivery("r", "b", "2", T0),
         delivery("r", "a", "3", T0),
     ];
-    store.append_audit(Vec::new(), queued).await.expect("queue");
+    append_audit(store, Vec::new(), queued)
+        .await
+        .expect("queue");
     let due = store.due_deliveries(T0, 10).await.expect("due");
     assert_eq!(
         events_of(&due),

@@ -16,6 +16,7 @@ pub use rules::*;
 
 use arca_types::time::Millis;
 use async_trait::async_trait;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,12 +86,6 @@ pub trait Store: Send + Sync + 'static {
     /// The sealed value of one version, as stored.
     async fn get_sealed_value(&self, arn: &str, version_id: &str) -> Result<Option<SealedValue>>;
 
-    /// Records, in one durable write, that each touch's secret and version were read on
-    /// its day. Dates only move forward; secrets or versions that no longer exist are
-    /// skipped. Does not change `revision`: access dates are not a concurrent-write
-    /// conflict.
-    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()>;
-
     /// One page of secrets in `query`'s order, starting strictly after `query.after`,
     /// keeping only those `pred` accepts, at most `query.limit` of them. `pred` sees each
     /// candidate's metadata and tags but no versions; the returned records carry only their
@@ -134,17 +129,16 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- audit trail -----
 
-    /// Appends records that no write carries (reads, refused calls), in order, in one
-    /// durable write, each chained to the one before (see [`chain_hash`]). A write's own
-    /// record goes in [`SecretChange::audit`] (or [`Effects::audit`]), so it commits with
-    /// the write or not at all.
-    /// `deliveries` are the event deliveries those records' events owe, queued in the
-    /// same transaction.
-    async fn append_audit(
-        &self,
-        entries: Vec<AuditEntry>,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<()>;
+    /// Writes what the read path gathered ([`ReadBatch`]) in one durable write: audit
+    /// records that no write carries (reads, refused calls), in order, each chained to the
+    /// one before (see [`chain_hash`]); the event deliveries those records' events owe;
+    /// and LastAccessedDate touches (each touch's secret and version were read on its day;
+    /// dates only move forward, secrets or versions that no longer exist are skipped, and
+    /// `revision` does not change: access dates are not a concurrent-write conflict).
+    /// A write's own record goes in [`SecretChange::audit`] (or [`Effects::audit`]), so it
+    /// commits with the write or not at all. Shared, so that a failed write is retried
+    /// without copying the batch.
+    async fn append_reads(&self, batch: Arc<ReadBatch>) -> Result<()>;
     /// One page of records, as `query` asks (see [`AuditQuery`]). Seqs become visible in
     /// increasing order, so a follower may resume after the last seq it saw.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;

@@ -78,6 +78,20 @@ pub struct AccessTouch {
     pub day: Millis,
 }
 
+/// What the read path gathered for one write (`Store::append_reads`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadBatch {
+    pub audit: Vec<crate::AuditEntry>,
+    pub deliveries: Vec<crate::NewDelivery>,
+    pub touches: Vec<AccessTouch>,
+}
+
+impl ReadBatch {
+    pub fn is_empty(&self) -> bool {
+        self.audit.is_empty() && self.deliveries.is_empty() && self.touches.is_empty()
+    }
+}
+
 /// A secret whose recovery window has ended, as `Store::due_for_purge` lists it: the
 /// deletion date travels with it so that the purge deletes only what is still due.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

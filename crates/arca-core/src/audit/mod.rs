@@ -3,13 +3,12 @@
 //! request arrives (`Call`), carried in its `RequestCtx`, and written either inside the
 //! transaction of the call's first write (so a committed change always has its record)
 //! or, for calls that change nothing (reads, refused calls), through the batched queue
-//! in `recorder`. No field ever holds secret material: request parameters are the
+//! in `readlog`. No field ever holds secret material: request parameters are the
 //! request's members minus the ones the model marks sensitive, and responses are
 //! summarized as AWS summarizes them (`{"arn"}`), never copied.
 
 pub mod batch;
 mod params;
-mod recorder;
 pub mod trail;
 
 use crate::schedule::civil_from_days;
@@ -20,8 +19,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-pub(crate) use recorder::AuditRecorder;
-pub use recorder::{AuditStats, ARCA_AUDIT_SOURCE, DEFAULT_QUEUE};
+pub use crate::readlog::{AuditStats, ARCA_AUDIT_SOURCE, DEFAULT_QUEUE};
 
 pub const EVENT_VERSION: &str = "1.11";
 pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";

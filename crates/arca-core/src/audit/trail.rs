@@ -3,7 +3,7 @@
 //! at most 50 a page), so `aws cloudtrail lookup-events` works against Arca.
 
 use super::batch::{expand, Item};
-use super::recorder::BATCH_SPAN_MS;
+use crate::readlog::BATCH_SPAN_MS;
 use crate::{store_err, Arca, RequestCtx};
 use arca_store::{AuditQuery, ChainBreak, ChainWalk, Store, StoreError};
 use arca_types::cloudtrail::*;

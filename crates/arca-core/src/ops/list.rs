@@ -94,7 +94,7 @@ impl Arca {
         };
         if sort_by == SortBy::LastAccessedDate {
             // The store orders by what it holds: reads before this call must be in it.
-            self.accessed.flush().await;
+            self.reads.flush_touches().await;
         }
         let pred = |s: &SecretRecord| filters.matches(s);
         let mut page = self
@@ -105,7 +105,7 @@ impl Arca {
         if sort_by != SortBy::LastAccessedDate {
             // Not in that sort: its next-page cursor must carry the stored day it sorted by.
             for s in &mut page {
-                self.accessed.overlay(s);
+                self.reads.overlay(s);
             }
         }
         let more = page.len() > limit;

@@ -191,7 +191,7 @@ impl Arca {
         }
         .map_err(store_err)?;
         if let Some(r) = &mut found {
-            self.accessed.overlay(r);
+            self.reads.overlay(r);
         }
         Ok(found)
     }

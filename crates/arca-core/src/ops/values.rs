@@ -226,8 +226,7 @@ impl Arca {
         if secret.last_accessed_day == Some(today) && version.last_accessed_day == Some(today) {
             return;
         }
-        self.accessed
-            .record(&secret.arn, &version.version_id, today);
+        self.reads.touch(&secret.arn, &version.version_id, today);
     }
 
     pub async fn put_secret_value(

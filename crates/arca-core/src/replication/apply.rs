@@ -275,7 +275,7 @@ impl Arca {
         let held = replica_of(&s).map_or(i64::MIN, |o| o.revision);
         let last_accessed_day = {
             let mut r = s.clone();
-            self.accessed.overlay(&mut r);
+            self.reads.overlay(&mut r);
             r.last_accessed_day
         };
         if held >= st.revision {
