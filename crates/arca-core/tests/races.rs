@@ -86,7 +86,7 @@ impl Store for GatedStore {
         let calls = batch.audit.iter().map(|e| e.batch.max(1)).sum();
         self.read_batches
             .lock()
-            .unwrap()
+            .expect("batches")
             .push((calls, batch.touches.len()));
         self.inner.append_reads(batch).await
     }
@@ -649,6 +649,6 @@ async fn reads_record_their_calls_and_access_dates_in_one_write() {
     }
     arca.flush_audit().await;
     arca.flush_access_dates().await;
-    let batches = store.read_batches.lock().unwrap().clone();
+    let batches = store.read_batches.lock().expect("batches").clone();
     assert_eq!(batches, [(20, 20)], "one write for the reads' records and days");
 }
