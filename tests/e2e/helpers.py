@@ -65,6 +65,21 @@ def parse_arn(arn: str) -> dict:
     return m.groupdict()
 
 
+def lookup_trail(ct, **attr) -> list[dict]:
+    """Every CloudTrail record LookupEvents answers (with at most one lookup attribute,
+    e.g. EventName="InvokeTarget"), oldest first."""
+    out, kw = [], {}
+    if attr:
+        (k, v), = attr.items()
+        kw["LookupAttributes"] = [{"AttributeKey": k, "AttributeValue": v}]
+    while True:
+        page = ct.lookup_events(MaxResults=50, **kw)
+        out += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
+        if "NextToken" not in page:
+            return out[::-1]
+        kw["NextToken"] = page["NextToken"]
+
+
 def wait_until(pred, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import arca_binary
-from helpers import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, token, wait_until
+from helpers import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, lookup_trail, token, wait_until
 from rotation_helpers import (fn_arn, make_sm, shim_argv, signed_by_arca, start_server,
                               stop_server, toml_function, write_hmac_secret)
 
@@ -212,17 +212,7 @@ def backup_value(site, name: str) -> str | None:
 
 
 def trail(site, region: str, **attr) -> list[dict]:
-    ct = client(site, "cloudtrail", region)
-    out, kw = [], {}
-    if attr:
-        (k, v), = attr.items()
-        kw["LookupAttributes"] = [{"AttributeKey": k, "AttributeValue": v}]
-    while True:
-        page = ct.lookup_events(MaxResults=50, **kw)
-        out += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
-        if "NextToken" not in page:
-            return out[::-1]
-        kw["NextToken"] = page["NextToken"]
+    return lookup_trail(client(site, "cloudtrail", region), **attr)
 
 
 # ---------- the rule API ----------

@@ -351,26 +351,43 @@ impl Writer {
 
 /// Gathers one batch into `items`: until its deadline (100 ms after its first call, a
 /// second after its first day when it holds no call), a flush, or its size limits.
-/// Returns false once the queue is closed and drained.
+/// While a batch holds only days, arrivals are taken as they come (to see the first
+/// call); once it holds a call, the rest wait in the queue until the deadline, so the
+/// queue's capacity bounds what waits. Returns false once the queue is closed and
+/// drained.
 async fn gather(rx: &mut mpsc::Receiver<Item>, shared: &Shared, items: &mut Vec<Item>) -> bool {
     if rx.recv_many(items, CHUNK).await == 0 {
         return false;
     }
-    let start = Instant::now();
-    let mut calls = 0;
-    let mut seen = 0;
-    let mut deadline = start + DAYS_GATHER;
+    let mut deadline = Instant::now() + DAYS_GATHER;
+    let (mut seen, mut calls) = (0, 0);
     loop {
-        let before = calls;
-        calls += items[seen..]
-            .iter()
-            .filter(|i| matches!(i, Item::Call(_)))
-            .count();
-        if before == 0 && calls > 0 {
-            deadline = deadline.min(Instant::now() + CALLS_GATHER);
-        }
+        calls += count_calls(&items[seen..]);
         seen = items.len();
         if calls >= MAX_CALLS || items.len() - calls >= MAX_TOUCHES {
+            return true;
+        }
+        if calls > 0 {
+            // The first call of the batch is among those just taken: only touches came
+            // before it, so the deadline moves to 100 ms from now.
+            deadline = deadline.min(Instant::now() + CALLS_GATHER);
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = shared.flush_now.notified() => {}
+            }
+            let (mut calls, mut touches) = (calls, items.len() - calls);
+            while calls < MAX_CALLS && touches < MAX_TOUCHES {
+                match rx.try_recv() {
+                    Ok(item) => {
+                        match item {
+                            Item::Call(_) => calls += 1,
+                            Item::Touch(_) => touches += 1,
+                        }
+                        items.push(item);
+                    }
+                    Err(_) => break,
+                }
+            }
             return true;
         }
         tokio::select! {
@@ -379,6 +396,10 @@ async fn gather(rx: &mut mpsc::Receiver<Item>, shared: &Shared, items: &mut Vec<
             n = rx.recv_many(items, CHUNK) => if n == 0 { return true },
         }
     }
+}
+
+fn count_calls(items: &[Item]) -> usize {
+    items.iter().filter(|i| matches!(i, Item::Call(_))).count()
 }
 
 async fn run(mut rx: mpsc::Receiver<Item>, w: Writer, written: watch::Sender<Written>) {

@@ -650,5 +650,9 @@ async fn reads_record_their_calls_and_access_dates_in_one_write() {
     arca.flush_audit().await;
     arca.flush_access_dates().await;
     let batches = store.read_batches.lock().expect("batches").clone();
-    assert_eq!(batches, [(20, 20)], "one write for the reads' records and days");
+    assert_eq!(
+        batches,
+        [(20, 20)],
+        "one write for the reads' records and days"
+    );
 }

@@ -1,12 +1,14 @@
 //! The event delivery worker: takes the due head delivery of each target from arca-core,
 //! invokes the targets concurrently (a bound webhook or command through the rotation
-//! functions' registry, the built-in copy action through arca-core), and reports each
+//! functions' registry, the built-in copy action through arca-core, and on to a remote
+//! Secrets Manager endpoint when its region is one, see `remote`), and reports each
 //! outcome back, which commits it with its trail record. A target's next delivery is
 //! only taken once its current one is finished, so each target sees its events in order.
 //! Deliveries live in the store, so a restarted server picks up where it stopped. The loop
 //! is the shared [`Worker`](crate::worker::Worker); it also rereads the rules now and then,
 //! for rules another process changed.
 
+use crate::remote::Remotes;
 use crate::worker::{Job, JobError, Lease, LocalLeases, Pass, Worker};
 use arca_core::events::deliver::DueDelivery;
 use arca_core::events::targets::TargetKind;
@@ -25,14 +27,16 @@ const RELOAD_EVERY: Duration = Duration::from_secs(5);
 pub struct DeliveryJob {
     arca: Arc<Arca>,
     functions: Arc<Registry>,
+    remotes: Remotes,
     last_reload: Mutex<Instant>,
 }
 
 impl DeliveryJob {
-    pub fn new(arca: Arc<Arca>, functions: Arc<Registry>) -> Self {
+    pub fn new(arca: Arc<Arca>, functions: Arc<Registry>, remotes: Remotes) -> Self {
         Self {
             arca,
             functions,
+            remotes,
             last_reload: Mutex::new(Instant::now()),
         }
     }
@@ -50,11 +54,17 @@ impl DeliveryJob {
                 )
                 .await
                 .map_err(|e| e.message),
-            TargetKind::CopySecret { region, kms_key_id } => {
-                self.arca
-                    .copy_secret(due, region, kms_key_id.as_deref())
-                    .await
-            }
+            TargetKind::CopySecret { region, kms_key_id } => match self.remotes.get(region) {
+                Some(remote) => {
+                    let copy = self.arca.copy_source(due, region).await?;
+                    remote.put_or_create(&copy, kms_key_id.as_deref()).await
+                }
+                None => {
+                    self.arca
+                        .copy_secret(due, region, kms_key_id.as_deref())
+                        .await
+                }
+            },
         }
     }
 }
@@ -93,11 +103,15 @@ impl Job for DeliveryJob {
 pub async fn run_delivery(
     arca: Arc<Arca>,
     functions: Arc<Registry>,
+    remotes: Remotes,
     interval: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     let wakeup = arca.delivery_wakeup();
     Worker::local(interval, wakeup, LocalLeases::new())
-        .run(Arc::new(DeliveryJob::new(arca, functions)), shutdown)
+        .run(
+            Arc::new(DeliveryJob::new(arca, functions, remotes)),
+            shutdown,
+        )
         .await
 }

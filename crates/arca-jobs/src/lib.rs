@@ -4,6 +4,7 @@
 //! server simply resumes.
 
 pub mod events;
+pub mod remote;
 pub mod replication;
 pub mod rotation;
 pub mod worker;

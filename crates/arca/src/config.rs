@@ -37,6 +37,28 @@ pub struct FileConfig {
     /// and removed when they leave it. The API cannot change them.
     #[serde(default)]
     pub rules: Vec<ConfiguredRule>,
+    /// `[[remotes]]`: Secrets Manager endpoints elsewhere that the copy action writes to.
+    #[serde(default)]
+    pub remotes: Vec<RemoteEndpointConfig>,
+}
+
+/// `[[remotes]]`: a Secrets Manager endpoint outside this deployment (another Arca, real
+/// AWS, LocalStack), reached through the AWS SDK: `name`, `region` (the copy action's
+/// copies to this region go here; one endpoint per region), `endpoint` (absent: AWS's
+/// own endpoint for the region), credentials as `access_key_id` with
+/// `secret_access_key_file` (mode 0600), or `profile`, or neither (the usual AWS chain),
+/// `ca_file` (extra roots to trust) and `timeout_secs` (default 10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteEndpointConfig {
+    pub name: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key_file: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: Option<u64>,
 }
 
 /// `[[rules]]`: `name`, `region` (default us-east-1), `pattern` (EventBridge's JSON, as a

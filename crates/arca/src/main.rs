@@ -1033,9 +1033,11 @@ async fn server(
         state.access_keys.clone(),
         endpoint,
     ));
+    let remotes = remote_endpoints(&o.file.remotes, &o.file.replication).await?;
     let delivery = tokio::spawn(arca_jobs::events::run_delivery(
         arca.clone(),
         registry.clone(),
+        remotes,
         Duration::from_millis(500),
         shutdown_rx.clone(),
     ));
@@ -1107,6 +1109,76 @@ fn replication_links(
         local: Arc::new(arca_jobs::replication::LocalLink { arca: arca.clone() }),
         remote,
     })
+}
+
+/// The `[[remotes]]` endpoints, by region. A region may have one endpoint, and not one
+/// that replication reaches through another deployment's link (whose key may only
+/// deliver replicas).
+async fn remote_endpoints(
+    cfg: &[config::RemoteEndpointConfig],
+    replication: &config::ReplicationConfig,
+) -> Result<arca_jobs::remote::Remotes> {
+    use arca_jobs::remote::{RemoteConfig, RemoteCredentials, RemoteEndpoint};
+    let mut by_region = std::collections::HashMap::new();
+    for r in cfg {
+        if !arca_core::replication::valid_region(&r.region) {
+            bail!("remote {}: {:?} is not a region name", r.name, r.region);
+        }
+        if by_region.contains_key(&r.region) {
+            bail!(
+                "remote {}: another remote already serves {}",
+                r.name,
+                r.region
+            );
+        }
+        if replication.regions.iter().any(|x| x.region == r.region) {
+            bail!(
+                "remote {}: {} is a [[replication.regions]] region; its deployment is reached through its replication link",
+                r.name,
+                r.region
+            );
+        }
+        let credentials = match (&r.access_key_id, &r.secret_access_key_file, &r.profile) {
+            (Some(id), Some(file), None) => {
+                let secret = read_private_file(file)?;
+                let secret = String::from_utf8(secret.to_vec())
+                    .context("the secret access key file is not UTF-8")?;
+                RemoteCredentials::Keys {
+                    access_key_id: id.clone(),
+                    secret_access_key: SecretString::new(secret),
+                }
+            }
+            (None, None, Some(p)) => RemoteCredentials::Profile(p.clone()),
+            (None, None, None) => RemoteCredentials::DefaultChain,
+            _ => bail!(
+                "remote {}: give access_key_id with secret_access_key_file, or profile, or neither (the AWS chain)",
+                r.name
+            ),
+        };
+        if let Some(url) = &r.endpoint {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("remote {}: endpoint {url} is not an http(s) URL", r.name);
+            }
+        }
+        let ca_pem = r
+            .ca_file
+            .as_ref()
+            .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+            .transpose()?;
+        let endpoint = RemoteEndpoint::connect(RemoteConfig {
+            name: r.name.clone(),
+            region: r.region.clone(),
+            endpoint: r.endpoint.clone(),
+            credentials,
+            ca_pem,
+            timeout: Duration::from_secs(r.timeout_secs.unwrap_or(10)),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(name = %r.name, region = %r.region, endpoint = r.endpoint.as_deref().unwrap_or("AWS"), "remote Secrets Manager endpoint");
+        by_region.insert(r.region.clone(), endpoint);
+    }
+    Ok(Arc::new(by_region))
 }
 
 /// Reads a file holding a secret, refusing one that group or others can read.

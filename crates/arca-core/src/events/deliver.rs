@@ -101,6 +101,23 @@ fn backoff(attempt: u32) -> Millis {
     base - jitter + rand::random::<u64>().rem_euclid(2 * jitter as u64) as Millis
 }
 
+/// What the copy action writes: the event's secret's current value, read in its region.
+/// Redacted in Debug (its value fields are secret types).
+#[derive(Debug)]
+pub struct CopySource {
+    pub name: String,
+    pub from_region: String,
+    /// The ClientRequestToken of the write (derived from the delivery).
+    pub token: String,
+    pub secret_string: Option<arca_types::secret::SecretString>,
+    pub secret_binary: Option<arca_types::secret::SecretBlob>,
+}
+
+/// The description a secret the copy action creates carries.
+pub fn copy_description(from_region: &str) -> String {
+    format!("Copied by Arca from {from_region}")
+}
+
 impl Arca {
     /// Wakes the delivery worker (a write queued deliveries).
     pub fn delivery_wakeup(&self) -> Arc<tokio::sync::Notify> {
@@ -308,16 +325,18 @@ impl Arca {
         Ok(done)
     }
 
-    /// The built-in action: reads the current value of the event's secret in its region
-    /// and writes it into the same-named secret in `region` (created there, under
-    /// `kms_key_id`, when missing). Both calls are recorded in the trail as calls by
-    /// events.amazonaws.com. Idempotent per delivery: a retry writes the same version.
-    pub async fn copy_secret(
+    /// The built-in action, its read half: the current value of the event's secret in
+    /// the event's region, read as events.amazonaws.com (recorded in the trail), with
+    /// the ClientRequestToken its copy writes with. The token derives from the version
+    /// read (its secret's ARN and version id), not from the event: a retried delivery,
+    /// and every later event that finds the same current version, writes the same
+    /// version there, so a copy holds one version per source version it saw. `to_region`
+    /// is where the copy goes: never the event's own region.
+    pub async fn copy_source(
         &self,
         due: &DueDelivery,
-        region: &str,
-        kms_key_id: Option<&str>,
-    ) -> Result<(), String> {
+        to_region: &str,
+    ) -> Result<CopySource, String> {
         let event: Value =
             serde_json::from_slice(&due.body).map_err(|_| "the event is not JSON".to_owned())?;
         let source = event_secret(&event).ok_or("the event names no secret")?;
@@ -328,9 +347,9 @@ impl Arca {
                 .unwrap_or(&due.record.delivery.region)
                 .to_owned(),
         };
-        if from_region == region {
+        if from_region == to_region {
             return Err(format!(
-                "the copy action's region {region} is the event's own region"
+                "the copy action's region {to_region} is the event's own region"
             ));
         }
         let request_id = token_of(&format!("{}/request", due.idempotency_key));
@@ -351,8 +370,32 @@ impl Arca {
             .await;
         self.finish_call(&read_ctx, read.as_ref().err()).await;
         let value = read.map_err(|e| format!("reading {source}: {}", e.code.aws_type()))?;
-        let name = value.name.clone();
-        let token = token_of(&due.idempotency_key);
+        Ok(CopySource {
+            name: value.name,
+            from_region,
+            token: token_of(&format!("copy/{}/{}", value.arn, value.version_id)),
+            secret_string: value.secret_string,
+            secret_binary: value.secret_binary,
+        })
+    }
+
+    /// The built-in action, in this deployment: reads the current value of the event's
+    /// secret in its region and writes it into the same-named secret in `region` (created
+    /// there, under `kms_key_id`, when missing). Both calls are recorded in the trail as
+    /// calls by events.amazonaws.com. Idempotent per source version (see `copy_source`).
+    pub async fn copy_secret(
+        &self,
+        due: &DueDelivery,
+        region: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), String> {
+        let CopySource {
+            name,
+            from_region,
+            token,
+            secret_string,
+            secret_binary,
+        } = self.copy_source(due, region).await?;
         let write_id = token_of(&format!("{}/write", due.idempotency_key));
         let put_ctx = self.action_ctx(
             "PutSecretValue",
@@ -366,8 +409,8 @@ impl Arca {
                 PutSecretValueRequest {
                     secret_id: Some(name.clone()),
                     client_request_token: Some(token.clone()),
-                    secret_string: value.secret_string.clone(),
-                    secret_binary: value.secret_binary.clone(),
+                    secret_string: secret_string.clone(),
+                    secret_binary: secret_binary.clone(),
                     ..Default::default()
                 },
             )
@@ -393,10 +436,10 @@ impl Arca {
                 CreateSecretRequest {
                     name: Some(name.clone()),
                     client_request_token: Some(token),
-                    description: Some(format!("Copied by Arca from {from_region}")),
+                    description: Some(copy_description(&from_region)),
                     kms_key_id: kms_key_id.map(str::to_owned),
-                    secret_string: value.secret_string.clone(),
-                    secret_binary: value.secret_binary.clone(),
+                    secret_string,
+                    secret_binary,
                     ..Default::default()
                 },
             )

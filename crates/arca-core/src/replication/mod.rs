@@ -229,7 +229,7 @@ pub(crate) fn status_list(
 }
 
 /// A region name as the model allows it: `^([a-z]+-)+\d+$`, 1 to 128 characters.
-pub(crate) fn valid_region(r: &str) -> bool {
+pub fn valid_region(r: &str) -> bool {
     if r.is_empty() || r.len() > 128 {
         return false;
     }
