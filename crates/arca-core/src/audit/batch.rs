@@ -23,6 +23,14 @@ struct Packed {
     a: String,
     /// Distinct fields, referred to by index.
     f: Vec<Fields>,
+    /// Distinct callers' contexts (event, source, region, key, address, user agent);
+    /// when present, `f` holds only what differs per secret (resource, parameters,
+    /// outcome) and `g[i]` is the context of `f[i]`. Absent in batches written before
+    /// the split: their `f` is whole.
+    #[serde(default)]
+    x: Vec<Fields>,
+    #[serde(default)]
+    g: Vec<u32>,
     /// The batch's first time: the calls' times are written after it.
     t: Millis,
     /// The calls in order: (fields index, time after `t`, request id, event id when it is
@@ -35,6 +43,8 @@ struct Packed {
 struct PackedRef<'a> {
     a: &'a str,
     f: Vec<Fields>,
+    x: Vec<Fields>,
+    g: Vec<u32>,
     t: Millis,
     c: Vec<(u32, Millis, Id<'a>, Option<Id<'a>>)>,
 }
@@ -86,7 +96,7 @@ pub(crate) struct Pending {
 /// are built (its body parsed, its strings copied) only when it differs from every call
 /// before it in the batch.
 #[derive(Hash, PartialEq, Eq)]
-struct Key<'a> {
+struct CtxKey<'a> {
     name: &'a str,
     source: &'a str,
     region: &'a str,
@@ -94,9 +104,15 @@ struct Key<'a> {
     access_key_id: Option<&'a str>,
     /// The source address and user agent by identity: arca-api shares one copy of each
     /// distinct string among requests, so equal pointers mean equal strings (and equal
-    /// strings in two copies only cost a duplicate set of fields).
+    /// strings in two copies only cost a duplicate context).
     source_ip: usize,
     user_agent: usize,
+}
+
+/// What differs per secret, within one context.
+#[derive(Hash, PartialEq, Eq)]
+struct Key<'a> {
+    ctx: u32,
     params: ParamsKey<'a>,
     resource: Option<&'a str>,
     response: Option<String>,
@@ -109,9 +125,9 @@ enum ParamsKey<'a> {
     Rendered(String),
 }
 
-fn key(p: &Pending) -> Key<'_> {
+fn ctx_key(p: &Pending) -> CtxKey<'_> {
     let c = &p.call;
-    Key {
+    CtxKey {
         name: &c.event_name,
         source: c.event_source,
         region: &c.region,
@@ -127,6 +143,13 @@ fn key(p: &Pending) -> Key<'_> {
             .user_agent
             .as_ref()
             .map_or(0, |a| Arc::as_ptr(a) as *const u8 as usize),
+    }
+}
+
+fn key(p: &Pending, ctx: u32) -> Key<'_> {
+    let c = &p.call;
+    Key {
+        ctx,
         params: match &c.params {
             Params::ReadBody(b) => ParamsKey::Body(b),
             Params::Rendered(v) => ParamsKey::Rendered(v.to_string()),
@@ -169,23 +192,38 @@ pub(crate) fn pack_all(
 
 /// Packs `pending` (in order, at least one) into one entry.
 fn pack(account: &str, pending: &[Pending]) -> AuditEntry {
+    let mut contexts: HashMap<CtxKey<'_>, u32, ahash::RandomState> = HashMap::default();
     let mut index: HashMap<Key<'_>, u32, ahash::RandomState> = HashMap::default();
     let first = pending.first().map_or(0, |p| p.call.time);
     let mut packed = PackedRef {
         a: account,
         f: Vec::new(),
+        x: Vec::new(),
+        g: Vec::new(),
         t: first,
         c: Vec::with_capacity(pending.len()),
     };
     for p in pending {
-        let k = key(p);
+        let ck = ctx_key(p);
+        let (ctx, new_ctx) = match contexts.get(&ck) {
+            Some(c) => (*c, false),
+            None => {
+                let c = packed.x.len() as u32;
+                contexts.insert(ck, c);
+                (c, true)
+            }
+        };
+        let k = key(p, ctx);
         let i = match index.get(&k) {
             Some(i) => *i,
             None => {
                 let i = packed.f.len() as u32;
-                packed
-                    .f
-                    .push(p.call.fields(p.response.as_ref(), p.error.as_ref()));
+                let (context, own) = p.call.fields(p.response.as_ref(), p.error.as_ref()).split();
+                if new_ctx {
+                    packed.x.push(context);
+                }
+                packed.f.push(own);
+                packed.g.push(ctx);
                 index.insert(k, i);
                 i
             }
@@ -270,9 +308,18 @@ pub fn expand(r: &AuditRecord) -> Vec<Item> {
             json: e.detail.clone(),
         }];
     }
-    let Ok(p) = serde_json::from_str::<Packed>(&e.detail) else {
+    let Ok(mut p) = serde_json::from_str::<Packed>(&e.detail) else {
         return Vec::new();
     };
+    if !p.x.is_empty() {
+        let (x, g) = (std::mem::take(&mut p.x), std::mem::take(&mut p.g));
+        for (i, f) in p.f.iter_mut().enumerate() {
+            let Some(ctx) = g.get(i).and_then(|c| x.get(*c as usize)) else {
+                return Vec::new();
+            };
+            f.join(ctx);
+        }
+    }
     p.c.iter()
         .enumerate()
         .filter_map(|(i, (fi, dt, request_id, event_id))| {
@@ -353,6 +400,7 @@ mod tests {
             2,
             "each distinct set of fields is written once"
         );
+        assert_eq!(packed.x.len(), 1, "and each caller's context once");
         let record = AuditRecord {
             seq: 9,
             entry,
@@ -381,6 +429,43 @@ mod tests {
         assert_eq!(
             entries.iter().map(|e| e.batch).collect::<Vec<_>>(),
             [4, 4, 2, 1]
+        );
+    }
+
+    #[test]
+    fn a_batch_written_before_contexts_were_split_still_expands() {
+        let calls: Vec<Pending> = (0..3).map(|i| pending("a", i)).collect();
+        let alone: Vec<String> = calls
+            .iter()
+            .map(|p| p.call.entry("123", None, None).detail)
+            .collect();
+        // The earlier form: whole fields, no contexts.
+        let whole = calls[0].call.fields(None, None);
+        let detail = serde_json::json!({
+            "a": "123",
+            "f": [whole],
+            "t": 1_000,
+            "c": calls
+                .iter()
+                .enumerate()
+                .map(|(i, p)| serde_json::json!([0, i, p.call.request_id, p.call.event_id]))
+                .collect::<Vec<_>>(),
+        })
+        .to_string();
+        let entries = pack_all("123", &calls, 100, 1_000);
+        let record = AuditRecord {
+            seq: 1,
+            entry: AuditEntry {
+                detail,
+                ..entries[0].clone()
+            },
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        };
+        let items = expand(&record);
+        assert_eq!(
+            items.iter().map(|i| i.json.clone()).collect::<Vec<_>>(),
+            alone
         );
     }
 }

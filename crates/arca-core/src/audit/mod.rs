@@ -260,13 +260,14 @@ impl Call {
 /// differ in nothing else. Request parameters and response elements are JSON text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Fields {
-    #[serde(rename = "n")]
+    // A batch's per-secret part leaves the context's members empty (see `split`).
+    #[serde(rename = "n", default, skip_serializing_if = "String::is_empty")]
     pub event_name: String,
-    #[serde(rename = "s")]
+    #[serde(rename = "s", default, skip_serializing_if = "String::is_empty")]
     pub event_source: String,
-    #[serde(rename = "r")]
+    #[serde(rename = "r", default, skip_serializing_if = "String::is_empty")]
     pub region: String,
-    #[serde(rename = "ro")]
+    #[serde(rename = "ro", default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
@@ -291,6 +292,47 @@ fn raw(text: &Option<String>) -> Option<&serde_json::value::RawValue> {
 }
 
 impl Fields {
+    /// The caller's context (event, source, region, readOnly, key, address, user agent)
+    /// and the rest, for a batch to write each distinct context once.
+    pub(crate) fn split(self) -> (Fields, Fields) {
+        let context = Fields {
+            event_name: self.event_name,
+            event_source: self.event_source,
+            region: self.region,
+            read_only: self.read_only,
+            access_key_id: self.access_key_id,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            resource: None,
+            params: None,
+            response: None,
+            error_code: None,
+            error_message: None,
+        };
+        let own = Fields {
+            event_name: String::new(),
+            event_source: String::new(),
+            region: String::new(),
+            read_only: false,
+            access_key_id: None,
+            source_ip: None,
+            user_agent: None,
+            ..self
+        };
+        (context, own)
+    }
+
+    /// Puts back the context `split` took out.
+    pub(crate) fn join(&mut self, context: &Fields) {
+        self.event_name.clone_from(&context.event_name);
+        self.event_source.clone_from(&context.event_source);
+        self.region.clone_from(&context.region);
+        self.read_only = context.read_only;
+        self.access_key_id.clone_from(&context.access_key_id);
+        self.source_ip.clone_from(&context.source_ip);
+        self.user_agent.clone_from(&context.user_agent);
+    }
+
     /// The whole CloudTrail record of one call with these fields.
     pub(crate) fn render(
         &self,
