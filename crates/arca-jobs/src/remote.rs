@@ -98,10 +98,6 @@ impl RemoteEndpoint {
         })
     }
 
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
     /// Writes `copy` into the same-named secret there: PutSecretValue with the copy's
     /// token (a retry writes the same version), and CreateSecret (under `kms_key_id`)
     /// when the secret is missing.

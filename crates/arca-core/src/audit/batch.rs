@@ -380,6 +380,16 @@ mod tests {
         }
     }
 
+    /// Checks that `record` expands to the records `alone` (in order); returns its items.
+    fn expands_to(record: &AuditRecord, alone: &[String]) -> Vec<Item> {
+        let items = expand(record);
+        assert_eq!(
+            items.iter().map(|i| i.json.clone()).collect::<Vec<_>>(),
+            alone
+        );
+        items
+    }
+
     #[test]
     fn a_batch_expands_to_the_records_its_calls_would_have_alone() {
         let calls: Vec<Pending> = (0..5)
@@ -407,11 +417,7 @@ mod tests {
             prev_hash: Vec::new(),
             hash: Vec::new(),
         };
-        let items = expand(&record);
-        assert_eq!(
-            items.iter().map(|i| i.json.clone()).collect::<Vec<_>>(),
-            alone
-        );
+        let items = expands_to(&record, &alone);
         assert_eq!(items[3].index, 3);
         assert_eq!(items[3].resource.as_deref(), Some("b"));
         assert_eq!(items[3].event_id, calls[3].call.event_id);
@@ -462,10 +468,6 @@ mod tests {
             prev_hash: Vec::new(),
             hash: Vec::new(),
         };
-        let items = expand(&record);
-        assert_eq!(
-            items.iter().map(|i| i.json.clone()).collect::<Vec<_>>(),
-            alone
-        );
+        expands_to(&record, &alone);
     }
 }
