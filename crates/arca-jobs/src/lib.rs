@@ -7,6 +7,7 @@ pub mod events;
 pub mod remote;
 pub mod replication;
 pub mod rotation;
+pub mod sync;
 pub mod worker;
 
 use arca_core::Arca;

@@ -98,6 +98,14 @@ impl RemoteEndpoint {
         })
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Writes `copy` into the same-named secret there: PutSecretValue with the copy's
     /// token (a retry writes the same version), and CreateSecret (under `kms_key_id`)
     /// when the secret is missing.
@@ -145,7 +153,7 @@ impl RemoteEndpoint {
 
     /// An SDK error as a delivery's error text. The SDK's errors hold the service's code
     /// and message, never the request's body.
-    fn failed<E: std::error::Error>(&self, op: &str, name: &str, e: &E) -> String {
+    pub fn failed<E: std::error::Error>(&self, op: &str, name: &str, e: &E) -> String {
         format!(
             "{op} {name} at {} ({}): {}",
             self.name,

@@ -126,6 +126,9 @@ pub struct Worker {
     pub leases: Arc<dyn Leases>,
     /// This node's name in the lease table.
     pub holder: String,
+    /// Up to this much is added at random to each idle wait, so that jobs started
+    /// together (and nodes) do not pass in lockstep.
+    pub jitter: Duration,
 }
 
 impl Worker {
@@ -136,7 +139,23 @@ impl Worker {
             wakeup,
             leases,
             holder: format!("local-{}", std::process::id()),
+            jitter: Duration::ZERO,
         }
+    }
+
+    /// The same worker with `jitter` added at random to each idle wait.
+    pub fn with_jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    fn idle_wait(&self) -> Duration {
+        use rand::Rng;
+        let extra = self.jitter.as_millis() as u64;
+        if extra == 0 {
+            return self.interval;
+        }
+        self.interval + Duration::from_millis(rand::thread_rng().gen_range(0..=extra))
     }
 
     /// The lease outlives a few intervals, so one slow pass does not lose it, and a dead
@@ -169,7 +188,7 @@ impl Worker {
                         }
                         Ok(Pass::Idle) => {
                             failures = 0;
-                            self.interval
+                            self.idle_wait()
                         }
                         Err(e) => {
                             failures = failures.saturating_add(1);
@@ -294,6 +313,7 @@ mod tests {
                 wakeup: wakeup.clone(),
                 leases: leases.clone(),
                 holder: holder.into(),
+                jitter: Duration::ZERO,
             };
             handles.push(tokio::spawn(w.run(job.clone(), rx.clone())));
         }
