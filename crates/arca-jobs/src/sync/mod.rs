@@ -196,11 +196,8 @@ impl SyncJob {
 
         let mut values: Values = HashMap::new();
         let wanted = match version {
-            KvVersion::V2 => {
-                self.wanted_v2(&paths, &existing, &mut values, report)
-                    .await?
-            }
-            _ => self.wanted_v1(&paths, &mut values, report).await?,
+            KvVersion::V2 => self.wanted_v2(&paths, &existing, &mut values).await?,
+            _ => self.wanted_v1(&paths, &mut values).await?,
         };
         let steps = plan::plan(
             &self.spec.name,
@@ -282,7 +279,6 @@ impl SyncJob {
         paths: &BTreeMap<String, String>,
         existing: &[Existing],
         values: &mut Values,
-        report: &mut Report,
     ) -> Result<Vec<Wanted>, String> {
         let metas: Vec<(String, Result<Option<EntryMeta>, SourceError>)> =
             stream::iter(paths.keys().cloned())
@@ -350,7 +346,6 @@ impl SyncJob {
                 }
             }
         }
-        let _ = report;
         Ok(wanted)
     }
 
@@ -359,7 +354,6 @@ impl SyncJob {
         &self,
         paths: &BTreeMap<String, String>,
         values: &mut Values,
-        report: &mut Report,
     ) -> Result<Vec<Wanted>, String> {
         let read: Vec<(String, Result<Option<EntryData>, SourceError>)> =
             stream::iter(paths.keys().cloned())
@@ -411,7 +405,6 @@ impl SyncJob {
             }
             values.insert(path, data);
         }
-        let _ = report;
         Ok(wanted)
     }
 
