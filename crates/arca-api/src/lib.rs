@@ -188,6 +188,8 @@ enum Service {
     CloudTrail,
     EventBridge,
     Replication,
+    /// Arca's sync jobs: `ArcaSync.RunJob` (the push trigger) and `ArcaSync.GetStatus`.
+    Sync,
 }
 
 impl Service {
@@ -199,6 +201,7 @@ impl Service {
             Self::EventBridge => "events.amazonaws.com",
             // Arca's own link between deployments.
             Self::Replication => "replication.arca.local",
+            Self::Sync => arca_core::sync::SYNC_SOURCE,
         }
     }
 
@@ -207,6 +210,7 @@ impl Service {
             Some(t) if t == arca_core::DELIVER_OPERATION => Self::Replication,
             Some(t) if t.starts_with(cloudtrail::TARGET_PREFIX) => Self::CloudTrail,
             Some(t) if t.starts_with(eventbridge::TARGET_PREFIX) => Self::EventBridge,
+            Some(t) if t.starts_with(arca_core::sync::TARGET_PREFIX) => Self::Sync,
             _ => Self::SecretsManager,
         }
     }
@@ -219,6 +223,7 @@ fn event_name(target: Option<&str>) -> String {
         .map(|t| {
             t.strip_prefix(cloudtrail::TARGET_PREFIX)
                 .or_else(|| t.strip_prefix(eventbridge::TARGET_PREFIX))
+                .or_else(|| t.strip_prefix(arca_core::sync::TARGET_PREFIX))
                 .or_else(|| t.strip_prefix("secretsmanager."))
                 .unwrap_or(t)
         })
@@ -331,6 +336,7 @@ async fn serve_one(
         Service::Replication => deliver(state, &ctx, body, request_id).await,
         Service::CloudTrail => cloudtrail(state, &ctx, body, target, request_id).await,
         Service::EventBridge => eventbridge(state, &ctx, body, target, request_id).await,
+        Service::Sync => Box::pin(sync(state, &ctx, body, target, request_id)).await,
         Service::SecretsManager => secrets_manager(state, &ctx, body, target, request_id).await,
     };
     state
@@ -383,6 +389,45 @@ async fn cloudtrail(
         .await
         .map_err(|e| (OP, e))?;
     Ok((OP, codec::ok(&resp, request_id)))
+}
+
+/// The sync jobs' operations: `RunJob` (a pass now, of a whole job or of some paths: the
+/// push trigger) and `GetStatus`. A key scoped to one secret may call neither.
+async fn sync(
+    state: &ApiState,
+    ctx: &RequestCtx,
+    body: &[u8],
+    target: Option<&str>,
+    request_id: &str,
+) -> Served {
+    let Some(op) = target
+        .and_then(|t| t.strip_prefix(arca_core::sync::TARGET_PREFIX))
+        .and_then(|name| ["RunJob", "GetStatus"].into_iter().find(|o| *o == name))
+    else {
+        return Err(("-", ApiError::unknown_operation()));
+    };
+    ctx.authorize(op).map_err(|e| (op, e))?;
+    if ctx.only_secret.is_some() {
+        return Err((op, ApiError::access_denied()));
+    }
+    let control = state.arca.sync_control().map_err(|e| (op, e))?;
+    let resp = match op {
+        "RunJob" => {
+            let req: arca_core::sync::RunRequest = codec::decode(body).map_err(|e| (op, e))?;
+            control.run(req).await
+        }
+        _ => {
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+            struct StatusRequest {
+                job: Option<String>,
+            }
+            let req: StatusRequest = codec::decode(body).map_err(|e| (op, e))?;
+            control.status(req.job.as_deref()).await
+        }
+    }
+    .map_err(|e| (op, e))?;
+    Ok((op, codec::ok(&resp, request_id)))
 }
 
 /// EventBridge's rule operations and TestEventPattern; any other operation of

@@ -116,6 +116,17 @@ impl AccessKeys {
         (id, secret)
     }
 
+    /// A new full key held only in this process's memory (never stored): what the
+    /// server's own background clients (the sync into this Arca) sign with.
+    pub fn issue_process_key(&self) -> (String, SecretString) {
+        let (id, secret) = generate_pair();
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), secret.clone());
+        (id, secret)
+    }
+
     /// Ends a scoped key before its expiry (its rotation step is over).
     pub fn revoke_scoped(&self, access_key_id: &str) {
         self.scoped

@@ -19,6 +19,7 @@ pub mod replication;
 pub mod rotation;
 pub mod schedule;
 pub mod stages;
+pub mod sync;
 mod validate;
 mod value;
 
@@ -115,6 +116,8 @@ pub struct Arca {
     pub(crate) routes: Arc<events::routes::RouteTable>,
     /// Wakes the event delivery worker when a write queued deliveries.
     pub(crate) delivery_wakeup: Arc<tokio::sync::Notify>,
+    /// The sync jobs this process runs, once the server has started them.
+    sync: std::sync::OnceLock<Arc<dyn sync::SyncControl>>,
 }
 
 impl Arca {
@@ -151,6 +154,7 @@ impl Arca {
             audit_enabled: std::sync::atomic::AtomicBool::new(true),
             routes,
             delivery_wakeup,
+            sync: std::sync::OnceLock::new(),
         }
     }
 

@@ -206,6 +206,15 @@ impl Store for GatedStore {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
         self.inner.list_events(query).await
     }
+    async fn put_sync_job(&self, j: &arca_store::SyncJobRecord) -> Result<()> {
+        self.inner.put_sync_job(j).await
+    }
+    async fn list_sync_jobs(&self) -> Result<Vec<arca_store::SyncJobRecord>> {
+        self.inner.list_sync_jobs().await
+    }
+    async fn delete_sync_job(&self, name: &str) -> Result<bool> {
+        self.inner.delete_sync_job(name).await
+    }
     async fn put_rotation_function(&self, f: &RotationFunctionRecord) -> Result<()> {
         self.inner.put_rotation_function(f).await
     }

@@ -649,6 +649,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_sync_job(&self, job: &arca_store::SyncJobRecord) -> Result<()> {
+        let job = job.clone();
+        self.write(move |c| write::put_sync_job(c, &job)).await
+    }
+
+    async fn list_sync_jobs(&self) -> Result<Vec<arca_store::SyncJobRecord>> {
+        let conn = self.readers.get()?;
+        read::sync_jobs(&conn)
+    }
+
+    async fn delete_sync_job(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |c| write::delete_sync_job(c, &name)).await
+    }
+
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
         let key = key.clone();
         self.write(move |c| write::put_access_key(c, &key)).await

@@ -648,6 +648,31 @@ pub(super) fn deliveries(
 
 // ----- rotation functions -----
 
+pub(super) fn sync_jobs(conn: &Connection) -> Result<Vec<arca_store::SyncJobRecord>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name, spec, created_at FROM sync_jobs ORDER BY name")
+        .map_err(sql_err("prepare sync jobs"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(sql_err("list sync jobs"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, spec, created_at) = row.map_err(sql_err("read sync job"))?;
+        out.push(arca_store::SyncJobRecord {
+            name,
+            spec: serde_json::from_str(&spec).map_err(json_err("decode sync_jobs.spec"))?,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
 pub(super) fn rotation_functions(conn: &Connection) -> Result<Vec<RotationFunctionRecord>> {
     let mut stmt = conn
         .prepare_cached(

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/004_replication.sql")),
     (5, include_str!("../migrations/005_audit.sql")),
     (6, include_str!("../migrations/006_rules.sql")),
+    (7, include_str!("../migrations/007_sync_jobs.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

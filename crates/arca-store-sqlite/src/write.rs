@@ -476,6 +476,30 @@ pub(super) fn delete_rotation_function(conn: &Connection, arn: &str) -> Result<(
     Ok(())
 }
 
+pub(super) fn put_sync_job(conn: &Connection, j: &arca_store::SyncJobRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_jobs (name, spec, created_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, created_at = excluded.created_at",
+    )
+    .map_err(sql_err("prepare sync job upsert"))?
+    .execute(params![
+        j.name,
+        json(&j.spec, "encode sync job spec")?,
+        j.created_at
+    ])
+    .map_err(sql_err("put sync job"))?;
+    Ok(())
+}
+
+pub(super) fn delete_sync_job(conn: &Connection, name: &str) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM sync_jobs WHERE name = ?1")
+        .map_err(sql_err("prepare sync job delete"))?
+        .execute([name])
+        .map_err(sql_err("delete sync job"))?;
+    Ok(n > 0)
+}
+
 /// Everything but keys and rotation-function bindings (operator configuration).
 pub(super) fn wipe_secrets(conn: &Connection) -> Result<()> {
     // Children first: deleting them directly is much cheaper than cascading per row.

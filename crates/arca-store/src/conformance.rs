@@ -15,7 +15,7 @@ use crate::{
     CursorValue, DeliveryOutcome, DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord,
     EventQuery, EventRecord, KeyScope, ListCursor, ListQuery, NewDelivery, NewVersion, OutboxEntry,
     OutboxKind, PurgeDue, ReadBatch, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange,
-    SecretRecord, SortBy, Store, StoreError, TargetRecord, VersionRecord, GENESIS,
+    SecretRecord, SortBy, Store, StoreError, SyncJobRecord, TargetRecord, VersionRecord, GENESIS,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -75,6 +75,7 @@ macro_rules! store_conformance_tests {
             events_are_all_listed_after_many_appends,
             wipe_secrets_removes_events_without_reusing_ids,
             rotation_functions_upsert_list_delete,
+            sync_jobs_upsert_list_delete,
             access_keys_round_trip,
             encryption_keys_round_trip,
             wipe_secrets_keeps_keys,
@@ -1633,6 +1634,40 @@ pub async fn wipe_secrets_removes_events_without_reusing_ids<S: Store>(store: &S
             .await
             .expect("list"),
         [next]
+    );
+}
+
+// ----- sync jobs -----
+
+pub async fn sync_jobs_upsert_list_delete<S: Store>(store: &S) {
+    assert!(store.list_sync_jobs().await.expect("list").is_empty());
+    let job = |name: &str, mount: &str, at| SyncJobRecord {
+        name: name.into(),
+        spec: serde_json::json!({"name": name, "source": {"mount": mount}}),
+        created_at: at,
+    };
+    // Put out of name order; then replace one.
+    store
+        .put_sync_job(&job("b", "kv", T0))
+        .await
+        .expect("put b");
+    store
+        .put_sync_job(&job("a", "secret", T0))
+        .await
+        .expect("put a");
+    store
+        .put_sync_job(&job("a", "other", T0 + 1))
+        .await
+        .expect("replace a");
+    assert_eq!(
+        store.list_sync_jobs().await.expect("list"),
+        [job("a", "other", T0 + 1), job("b", "kv", T0)]
+    );
+    assert!(store.delete_sync_job("a").await.expect("delete a"));
+    assert!(!store.delete_sync_job("a").await.expect("delete a again"));
+    assert_eq!(
+        store.list_sync_jobs().await.expect("list"),
+        [job("b", "kv", T0)]
     );
 }
 

@@ -215,6 +215,15 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a binding. Missing is not an error.
     async fn delete_rotation_function(&self, arn: &str) -> Result<()>;
 
+    // ----- sync jobs -----
+
+    /// Sync jobs added at run time (operator configuration), keyed by name; put = upsert.
+    async fn put_sync_job(&self, job: &SyncJobRecord) -> Result<()>;
+    /// Every stored job, ordered by name.
+    async fn list_sync_jobs(&self) -> Result<Vec<SyncJobRecord>>;
+    /// Removes a job; returns whether it existed.
+    async fn delete_sync_job(&self, name: &str) -> Result<bool>;
+
     // ----- access keys (SigV4 credentials) -----
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;

@@ -350,6 +350,17 @@ pub struct EventQuery {
     pub secret_arn: Option<String>,
 }
 
+/// A sync job added through `arca sync add` (jobs of the config file are not stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncJobRecord {
+    /// The job's name; the key.
+    pub name: String,
+    /// The job's configuration, owned by the sync feature as a JSON document. It names
+    /// credential files, never holds credentials.
+    pub spec: serde_json::Value,
+    pub created_at: Millis,
+}
+
 /// The operator's binding of a rotation-function ARN to what runs it (an HTTP endpoint,
 /// a local command or a built-in rotator, described by `spec`).
 #[derive(Debug, Clone, PartialEq)]

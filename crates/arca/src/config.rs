@@ -40,6 +40,75 @@ pub struct FileConfig {
     /// `[[remotes]]`: Secrets Manager endpoints elsewhere that the copy action writes to.
     #[serde(default)]
     pub remotes: Vec<RemoteEndpointConfig>,
+    /// `[[sync]]`: jobs that copy a Vault/OpenBao KV prefix into a Secrets Manager target.
+    #[serde(default)]
+    pub sync: Vec<SyncJobConfig>,
+}
+
+/// `[[sync]]`: one job. `name`; `interval_secs` (default 300) or `schedule` (a rotation
+/// schedule expression: `rate(N hours)`, `cron(...)`); `jitter_secs` (default a tenth
+/// of the interval, at most 30); `deletion` `keep` (default), `delete` (with
+/// `recovery_window_days`, default 30) or `delete-now`; `granularity` `secret` (default:
+/// the entry as one JSON secret) or `key` (each key its own secret); `name_template`
+/// (default `{path}`: placeholders `{mount}`, `{prefix}`, `{path}`, `{full_path}`,
+/// `{key}`); `kms_key_id`; `tags` (extra tags on every secret it writes); and the
+/// `[sync.source]` and `[sync.target]` tables.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncJobConfig {
+    pub name: String,
+    pub interval_secs: Option<u64>,
+    pub schedule: Option<String>,
+    pub jitter_secs: Option<u64>,
+    pub deletion: Option<String>,
+    pub recovery_window_days: Option<u32>,
+    pub granularity: Option<String>,
+    pub name_template: Option<String>,
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub source: SyncSourceConfig,
+    #[serde(default)]
+    pub target: SyncTargetConfig,
+}
+
+/// `[sync.source]`: `address` (e.g. `http://127.0.0.1:8200`), `namespace`, `mount`
+/// (default `secret`), `kv_version` (`1`, `2` or `auto`, the default, which asks the
+/// server), `prefixes` (default the whole mount), `include`/`exclude` globs over the path
+/// below the mount, `recursive` (default true), `ca_file`, `timeout_secs` (default 10),
+/// and the credentials: `token_file` or `token_env` (a token, never inline), or
+/// `approle_role_id` with `approle_secret_id_file` (and `approle_mount`, default
+/// `approle`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSourceConfig {
+    pub address: String,
+    pub namespace: Option<String>,
+    pub mount: Option<String>,
+    pub kv_version: Option<String>,
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    pub recursive: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: Option<u64>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub approle_mount: Option<String>,
+    pub approle_role_id: Option<String>,
+    pub approle_secret_id_file: Option<PathBuf>,
+}
+
+/// `[sync.target]`: `remote` (the name of a `[[remotes]]` entry: any Secrets Manager
+/// endpoint), or nothing: this Arca, in `region` (default us-east-1).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncTargetConfig {
+    pub remote: Option<String>,
+    pub region: Option<String>,
 }
 
 /// `[[remotes]]`: a Secrets Manager endpoint outside this deployment (another Arca, real

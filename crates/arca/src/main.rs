@@ -3,6 +3,7 @@
 //! hierarchy, and wires arca-core, arca-api and arca-jobs together.
 
 mod config;
+mod sync;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -123,12 +124,68 @@ enum Command {
         #[command(flatten)]
         filter: AuditFilterArgs,
     },
+    /// Sync jobs from Vault/OpenBao: list, add and remove them; plan, run and show them
+    /// on the running server.
+    Sync {
+        #[command(subcommand)]
+        action: SyncAction,
+    },
     /// Create a new root key file (mode 0600).
     InitRootKey { path: PathBuf },
     /// Bring the database to this build's schema (the server also does so at start).
     Migrate,
     /// Show what the store holds.
     Status,
+}
+
+#[derive(Subcommand)]
+enum SyncAction {
+    /// Every job: the config file's `[[sync]]` and the added ones, one JSON line each.
+    List,
+    /// Add (or replace) a job from a TOML file holding one job, in the shape of a
+    /// `[[sync]]` entry; the server runs it from its next start.
+    Add { file: PathBuf },
+    /// Remove an added job (jobs of the config file are removed from the file).
+    Remove { name: String },
+    /// Show, without writing anything, what a pass of JOB would do and why.
+    Plan {
+        job: String,
+        /// Only these source paths.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run one pass of JOB now and print its report (the push trigger's operation).
+    Run {
+        job: String,
+        /// Only these source paths.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Return at once; the pass runs in the background.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Each job's last pass, counts, lag, progress and next run.
+    Status {
+        job: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Where the running server is (its key comes from AWS_ACCESS_KEY_ID and
+/// AWS_SECRET_ACCESS_KEY).
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// The server's URL (default: the config's listen address).
+    #[arg(long, env = "ARCA_ENDPOINT")]
+    endpoint_url: Option<String>,
+    /// CA bundle to trust for an HTTPS server.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -580,6 +637,7 @@ async fn run(cli: Cli) -> Result<()> {
                 None => audit_print(o.store.as_ref(), filter).await,
             }
         }
+        Command::Sync { action } => sync_command(&cli, action).await,
         Command::Migrate => {
             let db = database_path(&cli, &file_config(&cli)?);
             let (from, to) = arca_store_sqlite::migrate(&db)
@@ -607,6 +665,122 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Writes the config file's rules (and removes the ones it no longer has).
+async fn sync_command(cli: &Cli, action: &SyncAction) -> Result<()> {
+    let endpoint = |a: &ServerArgs| -> Result<(String, Option<PathBuf>)> {
+        let file = file_config(cli)?;
+        let url = match &a.endpoint_url {
+            Some(u) => u.clone(),
+            None => {
+                let listen = file
+                    .listen
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+                let scheme = if file.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", listen.replace("0.0.0.0", "127.0.0.1"))
+            }
+        };
+        let ca = a
+            .ca_file
+            .clone()
+            .or_else(|| file.tls.as_ref().and_then(|t| t.ca_file.clone()));
+        Ok((url, ca))
+    };
+    let print =
+        |v: &serde_json::Value| println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    match action {
+        SyncAction::List => {
+            let o = open_admin(cli).await?;
+            let stored: std::collections::BTreeSet<String> = o
+                .store
+                .list_sync_jobs()
+                .await?
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            for j in sync::all_jobs(&o.file.sync, o.store.as_ref()).await? {
+                let origin =
+                    if stored.contains(&j.name) && !o.file.sync.iter().any(|f| f.name == j.name) {
+                        "added"
+                    } else {
+                        "config"
+                    };
+                let line = serde_json::json!({
+                    "name": j.name, "origin": origin, "source": j.source.address,
+                    "mount": j.source.mount.as_deref().unwrap_or("secret"),
+                    "prefixes": j.source.prefixes,
+                    "target": j.target.remote.clone().unwrap_or_else(|| format!("this Arca ({})", j.target.region.as_deref().unwrap_or("us-east-1"))),
+                });
+                println!("{line}");
+            }
+        }
+        SyncAction::Add { file } => {
+            let o = open_admin(cli).await?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let job: config::SyncJobConfig =
+                toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+            sync::check(&job)?;
+            if o.file.sync.iter().any(|j| j.name == job.name) {
+                bail!(
+                    "the config file already has a [[sync]] job named {}",
+                    job.name
+                );
+            }
+            if let Some(r) = &job.target.remote {
+                if !o.file.remotes.iter().any(|x| &x.name == r) {
+                    bail!("no [[remotes]] entry of the config file is named {r}");
+                }
+            }
+            o.store
+                .put_sync_job(&arca_store::SyncJobRecord {
+                    name: job.name.clone(),
+                    spec: serde_json::to_value(&job)?,
+                    created_at: SystemClock.now_millis(),
+                })
+                .await?;
+            println!(
+                "added sync job {} (a running server starts it at its next start)",
+                job.name
+            );
+        }
+        SyncAction::Remove { name } => {
+            let o = open_admin(cli).await?;
+            if !o.store.delete_sync_job(name).await? {
+                if o.file.sync.iter().any(|j| &j.name == name) {
+                    bail!("{name} is a [[sync]] job of the config file: remove it there");
+                }
+                bail!("no added sync job is named {name}");
+            }
+            println!("removed sync job {name}");
+        }
+        SyncAction::Plan { job, paths, server } => {
+            let (url, ca) = endpoint(server)?;
+            let body = serde_json::json!({"Job": job, "Paths": paths, "DryRun": true});
+            print(&sync::call(&url, ca.as_deref(), "RunJob", body).await?);
+        }
+        SyncAction::Run {
+            job,
+            paths,
+            no_wait,
+            server,
+        } => {
+            let (url, ca) = endpoint(server)?;
+            let body = serde_json::json!({"Job": job, "Paths": paths, "NoWait": no_wait});
+            let r = sync::call(&url, ca.as_deref(), "RunJob", body).await?;
+            print(&r);
+            if r["outcome"] == "failed" {
+                bail!("the pass failed");
+            }
+        }
+        SyncAction::Status { job, server } => {
+            let (url, ca) = endpoint(server)?;
+            let body = serde_json::json!({"Job": job});
+            print(&sync::call(&url, ca.as_deref(), "GetStatus", body).await?);
+        }
+    }
+    Ok(())
+}
+
 async fn apply_config_rules(arca: &Arca, rules: &[config::ConfiguredRule]) -> Result<()> {
     let rules = rules
         .iter()
@@ -1022,6 +1196,7 @@ async fn server(
     } else {
         format!("{scheme}://{local}")
     };
+    let endpoint_url = url.clone();
     let endpoint = arca_rotation::LocalEndpoint {
         url,
         ca_bundle: tls.as_ref().and_then(|t| t.ca_file.clone()),
@@ -1055,6 +1230,32 @@ async fn server(
             shutdown_rx.clone(),
         ),
     );
+    // Sync jobs write into this Arca through the SDK on its own address, signed with a
+    // key that exists only in this process.
+    let own_key = state.access_keys.issue_process_key();
+    let own_ca = match tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let keys = o.keys.clone();
+    let digest: arca_jobs::sync::Digester = Arc::new(move |label: &str, value: &[u8]| {
+        hex::encode(keys.digest().value_digest(label, false, value))
+    });
+    let sync_jobs = sync::all_jobs(&o.file.sync, o.store.as_ref()).await?;
+    let syncs = sync::start(
+        &arca,
+        sync_jobs,
+        &sync::TargetContext {
+            remotes: &o.file.remotes,
+            own_url: &endpoint_url,
+            own_ca,
+            own_key: &own_key,
+        },
+        digest,
+        leases.clone(),
+        shutdown_rx.clone(),
+    )
+    .await?;
     let rotation = tokio::spawn(
         arca_jobs::worker::Worker::local(Duration::from_secs(5), arca.rotation_wakeup(), leases)
             .run(
@@ -1071,6 +1272,9 @@ async fn server(
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), replication).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
+    for s in syncs {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_access_dates()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_audit()).await;
     tracing::info!("arca server stopped");
@@ -1118,7 +1322,7 @@ async fn remote_endpoints(
     cfg: &[config::RemoteEndpointConfig],
     replication: &config::ReplicationConfig,
 ) -> Result<arca_jobs::remote::Remotes> {
-    use arca_jobs::remote::{RemoteConfig, RemoteCredentials, RemoteEndpoint};
+    use arca_jobs::remote::RemoteEndpoint;
     let mut by_region = std::collections::HashMap::new();
     for r in cfg {
         if !arca_core::replication::valid_region(&r.region) {
@@ -1138,7 +1342,19 @@ async fn remote_endpoints(
                 r.region
             );
         }
-        let credentials = match (&r.access_key_id, &r.secret_access_key_file, &r.profile) {
+        let endpoint = RemoteEndpoint::connect(remote_config(r)?)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(name = %r.name, region = %r.region, endpoint = r.endpoint.as_deref().unwrap_or("AWS"), "remote Secrets Manager endpoint");
+        by_region.insert(r.region.clone(), endpoint);
+    }
+    Ok(Arc::new(by_region))
+}
+
+/// How a `[[remotes]]` entry is reached: its credentials read now (files of mode 0600).
+fn remote_config(r: &config::RemoteEndpointConfig) -> Result<arca_jobs::remote::RemoteConfig> {
+    use arca_jobs::remote::RemoteCredentials;
+    let credentials = match (&r.access_key_id, &r.secret_access_key_file, &r.profile) {
             (Some(id), Some(file), None) => {
                 let secret = read_private_file(file)?;
                 let secret = String::from_utf8(secret.to_vec())
@@ -1155,30 +1371,24 @@ async fn remote_endpoints(
                 r.name
             ),
         };
-        if let Some(url) = &r.endpoint {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                bail!("remote {}: endpoint {url} is not an http(s) URL", r.name);
-            }
+    if let Some(url) = &r.endpoint {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            bail!("remote {}: endpoint {url} is not an http(s) URL", r.name);
         }
-        let ca_pem = r
-            .ca_file
-            .as_ref()
-            .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-            .transpose()?;
-        let endpoint = RemoteEndpoint::connect(RemoteConfig {
-            name: r.name.clone(),
-            region: r.region.clone(),
-            endpoint: r.endpoint.clone(),
-            credentials,
-            ca_pem,
-            timeout: Duration::from_secs(r.timeout_secs.unwrap_or(10)),
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-        tracing::info!(name = %r.name, region = %r.region, endpoint = r.endpoint.as_deref().unwrap_or("AWS"), "remote Secrets Manager endpoint");
-        by_region.insert(r.region.clone(), endpoint);
     }
-    Ok(Arc::new(by_region))
+    let ca_pem = r
+        .ca_file
+        .as_ref()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    Ok(arca_jobs::remote::RemoteConfig {
+        name: r.name.clone(),
+        region: r.region.clone(),
+        endpoint: r.endpoint.clone(),
+        credentials,
+        ca_pem,
+        timeout: Duration::from_secs(r.timeout_secs.unwrap_or(10)),
+    })
 }
 
 /// Reads a file holding a secret, refusing one that group or others can read.

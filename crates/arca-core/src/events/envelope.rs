@@ -43,6 +43,12 @@ pub(crate) fn envelope(account: &str, e: &AuditEntry) -> Option<Value> {
         return None;
     }
     let service = source.split('.').next().unwrap_or(source);
+    // Arca's own services (the sync) publish under `arca.`, not as an AWS service.
+    let owner = if source.ends_with(".arca.local") {
+        "arca"
+    } else {
+        "aws"
+    };
     let service_event = e.event_type == "AwsServiceEvent";
     let resources: Vec<Value> = match (&e.resource, service_event) {
         (Some(r), true) if r.starts_with("arn:") => vec![r.clone().into()],
@@ -52,7 +58,7 @@ pub(crate) fn envelope(account: &str, e: &AuditEntry) -> Option<Value> {
         "version": "0",
         "id": envelope_id(&e.event_id),
         "detail-type": if service_event { SERVICE_EVENT } else { API_CALL },
-        "source": format!("aws.{service}"),
+        "source": format!("{owner}.{service}"),
         "account": account,
         "time": detail.get("eventTime").cloned().unwrap_or(Value::Null),
         "region": e.region,

@@ -7,14 +7,13 @@
 //! compared by a keyed digest (HMAC-SHA256 under a key derived from Arca's root key).
 //! The job runs in the shared [`Worker`](crate::worker::Worker) loop.
 
+pub mod control;
 pub mod mapping;
 pub mod plan;
 pub mod source;
 pub mod target;
 
-use crate::worker::{Job, JobError, Lease, Pass};
 use arca_types::secret::SecretString;
-use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 use mapping::{Granularity, Mapping, SourceRef};
 use plan::{Action, DeletionPolicy, Existing, Step, Wanted};
@@ -38,6 +37,8 @@ pub struct JobSpec {
     pub tags: Vec<(String, String)>,
     /// Between passes (the worker adds jitter).
     pub interval: Duration,
+    /// The region its events are recorded in (its target's region).
+    pub region: String,
 }
 
 /// A keyed digest of a KV v1 value: `digest(label, value)` with a label naming the job
@@ -118,6 +119,41 @@ pub struct SyncJob {
     /// One pass at a time (the worker's and `run now` requests).
     running: tokio::sync::Mutex<()>,
     last: Mutex<Option<Report>>,
+    /// The start of the last pass that did not fail as a whole.
+    last_good_start: Mutex<Option<u64>>,
+    /// Entries whose change a pass saw but could not write yet, with when it first saw
+    /// them (what the status's lag is measured from).
+    pending: Mutex<HashMap<String, u64>>,
+    progress: Progress,
+}
+
+/// Where a running pass is, for `arca sync status` on long passes.
+#[derive(Default)]
+pub struct Progress {
+    phase: Mutex<&'static str>,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn start(&self, phase: &'static str, total: u64) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    fn step(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (phase, done, total); the phase is empty between passes.
+    pub fn get(&self) -> (&'static str, u64, u64) {
+        (
+            *self.phase.lock().unwrap_or_else(|p| p.into_inner()),
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// An entry's values, once read, kept for the writes of this pass only.
@@ -132,7 +168,53 @@ impl SyncJob {
             digest,
             running: tokio::sync::Mutex::new(()),
             last: Mutex::new(None),
+            last_good_start: Mutex::new(None),
+            pending: Mutex::new(HashMap::new()),
+            progress: Progress::default(),
         }
+    }
+
+    /// Where it reads from and writes to, as the status shows it (no credentials).
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source.describe(),
+            "mount": self.spec.mapping.mount,
+            "prefixes": self.spec.mapping.prefixes,
+            "target": self.target.endpoint.name(),
+            "interval_secs": self.spec.interval.as_secs(),
+        })
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Whether a pass is running now.
+    pub fn is_running(&self) -> bool {
+        self.running.try_lock().is_err()
+    }
+
+    /// How far behind the target may be, in ms at `now`: since the oldest change a pass
+    /// saw and could not write; after a pass that failed as a whole (the source was
+    /// unreadable), since the start of the last pass that did not fail, an upper bound;
+    /// 0 when the last pass wrote everything it saw. None before any pass.
+    pub fn lag_ms(&self, now: u64) -> Option<u64> {
+        let last = self.last_report()?;
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let oldest_pending = pending.values().min().copied();
+        let since = if last.outcome == "failed" {
+            let good = *self
+                .last_good_start
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            [good.or(last.started), oldest_pending]
+                .into_iter()
+                .flatten()
+                .min()
+        } else {
+            oldest_pending
+        };
+        Some(since.map_or(0, |t| now.saturating_sub(t)))
     }
 
     /// The last finished pass's report.
@@ -141,8 +223,9 @@ impl SyncJob {
     }
 
     /// One pass: writes unless `dry_run` (then only plans, and reads no secret material
-    /// for KV v2).
-    pub async fn pass(&self, dry_run: bool) -> Report {
+    /// for KV v2). With `only`, the pass looks at those source paths alone (and at the
+    /// target secrets synced from them): what the push trigger asks for.
+    pub async fn pass(&self, dry_run: bool, only: &[String]) -> Report {
         let _one = self.running.lock().await;
         let job = self.spec.name.clone();
         let (req0, reads0) = (
@@ -154,7 +237,9 @@ impl SyncJob {
             started: Some(unix_ms()),
             ..Default::default()
         };
-        match self.pass_inner(dry_run, &mut report).await {
+        let result = self.pass_inner(dry_run, only, &mut report).await;
+        self.progress.start("", 0);
+        match result {
             Ok(()) => {
                 report.outcome = if report.failed > 0 { "partial" } else { "ok" }.into();
             }
@@ -167,32 +252,68 @@ impl SyncJob {
         report.source_value_reads = self.source.data_reads.load(Ordering::Relaxed) - reads0;
         report.finished = Some(unix_ms());
         if !dry_run {
+            if report.outcome != "failed" {
+                *self
+                    .last_good_start
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = report.started;
+            }
             *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         }
         report
     }
 
-    async fn pass_inner(&self, dry_run: bool, report: &mut Report) -> Result<(), String> {
+    async fn pass_inner(
+        &self,
+        dry_run: bool,
+        only: &[String],
+        report: &mut Report,
+    ) -> Result<(), String> {
         let src = |e: SourceError| format!("source: {e}");
         self.source.check_token().await.map_err(src)?;
         let version = self.source.kv_version().await.map_err(src)?;
         // Every entry under the prefixes, each once, with the prefix it falls under.
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
-        let roots: BTreeSet<&String> = self.spec.mapping.prefixes.iter().collect();
-        for root in roots {
-            for p in self.source.list_tree(root).await.map_err(src)? {
-                if let Some(prefix) = self.spec.mapping.prefix_of(&p) {
+        self.progress.start("listing source", 0);
+        if only.is_empty() {
+            let roots: BTreeSet<&String> = self.spec.mapping.prefixes.iter().collect();
+            for root in roots {
+                for p in self.source.list_tree(root).await.map_err(src)? {
+                    if let Some(prefix) = self.spec.mapping.prefix_of(&p) {
+                        paths.insert(p.clone(), prefix.to_owned());
+                    }
+                }
+            }
+        } else {
+            // Paths outside the job's prefixes and globs are not the job's to touch.
+            for p in only {
+                if let Some(prefix) = self.spec.mapping.prefix_of(p) {
                     paths.insert(p.clone(), prefix.to_owned());
                 }
             }
         }
         report.listed = paths.len() as u64;
-        let existing = self
-            .target
-            .owned(&self.spec.name)
-            .await
-            .map_err(|e| format!("target: {}", e.message))?;
-        report.target_requests += 1 + existing.len() as u64 / 100;
+        self.progress.start("listing target", 0);
+        let tgt = |e: target::TargetError| format!("target: {}", e.message);
+        let mut existing = Vec::new();
+        if only.is_empty() {
+            existing = self
+                .target
+                .owned(&self.spec.name, None)
+                .await
+                .map_err(tgt)?;
+            report.target_requests += 1 + existing.len() as u64 / 100;
+        } else {
+            for p in paths.keys() {
+                let mut some = self
+                    .target
+                    .owned(&self.spec.name, Some(p))
+                    .await
+                    .map_err(tgt)?;
+                report.target_requests += 1;
+                existing.append(&mut some);
+            }
+        }
 
         let mut values: Values = HashMap::new();
         let wanted = match version {
@@ -234,16 +355,32 @@ impl SyncJob {
             return Ok(());
         }
         let values = tokio::sync::Mutex::new(values);
-        let outcomes: Vec<(Step, Result<(), String>)> =
-            stream::iter(steps.into_iter().filter(|s| s.action.writes()))
-                .map(|s| async {
-                    let r = self.apply(&s, &values).await;
-                    (s, r)
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+        let writes: Vec<Step> = steps.into_iter().filter(|s| s.action.writes()).collect();
+        self.progress.start("writing", writes.len() as u64);
+        let outcomes: Vec<(Step, Result<(), String>)> = stream::iter(writes)
+            .map(|s| async {
+                let r = self.apply(&s, &values).await;
+                self.progress.step();
+                (s, r)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let now = unix_ms();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if only.is_empty() {
+            // What this pass did not see is no longer pending (gone from the source).
+            let seen: BTreeSet<String> = outcomes.iter().map(|(s, _)| s.name.clone()).collect();
+            pending.retain(|name, _| seen.contains(name));
+        }
         for (s, r) in outcomes {
+            if r.is_ok() {
+                pending.remove(&s.name);
+            } else {
+                pending
+                    .entry(s.name.clone())
+                    .or_insert(report.started.unwrap_or(now));
+            }
             report.target_requests += match s.action {
                 Action::Update | Action::Restore => 2,
                 _ => 1,
@@ -280,10 +417,12 @@ impl SyncJob {
         existing: &[Existing],
         values: &mut Values,
     ) -> Result<Vec<Wanted>, String> {
+        self.progress.start("reading metadata", paths.len() as u64);
         let metas: Vec<(String, Result<Option<EntryMeta>, SourceError>)> =
             stream::iter(paths.keys().cloned())
                 .map(|p| async move {
                     let m = self.source.metadata(&p).await;
+                    self.progress.step();
                     (p, m)
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -355,10 +494,13 @@ impl SyncJob {
         paths: &BTreeMap<String, String>,
         values: &mut Values,
     ) -> Result<Vec<Wanted>, String> {
+        self.progress
+            .start("reading values (KV v1)", paths.len() as u64);
         let read: Vec<(String, Result<Option<EntryData>, SourceError>)> =
             stream::iter(paths.keys().cloned())
                 .map(|p| async move {
                     let d = self.source.read(&p, None).await;
+                    self.progress.step();
                     (p, d)
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -487,50 +629,5 @@ impl SyncJob {
         let v = pick(&d);
         values.lock().await.insert(source.path.clone(), d);
         v.ok_or_else(|| format!("{} has no key {:?}", source.path, source.key))
-    }
-}
-
-/// The worker's view: one pass per interval, failures logged with the job's name.
-pub struct SyncWorkerJob {
-    job: Arc<SyncJob>,
-    /// `sync/<job>`: each job has a lease of its own.
-    lease: &'static str,
-}
-
-impl SyncWorkerJob {
-    pub fn new(job: Arc<SyncJob>) -> Self {
-        // Leaked once per configured job at start: lease names are `&'static str`.
-        let lease = Box::leak(format!("sync/{}", job.spec.name).into_boxed_str());
-        Self { job, lease }
-    }
-}
-
-#[async_trait]
-impl Job for SyncWorkerJob {
-    fn name(&self) -> &'static str {
-        self.lease
-    }
-
-    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
-        let r = self.job.pass(false).await;
-        let writes: u64 = ["create", "update", "restore", "delete"]
-            .iter()
-            .filter_map(|k| r.counts.get(*k))
-            .sum();
-        match r.outcome.as_str() {
-            "failed" => {
-                return Err(format!(
-                    "sync job {}: {}",
-                    r.job,
-                    r.error.as_deref().unwrap_or("failed")
-                )
-                .into())
-            }
-            "partial" => {
-                tracing::warn!(job = %r.job, failed = r.failed, writes, "sync pass finished with failures")
-            }
-            _ => tracing::info!(job = %r.job, listed = r.listed, writes, "sync pass finished"),
-        }
-        Ok(Pass::Idle)
     }
 }

@@ -140,6 +140,15 @@ impl KvSource {
         })
     }
 
+    /// The source's address and auth method (never a token), for status output.
+    pub fn describe(&self) -> String {
+        let auth = match &self.cfg.auth {
+            SourceAuth::Token(_) => "token",
+            SourceAuth::AppRole { .. } => "approle",
+        };
+        format!("{} ({auth})", self.cfg.address)
+    }
+
     pub fn mount(&self) -> &str {
         self.cfg.mount.trim_matches('/')
     }

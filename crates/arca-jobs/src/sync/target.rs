@@ -36,18 +36,24 @@ pub struct TargetError {
 }
 
 impl SdkTarget {
-    /// Every secret that carries the ownership tag (any job's: the planner tells which
-    /// are this job's), scheduled deletions included, with their sync tags.
-    pub async fn owned(&self, job: &str) -> Result<Vec<Existing>, TargetError> {
+    /// Every secret that this job owns (its ownership tag names the job), scheduled
+    /// deletions included, with their sync tags; with `path`, only those synced from that
+    /// source path (a push-triggered pass lists no more than it needs).
+    pub async fn owned(&self, job: &str, path: Option<&str>) -> Result<Vec<Existing>, TargetError> {
+        // tag-value matches by prefix and any tag's value: the exact job and path are
+        // checked below.
+        let (key, value) = match path {
+            None => (OWNER_TAG, job),
+            Some(p) => (PATH_TAG, p),
+        };
         let filters = vec![
             Filter::builder()
                 .key(FilterNameStringType::TagKey)
-                .values(OWNER_TAG)
+                .values(key)
                 .build(),
-            // tag-value matches by prefix; the exact job is checked below.
             Filter::builder()
                 .key(FilterNameStringType::TagValue)
-                .values(job)
+                .values(value)
                 .build(),
         ];
         let mut out = Vec::new();
@@ -74,7 +80,9 @@ impl SdkTarget {
                         .map(str::to_owned)
                 };
                 let owner = tag(OWNER_TAG);
-                if owner.as_deref() != Some(job) {
+                if owner.as_deref() != Some(job)
+                    || path.is_some_and(|p| tag(PATH_TAG).as_deref() != Some(p))
+                {
                     continue;
                 }
                 out.push(Existing {
