@@ -145,7 +145,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
     store.close();
 
     // Reopening applies nothing twice and keeps what was written after the upgrade.
-    assert_eq!(user_version(&path), 6);
+    assert_eq!(user_version(&path), 7);
     let store = SqliteStore::open(&path).expect("reopen");
     let events = store
         .list_events(&EventQuery {
