@@ -50,7 +50,7 @@ pub struct FileConfig {
 /// of the interval, at most 30); `deletion` `keep` (default), `delete` (with
 /// `recovery_window_days`, default 30) or `delete-now`; `granularity` `secret` (default:
 /// the entry as one JSON secret) or `key` (each key its own secret); `name_template`
-/// (default `{path}`: placeholders `{mount}`, `{prefix}`, `{path}`, `{full_path}`,
+/// (default `{full_path}`, the source path below the mount: placeholders `{mount}`, `{prefix}`, `{path}`, `{full_path}`,
 /// `{key}`); `kms_key_id`; `tags` (extra tags on every secret it writes); and the
 /// `[sync.source]` and `[sync.target]` tables.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

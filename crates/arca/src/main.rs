@@ -1239,7 +1239,10 @@ async fn server(
     };
     let keys = o.keys.clone();
     let digest: arca_jobs::sync::Digester = Arc::new(move |label: &str, value: &[u8]| {
-        hex::encode(keys.digest().value_digest(label, false, value))
+        format!(
+            "hmac-sha256:{}",
+            hex::encode(keys.digest().value_digest(label, false, value))
+        )
     });
     let sync_jobs = sync::all_jobs(&o.file.sync, o.store.as_ref()).await?;
     let syncs = sync::start(

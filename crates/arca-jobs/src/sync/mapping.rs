@@ -74,8 +74,8 @@ impl Mapping {
     ) -> Result<Self, String> {
         let template = match template {
             Some(t) => t.to_owned(),
-            None if granularity == Granularity::PerKey => "{path}/{key}".to_owned(),
-            None => "{path}".to_owned(),
+            None if granularity == Granularity::PerKey => "{full_path}/{key}".to_owned(),
+            None => "{full_path}".to_owned(),
         };
         for field in placeholders(&template) {
             match field {
@@ -217,11 +217,14 @@ mod tests {
             map.name("apps/prod", "apps/prod/db/main", None),
             "vault/secret/apps/prod/db/main"
         );
+        // By default a secret is named by its full source path (below the mount).
         let keys = m(&["apps"], None, Granularity::PerKey);
         assert_eq!(
             keys.name("apps", "apps/db", Some("password")),
-            "db/password"
+            "apps/db/password"
         );
+        let whole = m(&["apps"], None, Granularity::PerSecret);
+        assert_eq!(whole.name("apps", "apps/db", None), "apps/db");
         let full = m(&["apps"], Some("x/{full_path}"), Granularity::PerSecret);
         assert_eq!(full.name("apps", "apps/db", None), "x/apps/db");
     }
