@@ -13,6 +13,7 @@ mod procstat;
 mod replication;
 mod report;
 mod scale;
+mod sync;
 mod systems;
 mod workloads;
 
@@ -55,6 +56,9 @@ enum Cmd {
     /// Two deployments: replication lag at 100 and 1,000 writes/s, and PutSecretValue
     /// rate with 0, 1 and 2 replica regions.
     Replication(replication::ReplicationArgs),
+    /// Sync from OpenBao: 10,000 secrets, the first and an unchanged pass, OpenBao's own
+    /// rate, and the lag with the push trigger and with a 30 s interval.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Args, Clone)]
@@ -525,6 +529,10 @@ fn main() -> Result<()> {
             Some(Cmd::Replication(a)) => {
                 let env = make_env(&a.common)?;
                 replication::run(&env, &a).await
+            }
+            Some(Cmd::Sync(a)) => {
+                let env = make_env(&a.common)?;
+                sync::run(&env, &a).await
             }
             _ => bench(cli.run).await,
         }

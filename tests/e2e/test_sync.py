@@ -382,3 +382,77 @@ def test_push_trigger_syncs_one_path_now(bao, proxy, prefix, site_factory, tmp_p
     # Unknown jobs and unsigned calls are refused.
     assert raw.call("ArcaSync.RunJob", {"Job": "nope"}).status == 400
     assert raw.call("ArcaSync.RunJob", {"Job": "app"}, sign=False).status in (400, 403)
+
+
+def test_soft_deleted_and_destroyed_current_versions_follow_the_policy(bao, proxy, prefix,
+                                                                       site_factory, tmp_path):
+    tok = write_private(tmp_path / "bao.token", token_for(bao, prefix))
+    bao.put("secret", f"{prefix}soft", {"k": "1"})
+    bao.put("secret", f"{prefix}gone", {"k": "1"})
+    site = site_factory(job_toml("app", proxy.address, prefix, tok,
+                                 extra='deletion = "delete"\nrecovery_window_days = 7\n'))
+    # Soft-delete the current version of one, destroy the other's.
+    bao.api("DELETE", f"secret/data/{prefix}soft")
+    bao.api("PUT", f"secret/destroy/{prefix}gone", {"versions": [1]})
+    out = json.loads(site.cli("plan", "app").stdout)
+    why = {s["name"]: s for s in out["steps"]}
+    assert why[f"{prefix}soft"]["action"] == "delete", out
+    assert "deleted or destroyed" in why[f"{prefix}soft"]["why"]
+    r = site.run("app")
+    assert r["counts"] == {"delete": 2}, r
+    for name in ("soft", "gone"):
+        assert "DeletedDate" in site.sm.describe_secret(SecretId=f"{prefix}{name}")
+    # Undeleting the version in the source brings the secret back.
+    bao.api("POST", f"secret/undelete/{prefix}soft", {"versions": [1]})
+    r = site.run("app")
+    assert r["counts"].get("restore") == 1, r
+    assert "DeletedDate" not in site.sm.describe_secret(SecretId=f"{prefix}soft")
+    assert json.loads(site.value(f"{prefix}soft")) == {"k": "1"}
+
+
+def test_failures_reach_a_webhook_through_a_rule(bao, proxy, prefix, site_factory, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from rotation_helpers import signed_by_arca, toml_function, write_hmac_secret
+
+    secret = write_hmac_secret(tmp_path / "hmac.key")
+    got: list[dict] = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if signed_by_arca(secret, self.headers, body):
+                got.append(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        hook_arn = "arn:aws:lambda:us-east-1:123456789012:function:notify"
+        pattern = json.dumps({"source": ["arca.sync"], "detail": {"eventName": ["SyncFailed"]}})
+        rule = (f"[[rules]]\nname = \"sync-failures\"\npattern = {toml_str(pattern)}\n"
+                f"[[rules.targets]]\nid = \"notify\"\narn = {toml_str(hook_arn)}\n")
+        tok = write_private(tmp_path / "bao.token", token_for(bao, prefix))
+        config = (toml_function(hook_arn, type="http",
+                                url=f"http://127.0.0.1:{httpd.server_address[1]}/hook",
+                                hmac_secret_file=str(tmp_path / "hmac.key"), timeout_secs=5)
+                  + rule + job_toml("app", proxy.address, prefix, tok))
+        site = site_factory(config)
+        proxy.down = True
+        site.run("app", check=False)
+        wait_until(lambda: got, timeout=15, what="the SyncFailed event at the webhook")
+        e = got[0]
+        assert e["source"] == "arca.sync" and e["detail-type"] == "AWS Service Event via CloudTrail"
+        data = e["detail"]["additionalEventData"]
+        assert data["job"] == "app" and data["outcome"] == "failed"
+        assert "503" in data["failureReason"] or "down" in data["failureReason"]
+        assert tok.read_text() not in json.dumps(e)
+    finally:
+        proxy.down = False
+        httpd.shutdown()
