@@ -287,7 +287,10 @@ pub async fn run(env: &Env, args: &SyncArgs) -> Result<()> {
                 json!({"SecretId": path_of(i)}),
             )
             .await?;
-            if v["SecretString"].as_str().is_some_and(|x| x.contains(&value)) {
+            if v["SecretString"]
+                .as_str()
+                .is_some_and(|x| x.contains(&value))
+            {
                 break;
             }
             if t.elapsed() > Duration::from_secs(120) {

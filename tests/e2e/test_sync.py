@@ -456,3 +456,45 @@ def test_failures_reach_a_webhook_through_a_rule(bao, proxy, prefix, site_factor
     finally:
         proxy.down = False
         httpd.shutdown()
+
+
+def test_jobs_added_and_removed_while_the_server_runs(bao, proxy, prefix, tmp_path):
+    """`arca sync add/list/remove` on the server's database: the running server starts an
+    added job within seconds and stops a removed one."""
+    import base64
+    tok = write_private(tmp_path / "bao.token", token_for(bao, prefix))
+    bao.put("secret", f"{prefix}added", {"k": "1"})
+    env = {"ARCA_DATABASE": str(tmp_path / "arca.db"),
+           "ARCA_ROOT_KEY": base64.b64encode(os.urandom(32)).decode()}
+    srv = start_server(tmp_path, "", extra_env=env)
+    try:
+        job = tmp_path / "job.toml"
+        job.write_text(job_toml("added", proxy.address, prefix, tok).replace("[[sync]]\n", "")
+                       .replace("[sync.source]", "[source]").replace("[sync.target]", "[target]"))
+        cli_env = dict(os.environ, **env)
+
+        def arca(*args):
+            r = subprocess.run([str(arca_binary()), "sync", *args], env=cli_env,
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            return r.stdout
+
+        arca("add", str(job))
+        assert json.loads(arca("list").splitlines()[0])["origin"] == "added"
+        sm = boto3.client("secretsmanager", endpoint_url=srv.endpoint, region_name=REGION,
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+        def arrived():
+            try:
+                return json.loads(sm.get_secret_value(SecretId=f"{prefix}added")["SecretString"])
+            except ClientError:
+                return None
+
+        assert wait_until(arrived, timeout=20, what="the added job's first pass") == {"k": "1"}
+        arca("remove", "added")
+        raw = RawClient(srv.endpoint)
+        wait_until(lambda: raw.call("ArcaSync.GetStatus", {"Job": "added"}).status == 400,
+                   timeout=20, what="the removed job to stop")
+        assert arca("list") == ""
+    finally:
+        stop_server(srv)

@@ -143,9 +143,10 @@ enum SyncAction {
     /// Every job: the config file's `[[sync]]` and the added ones, one JSON line each.
     List,
     /// Add (or replace) a job from a TOML file holding one job, in the shape of a
-    /// `[[sync]]` entry; the server runs it from its next start.
+    /// `[[sync]]` entry; a running server starts (or restarts) it within 5 seconds.
     Add { file: PathBuf },
-    /// Remove an added job (jobs of the config file are removed from the file).
+    /// Remove an added job; a running server stops it within 5 seconds (jobs of the
+    /// config file are removed from the file).
     Remove { name: String },
     /// Show, without writing anything, what a pass of JOB would do and why.
     Plan {
@@ -1244,21 +1245,20 @@ async fn server(
             hex::encode(keys.digest().value_digest(label, false, value))
         )
     });
-    let sync_jobs = sync::all_jobs(&o.file.sync, o.store.as_ref()).await?;
-    let syncs = sync::start(
+    let syncs = sync::Supervisor::start(
         &arca,
-        sync_jobs,
-        &sync::TargetContext {
-            remotes: &o.file.remotes,
-            own_url: &endpoint_url,
+        &o.file.sync,
+        sync::TargetContext {
+            remotes: o.file.remotes.clone(),
+            own_url: endpoint_url.clone(),
             own_ca,
-            own_key: &own_key,
+            own_key,
         },
         digest,
         leases.clone(),
-        shutdown_rx.clone(),
     )
     .await?;
+    let syncs = tokio::spawn(syncs.run(shutdown_rx.clone()));
     let rotation = tokio::spawn(
         arca_jobs::worker::Worker::local(Duration::from_secs(5), arca.rotation_wakeup(), leases)
             .run(
@@ -1275,9 +1275,7 @@ async fn server(
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), replication).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
-    for s in syncs {
-        let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(35), syncs).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_access_dates()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), arca.flush_audit()).await;
     tracing::info!("arca server stopped");

@@ -13,19 +13,20 @@ use arca_jobs::sync::plan::DeletionPolicy;
 use arca_jobs::sync::source::{KvSource, KvVersion, SourceAuth, SourceConfig};
 use arca_jobs::sync::target::SdkTarget;
 use arca_jobs::sync::{Digester, JobSpec, SyncJob};
+
 use arca_types::secret::SecretString;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How a job's target is reached, besides its own settings.
-pub struct TargetContext<'a> {
-    pub remotes: &'a [config::RemoteEndpointConfig],
+pub struct TargetContext {
+    pub remotes: Vec<config::RemoteEndpointConfig>,
     /// This server's own URL and the CA that signed its certificate (if HTTPS).
-    pub own_url: &'a str,
+    pub own_url: String,
     pub own_ca: Option<Vec<u8>>,
     /// The in-memory key the sync signs its calls into this Arca with.
-    pub own_key: &'a (String, SecretString),
+    pub own_key: (String, SecretString),
 }
 
 /// A job's settings checked, before anything is connected: what `arca sync add` and the
@@ -177,7 +178,7 @@ fn source_auth(cfg: &SyncJobConfig) -> Result<SourceAuth> {
 /// A job ready to run: source and target connected (nothing is called yet).
 pub async fn build(
     cfg: &SyncJobConfig,
-    ctx: &TargetContext<'_>,
+    ctx: &TargetContext,
     digest: Digester,
 ) -> Result<(SyncJob, Option<arca_core::schedule::RotationSchedule>)> {
     let (spec, schedule) = check(cfg)?;
@@ -224,7 +225,7 @@ pub async fn build(
         None => RemoteConfig {
             name: format!("this Arca ({})", spec.region),
             region: spec.region.clone(),
-            endpoint: Some(ctx.own_url.to_owned()),
+            endpoint: Some(ctx.own_url.clone()),
             credentials: RemoteCredentials::Keys {
                 access_key_id: ctx.own_key.0.clone(),
                 secret_access_key: ctx.own_key.1.clone(),
@@ -266,20 +267,58 @@ pub async fn all_jobs(
     Ok(jobs.into_values().collect())
 }
 
-/// Starts every job in its worker loop and installs the control the API reaches.
-pub async fn start(
-    arca: &Arc<Arca>,
-    jobs: Vec<SyncJobConfig>,
-    ctx: &TargetContext<'_>,
+/// How often a running server rereads the jobs added or removed with `arca sync`.
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+
+/// The running jobs: each in its own worker loop, stopped on its own when it is removed
+/// or changed.
+pub struct Supervisor {
+    arca: Arc<Arca>,
+    control: Arc<SyncJobs>,
     digest: Digester,
     leases: Arc<arca_jobs::worker::LocalLeases>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<Vec<tokio::task::JoinHandle<()>>> {
-    let mut runners = BTreeMap::new();
-    let mut handles = Vec::new();
-    for cfg in &jobs {
-        let (job, schedule) = build(cfg, ctx, digest.clone()).await?;
-        let runner = Arc::new(Runner::new(Arc::new(job), arca.clone()));
+    ctx: TargetContext,
+    /// The config file's jobs, which only a restart changes.
+    fixed: std::collections::BTreeSet<String>,
+    running: BTreeMap<String, Running>,
+}
+
+struct Running {
+    spec: serde_json::Value,
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Supervisor {
+    /// Starts the config file's jobs and the stored ones, and installs the control the
+    /// API reaches. A job that cannot start (a missing token file, say) stops the start.
+    pub async fn start(
+        arca: &Arc<Arca>,
+        file: &[SyncJobConfig],
+        ctx: TargetContext,
+        digest: Digester,
+        leases: Arc<arca_jobs::worker::LocalLeases>,
+    ) -> Result<Self> {
+        let control = Arc::new(SyncJobs::default());
+        arca.set_sync_control(control.clone());
+        let mut this = Self {
+            arca: arca.clone(),
+            control,
+            digest,
+            leases,
+            ctx,
+            fixed: file.iter().map(|j| j.name.clone()).collect(),
+            running: BTreeMap::new(),
+        };
+        for cfg in all_jobs(file, arca.store().as_ref()).await? {
+            this.launch(&cfg).await?;
+        }
+        Ok(this)
+    }
+
+    async fn launch(&mut self, cfg: &SyncJobConfig) -> Result<()> {
+        let (job, schedule) = build(cfg, &self.ctx, self.digest.clone()).await?;
+        let runner = Arc::new(Runner::new(Arc::new(job), self.arca.clone()));
         let interval = runner.job.spec.interval;
         // A scheduled job ticks every 30 s and passes when its window opens.
         let (tick, jitter) = match &schedule {
@@ -295,18 +334,91 @@ pub async fn start(
         let worker = arca_jobs::worker::Worker::local(
             tick,
             Arc::new(tokio::sync::Notify::new()),
-            leases.clone(),
+            self.leases.clone(),
         )
         .with_jitter(jitter);
-        handles.push(tokio::spawn(worker.run(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let handle = tokio::spawn(worker.run(
             Arc::new(SyncWorkerJob::new(runner.clone(), schedule)),
-            shutdown.clone(),
-        )));
+            stopped,
+        ));
+        self.control.insert(runner);
         tracing::info!(job = %cfg.name, source = %cfg.source.address, "sync job started");
-        runners.insert(cfg.name.clone(), runner);
+        self.running.insert(
+            cfg.name.clone(),
+            Running {
+                spec: serde_json::to_value(cfg)?,
+                stop,
+                handle,
+            },
+        );
+        Ok(())
     }
-    arca.set_sync_control(Arc::new(SyncJobs { runners }));
-    Ok(handles)
+
+    async fn halt(&mut self, name: &str) {
+        if let Some(r) = self.running.remove(name) {
+            self.control.remove(name);
+            let _ = r.stop.send(true);
+            // A pass in flight finishes its writes first (bounded by the target timeouts).
+            let _ = tokio::time::timeout(Duration::from_secs(30), r.handle).await;
+            tracing::info!(job = name, "sync job stopped");
+        }
+    }
+
+    /// Follows the stored jobs until `shutdown`: starts added ones, restarts changed ones,
+    /// stops removed ones. Then stops every job.
+    pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(RELOAD_EVERY) => {}
+                _ = shutdown.changed() => break,
+            }
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %format!("{e:#}"), "rereading the added sync jobs failed");
+            }
+        }
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for n in names {
+            self.halt(&n).await;
+        }
+    }
+
+    async fn reload(&mut self) -> Result<()> {
+        let stored = self.arca.store().list_sync_jobs().await?;
+        let mut wanted = BTreeMap::new();
+        for rec in stored {
+            if !self.fixed.contains(&rec.name) {
+                wanted.insert(rec.name.clone(), rec.spec);
+            }
+        }
+        let gone: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(n, r)| {
+                !self.fixed.contains(*n) && wanted.get(*n).is_none_or(|spec| *spec != r.spec)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in gone {
+            self.halt(&n).await;
+        }
+        for (name, spec) in wanted {
+            if self.running.contains_key(&name) {
+                continue;
+            }
+            let cfg: SyncJobConfig = match serde_json::from_value(spec) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(job = %name, error = %e, "a stored sync job cannot be read");
+                    continue;
+                }
+            };
+            if let Err(e) = self.launch(&cfg).await {
+                tracing::warn!(job = %name, error = %format!("{e:#}"), "an added sync job could not start");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Calls `ArcaSync.<op>` on the running server, signed with the AWS_ACCESS_KEY_ID /

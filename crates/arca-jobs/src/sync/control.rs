@@ -186,26 +186,56 @@ impl Job for SyncWorkerJob {
     }
 }
 
-/// Every job of this process, by name: what the `ArcaSync.*` operations reach.
+/// Every job of this process, by name: what the `ArcaSync.*` operations reach. Jobs come
+/// and go while the server runs (`arca sync add` and `remove`).
+#[derive(Default)]
 pub struct SyncJobs {
-    pub runners: BTreeMap<String, Arc<Runner>>,
+    runners: std::sync::RwLock<BTreeMap<String, Arc<Runner>>>,
 }
 
 impl SyncJobs {
-    fn runner(&self, job: &str) -> Result<&Arc<Runner>, ApiError> {
-        self.runners.get(job).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ResourceNotFound,
-                format!("No sync job is named {job}."),
-            )
-        })
+    pub fn insert(&self, runner: Arc<Runner>) {
+        self.runners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(runner.job.spec.name.clone(), runner);
+    }
+
+    pub fn remove(&self, job: &str) {
+        self.runners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(job);
+    }
+
+    fn runner(&self, job: &str) -> Result<Arc<Runner>, ApiError> {
+        self.runners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ResourceNotFound,
+                    format!("No sync job is named {job}."),
+                )
+            })
+    }
+
+    fn all(&self) -> Vec<Arc<Runner>> {
+        self.runners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 }
 
 #[async_trait]
 impl SyncControl for SyncJobs {
     async fn run(&self, req: RunRequest) -> Result<Value, ApiError> {
-        let runner = self.runner(&req.job)?.clone();
+        let runner = self.runner(&req.job)?;
         if req.paths.len() > 100 {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameter,
@@ -225,7 +255,7 @@ impl SyncControl for SyncJobs {
     async fn status(&self, job: Option<&str>) -> Result<Value, ApiError> {
         Ok(match job {
             Some(j) => json!({"Jobs": [self.runner(j)?.status()]}),
-            None => json!({"Jobs": self.runners.values().map(|r| r.status()).collect::<Vec<_>>()}),
+            None => json!({"Jobs": self.all().iter().map(|r| r.status()).collect::<Vec<_>>()}),
         })
     }
 }
