@@ -21,8 +21,8 @@ pub struct SyncArgs {
     /// Push-trigger lag samples.
     #[arg(long, default_value_t = 100)]
     push_samples: usize,
-    /// 30 s-interval lag samples (each waits for a pass).
-    #[arg(long, default_value_t = 4)]
+    /// 30 s-interval lag samples (each written at a random moment, then waited for).
+    #[arg(long, default_value_t = 6)]
     interval_samples: usize,
     #[command(flatten)]
     pub common: crate::CommonArgs,
@@ -275,6 +275,10 @@ pub async fn run(env: &Env, args: &SyncArgs) -> Result<()> {
     first_pass(&http, &addr).await?;
     let mut interval = Vec::new();
     for s in 0..args.interval_samples {
+        // At a random moment of the interval: a change written just after a pass waits
+        // a whole interval, one written just before it almost none.
+        let pause = rand::random::<u64>() % 30_000;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
         let i = (s * 7919) % n;
         let value = format!("poll{s}");
         bao.put(i, &value).await?;
@@ -309,7 +313,7 @@ pub async fn run(env: &Env, args: &SyncArgs) -> Result<()> {
          unchanged pass:     {unchanged_secs:.2} s  (source requests {}, of which value reads {}; target requests {})\n\
          OpenBao floor:      {floor:.2} s  for the same {floor_requests} list/metadata requests ({:.0} req/s): unchanged / floor = {:.2}\n\
          push lag:           p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples; change written -> RunJob with its path returned)\n\
-         30 s interval lag:  median {:.1} s, max {:.1} s ({} samples; change written -> readable in Arca)\n\
+         30 s interval lag:  median {:.1} s, max {:.1} s ({} samples written at random moments; change written -> readable in Arca)\n\
          targets: unchanged pass < 10 s and bounded by OpenBao's rate; push p99 < 1 s\n",
         n as f64 / first_secs.max(1e-9),
         first["source_requests"],

@@ -24,13 +24,14 @@ from rotation_helpers import free_port
 ROOT_TOKEN = "root"
 
 
-def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 30,
+               verify: bool = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"{what} exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=1, verify=verify)
             return
         except requests.RequestException:
             time.sleep(0.1)
@@ -46,20 +47,31 @@ def _tool(name: str) -> str:
 class OpenBao:
     """`bao server -dev` on a free port, KV v2 at secret/, driven over its HTTP API."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, tls: bool = False):
         self.port = free_port()
-        self.address = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if tls else "http"
+        self.address = f"{scheme}://127.0.0.1:{self.port}"
+        # With TLS, `-dev-tls` writes its generated CA to vault-ca.pem in the cert dir.
+        self.ca = str(workdir / "vault-ca.pem") if tls else None
         env = dict(os.environ, HOME=str(workdir))
+        for k in list(env):
+            if k.startswith(("VAULT_", "BAO_")):
+                env.pop(k)
+        tls_args = ["-dev-tls", f"-dev-tls-cert-dir={workdir}"] if tls else []
         self.proc = subprocess.Popen(
             [_tool("bao"), "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
-             f"-dev-listen-address=127.0.0.1:{self.port}"],
+             f"-dev-listen-address=127.0.0.1:{self.port}", *tls_args],
             cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
-        _wait_http(self.address + "/v1/sys/health", self.proc, "OpenBao")
+        _wait_http(self.address + "/v1/sys/health", self.proc, "OpenBao", verify=False)
 
-    def api(self, method: str, path: str, body=None, token: str = ROOT_TOKEN, ok=(200, 204)):
+    def api(self, method: str, path: str, body=None, token: str = ROOT_TOKEN, ok=(200, 204),
+            namespace: str | None = None):
+        headers = {"X-Vault-Token": token}
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
         r = requests.request(method, f"{self.address}/v1/{path}", json=body,
-                             headers={"X-Vault-Token": token}, timeout=10)
+                             headers=headers, timeout=10, verify=self.ca or True)
         assert r.status_code in ok, f"{method} {path}: {r.status_code} {r.text}"
         return r.json() if r.content else None
 

@@ -57,11 +57,13 @@ def prefix():
     return f"t{uuid.uuid4().hex[:8]}/"
 
 
-def token_for(bao, prefix: str, ttl: str = "1h", renewable: bool = True) -> str:
+def token_for(bao, prefix: str, ttl: str = "1h", renewable: bool = True,
+              default_policy: bool = False) -> str:
     name = prefix.strip("/")
     bao.api("PUT", f"sys/policies/acl/{name}", {"policy": READ_ONLY_POLICY.format(p=prefix)})
     r = bao.api("POST", "auth/token/create", {"policies": [name], "ttl": ttl,
-                                              "renewable": renewable, "no_default_policy": True})
+                                              "renewable": renewable,
+                                              "no_default_policy": not default_policy})
     return r["auth"]["client_token"]
 
 
@@ -498,3 +500,35 @@ def test_jobs_added_and_removed_while_the_server_runs(bao, proxy, prefix, tmp_pa
         assert arca("list") == ""
     finally:
         stop_server(srv)
+
+
+def test_tls_to_the_source_with_a_ca_file_and_a_namespace(tmp_path_factory, site_factory, tmp_path):
+    b = OpenBao(tmp_path_factory.mktemp("openbao-tls"), tls=True)
+    try:
+        b.api("POST", "sys/namespaces/team-a")
+        b.api("POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"}},
+              namespace="team-a")
+        b.api("POST", "secret/data/app/db", {"data": {"p": "in-namespace"}}, namespace="team-a")
+        b.api("POST", "secret/data/app/db", {"data": {"p": "root-namespace"}})
+        tok = write_private(tmp_path / "bao.token", ROOT_TOKEN)
+        site = site_factory(job_toml(
+            "tls", b.address, "app/", tok,
+            source_extra=f"ca_file = {toml_str(b.ca)}\nnamespace = \"team-a\"\n"))
+        assert json.loads(site.value("app/db")) == {"p": "in-namespace"}
+    finally:
+        b.stop()
+
+
+def test_a_renewable_token_is_renewed_across_passes(bao, proxy, prefix, site_factory, tmp_path):
+    bao.put("secret", f"{prefix}a", {"k": "1"})
+    # The default policy is what lets a token look itself up and renew itself.
+    raw_token = token_for(bao, prefix, ttl="4s", renewable=True, default_policy=True)
+    tok = write_private(tmp_path / "bao.token", raw_token)
+    site = site_factory(job_toml("app", proxy.address, prefix, tok))
+    # Without renewal the token would be gone after 4 s; passes every 1.5 s keep it.
+    for n in range(7):
+        time.sleep(1.5)
+        bao.put("secret", f"{prefix}a", {"k": str(n + 2)})
+        r = site.run("app")
+        assert r["outcome"] == "ok" and r["counts"] == {"update": 1}, (n, r)
+    assert any(p.endswith("/renew-self") for _, p in proxy.paths)

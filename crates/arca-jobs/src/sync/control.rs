@@ -146,14 +146,18 @@ impl SyncWorkerJob {
         };
         let now = unix_ms() as i64;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        match s.next_window(*last, *last) {
-            Some((start, _)) if start <= now => {
-                *last = now;
-                true
-            }
-            _ => false,
+        let open = window_opened(s, *last, now);
+        if open {
+            *last = now;
         }
+        open
     }
+}
+
+/// Whether a window of `s` has opened after the pass at `last` and by `now`.
+fn window_opened(s: &RotationSchedule, last: i64, now: i64) -> bool {
+    s.next_window(last, last)
+        .is_some_and(|(start, _)| start <= now)
 }
 
 #[async_trait]
@@ -257,5 +261,33 @@ impl SyncControl for SyncJobs {
             Some(j) => json!({"Jobs": [self.runner(j)?.status()]}),
             None => json!({"Jobs": self.all().iter().map(|r| r.status()).collect::<Vec<_>>()}),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(expr: &str) -> RotationSchedule {
+        RotationSchedule::from_rules(&arca_types::wire::RotationRules {
+            schedule_expression: Some(expr.into()),
+            ..Default::default()
+        })
+        .expect("a valid schedule")
+    }
+
+    #[test]
+    fn a_schedule_passes_once_per_window() {
+        const H: i64 = 3_600_000;
+        let day = 1_796_601_600_000; // 2026-12-07T00:00:00Z
+        let hourly = schedule("rate(4 hours)");
+        // Ran at 00:10: the next window opens at 04:00.
+        assert!(!window_opened(&hourly, day + H / 6, day + 3 * H));
+        assert!(window_opened(&hourly, day + H / 6, day + 4 * H));
+        let cron = schedule("cron(0 6 * * ? *)");
+        assert!(!window_opened(&cron, day + H, day + 5 * H));
+        assert!(window_opened(&cron, day + H, day + 6 * H));
+        // Having passed at 06:00, the next is tomorrow's.
+        assert!(!window_opened(&cron, day + 6 * H, day + 23 * H));
     }
 }
