@@ -39,6 +39,14 @@ def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 30,
     raise AssertionError(f"{what} did not start")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _tool(name: str) -> str:
     here = Path(sys.executable).parent / name
     return str(here) if here.exists() else (shutil.which(name) or name)
@@ -81,11 +89,7 @@ class OpenBao:
         return self.api("POST", f"{mount}/data/{path}", {"data": data})
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        _stop(self.proc)
 
 
 class Moto:
@@ -100,11 +104,7 @@ class Moto:
         _wait_http(self.endpoint + "/moto-api/", self.proc, "moto")
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        _stop(self.proc)
 
 
 class CountingProxy:
