@@ -54,6 +54,17 @@ async fn call(
     op: &str,
     body: serde_json::Value,
 ) -> Result<serde_json::Value> {
+    call_target(client, base, region, &format!("secretsmanager.{op}"), body).await
+}
+
+/// One signed awsJson1_1 call with X-Amz-Target `target` (any of Arca's services).
+pub async fn call_target(
+    client: &reqwest::Client,
+    base: &str,
+    region: &str,
+    target: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
     let url = reqwest::Url::parse(base)?;
     let host = format!(
         "{}:{}",
@@ -61,13 +72,12 @@ async fn call(
         url.port().unwrap_or(443)
     );
     let body = serde_json::to_vec(&body)?;
-    let target = format!("secretsmanager.{op}");
     let secret = SecretString::new(SECRET_ACCESS_KEY.to_owned());
-    let s = arca_sigv4::sign_json_post(&host, &target, &body, ACCESS_KEY_ID, &secret, region);
+    let s = arca_sigv4::sign_json_post(&host, target, &body, ACCESS_KEY_ID, &secret, region);
     let resp = client
         .post(url)
         .header("content-type", arca_sigv4::JSON_CONTENT_TYPE)
-        .header("x-amz-target", &target)
+        .header("x-amz-target", target)
         .header("x-amz-date", &s.x_amz_date)
         .header("authorization", &s.authorization)
         .body(body)
@@ -76,7 +86,7 @@ async fn call(
     let status = resp.status();
     let bytes = resp.bytes().await?;
     if !status.is_success() {
-        bail!("{op}: {status} {}", String::from_utf8_lossy(&bytes));
+        bail!("{target}: {status} {}", String::from_utf8_lossy(&bytes));
     }
     Ok(serde_json::from_slice(&bytes)?)
 }

@@ -4,10 +4,8 @@
 //! unchanged pass cannot beat), and the lag from a change in OpenBao to its arrival in
 //! Arca with the push trigger and with a 30 s interval.
 
-use crate::load::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use crate::systems::{self, Env, Kind, System};
 use anyhow::{bail, Context, Result};
-use arca_types::secret::SecretString;
 use clap::Args;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -100,32 +98,10 @@ where
     Ok(())
 }
 
-/// An awsJson1_1 call to Arca, signed with the bench key.
+/// An awsJson1_1 call to Arca at `addr`, signed with the bench key.
 async fn arca_call(http: &reqwest::Client, addr: &str, target: &str, body: Value) -> Result<Value> {
-    let bytes = body.to_string().into_bytes();
-    let signed = arca_sigv4::sign_json_post(
-        addr,
-        target,
-        &bytes,
-        ACCESS_KEY_ID,
-        &SecretString::new(SECRET_ACCESS_KEY.to_owned()),
-        "us-east-1",
-    );
-    let r = http
-        .post(format!("http://{addr}/"))
-        .header("content-type", arca_sigv4::JSON_CONTENT_TYPE)
-        .header("x-amz-target", target)
-        .header("x-amz-date", &signed.x_amz_date)
-        .header("authorization", &signed.authorization)
-        .body(bytes)
-        .send()
-        .await?;
-    let status = r.status();
-    let v: Value = serde_json::from_str(&r.text().await?)?;
-    if !status.is_success() {
-        bail!("{target}: {status} {v}");
-    }
-    Ok(v)
+    crate::replication::call_target(http, &format!("http://{addr}"), "us-east-1", target, body)
+        .await
 }
 
 async fn start_arca(env: &Env, data: &std::path::Path, bao: &str, interval: u64) -> Result<System> {

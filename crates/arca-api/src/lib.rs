@@ -358,6 +358,24 @@ async fn deliver(state: &ApiState, ctx: &RequestCtx, body: &[u8], request_id: &s
     Ok((OP, resp))
 }
 
+/// Which of `ops` (a service's operations under the target prefix `prefix`) the request
+/// names, authorized; anything else that service offers is an unknown operation.
+fn pick_operation(
+    ctx: &RequestCtx,
+    target: Option<&str>,
+    prefix: &str,
+    ops: &[&'static str],
+) -> Result<&'static str, (&'static str, ApiError)> {
+    let Some(op) = target
+        .and_then(|t| t.strip_prefix(prefix))
+        .and_then(|name| ops.iter().copied().find(|o| *o == name))
+    else {
+        return Err(("-", ApiError::unknown_operation()));
+    };
+    ctx.authorize(op).map_err(|e| (op, e))?;
+    Ok(op)
+}
+
 /// The one operation a service other than Secrets Manager is answered for (`op`, under
 /// the target prefix `prefix`), authorized and its request decoded; anything else that
 /// service offers is an unknown operation.
@@ -368,10 +386,7 @@ fn one_operation<R: serde::de::DeserializeOwned>(
     prefix: &str,
     op: &'static str,
 ) -> Result<R, (&'static str, ApiError)> {
-    if target.and_then(|t| t.strip_prefix(prefix)) != Some(op) {
-        return Err(("-", ApiError::unknown_operation()));
-    }
-    ctx.authorize(op).map_err(|e| (op, e))?;
+    pick_operation(ctx, target, prefix, &[op])?;
     codec::decode(body).map_err(|e| (op, e))
 }
 
@@ -400,13 +415,12 @@ async fn sync(
     target: Option<&str>,
     request_id: &str,
 ) -> Served {
-    let Some(op) = target
-        .and_then(|t| t.strip_prefix(arca_core::sync::TARGET_PREFIX))
-        .and_then(|name| ["RunJob", "GetStatus"].into_iter().find(|o| *o == name))
-    else {
-        return Err(("-", ApiError::unknown_operation()));
-    };
-    ctx.authorize(op).map_err(|e| (op, e))?;
+    let op = pick_operation(
+        ctx,
+        target,
+        arca_core::sync::TARGET_PREFIX,
+        &["RunJob", "GetStatus"],
+    )?;
     if ctx.only_secret.is_some() {
         return Err((op, ApiError::access_denied()));
     }
@@ -451,13 +465,7 @@ async fn eventbridge(
         "ListTargetsByRule",
         "TestEventPattern",
     ];
-    let Some(op) = target
-        .and_then(|t| t.strip_prefix(eventbridge::TARGET_PREFIX))
-        .and_then(|name| OPS.into_iter().find(|o| *o == name))
-    else {
-        return Err(("-", ApiError::unknown_operation()));
-    };
-    ctx.authorize(op).map_err(|e| (op, e))?;
+    let op = pick_operation(ctx, target, eventbridge::TARGET_PREFIX, &OPS)?;
     let arca = &state.arca;
     let empty = || codec::ok(&serde_json::json!({}), request_id);
     let resp = async {

@@ -691,20 +691,14 @@ async fn sync_command(cli: &Cli, action: &SyncAction) -> Result<()> {
     match action {
         SyncAction::List => {
             let o = open_admin(cli).await?;
-            let stored: std::collections::BTreeSet<String> = o
-                .store
-                .list_sync_jobs()
-                .await?
-                .into_iter()
-                .map(|r| r.name)
-                .collect();
+            // all_jobs lets the file win a name, so a job is "added" exactly when the
+            // file does not have it.
             for j in sync::all_jobs(&o.file.sync, o.store.as_ref()).await? {
-                let origin =
-                    if stored.contains(&j.name) && !o.file.sync.iter().any(|f| f.name == j.name) {
-                        "added"
-                    } else {
-                        "config"
-                    };
+                let origin = if o.file.sync.iter().any(|f| f.name == j.name) {
+                    "config"
+                } else {
+                    "added"
+                };
                 let line = serde_json::json!({
                     "name": j.name, "origin": origin, "source": j.source.address,
                     "mount": j.source.mount.as_deref().unwrap_or("secret"),

@@ -101,6 +101,7 @@ pub fn check(
         }
     };
     let interval = Duration::from_secs(cfg.interval_secs.unwrap_or(300).max(1));
+    kv_version(cfg)?;
     match (&src.token_file, &src.token_env, &src.approle_role_id) {
         (Some(_), None, None) | (None, Some(_), None) => {}
         (None, None, Some(_)) if src.approle_secret_id_file.is_some() => {}
@@ -143,6 +144,18 @@ pub fn check(
     ))
 }
 
+fn kv_version(cfg: &SyncJobConfig) -> Result<KvVersion> {
+    Ok(match cfg.source.kv_version.as_deref().unwrap_or("auto") {
+        "1" => KvVersion::V1,
+        "2" => KvVersion::V2,
+        "auto" => KvVersion::Auto,
+        other => bail!(
+            "sync job {}: kv_version {other:?} is not 1, 2 or auto",
+            cfg.name
+        ),
+    })
+}
+
 /// The source's credentials, read now (files of mode 0600, or the named variable).
 fn source_auth(cfg: &SyncJobConfig) -> Result<SourceAuth> {
     let src = &cfg.source;
@@ -183,15 +196,7 @@ pub async fn build(
 ) -> Result<(SyncJob, Option<arca_core::schedule::RotationSchedule>)> {
     let (spec, schedule) = check(cfg)?;
     let src = &cfg.source;
-    let kv_version = match src.kv_version.as_deref().unwrap_or("auto") {
-        "1" => KvVersion::V1,
-        "2" => KvVersion::V2,
-        "auto" => KvVersion::Auto,
-        other => bail!(
-            "sync job {}: kv_version {other:?} is not 1, 2 or auto",
-            cfg.name
-        ),
-    };
+    let kv_version = kv_version(cfg)?;
     let ca_pem = src
         .ca_file
         .as_ref()

@@ -102,8 +102,10 @@ impl Runner {
                 .finished
                 .map(|f| f + self.job.spec.interval.as_millis() as u64)
                 .into();
+            v["lag_secs"] = (self.job.lag_ms(&r, now) as f64 / 1000.0).into();
+        } else {
+            v["lag_secs"] = Value::Null;
         }
-        v["lag_secs"] = self.job.lag_ms(now).map(|ms| ms as f64 / 1000.0).into();
         v
     }
 }

@@ -197,9 +197,8 @@ impl SyncJob {
     /// How far behind the target may be, in ms at `now`: since the oldest change a pass
     /// saw and could not write; after a pass that failed as a whole (the source was
     /// unreadable), since the start of the last pass that did not fail, an upper bound;
-    /// 0 when the last pass wrote everything it saw. None before any pass.
-    pub fn lag_ms(&self, now: u64) -> Option<u64> {
-        let last = self.last_report()?;
+    /// 0 when the last pass wrote everything it saw. `last` is the last pass's report.
+    pub fn lag_ms(&self, last: &Report, now: u64) -> u64 {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let oldest_pending = pending.values().min().copied();
         let since = if last.outcome == "failed" {
@@ -214,7 +213,7 @@ impl SyncJob {
         } else {
             oldest_pending
         };
-        Some(since.map_or(0, |t| now.saturating_sub(t)))
+        since.map_or(0, |t| now.saturating_sub(t))
     }
 
     /// The last finished pass's report.
