@@ -9,6 +9,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
 
 use super::error::{json_err, sql_err};
+use arca_store::names::{prefix_ranges, NameRange};
 use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, DeliveryRecord,
     DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListQuery, NewDelivery,
@@ -798,60 +799,6 @@ fn cursor_value(sort: SortBy, v: &CursorValue) -> Result<Value> {
     }
 }
 
-/// The half-open name range `[lo, hi)` of names starting with some prefix (`hi = None`:
-/// unbounded above).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct NameRange {
-    lo: String,
-    hi: Option<String>,
-}
-
-/// The smallest string greater than every string starting with `p`, if any. SQLite
-/// compares TEXT bytewise and UTF-8 byte order equals code point order, so bumping the
-/// last character (dropping trailing U+10FFFF) gives the bound.
-fn prefix_successor(p: &str) -> Option<String> {
-    let mut chars: Vec<char> = p.chars().collect();
-    while let Some(c) = chars.pop() {
-        let next = match c {
-            '\u{D7FF}' => Some('\u{E000}'),
-            c => char::from_u32(c as u32 + 1),
-        };
-        if let Some(n) = next {
-            chars.push(n);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
-/// Sorted, disjoint ranges covering the names that start with any of `prefixes`, or None
-/// if they cover everything (an empty prefix, or no prefixes at all: the hint is then
-/// treated as absent, which is always safe because the predicate decides).
-pub(super) fn prefix_ranges(prefixes: &[String]) -> Option<Vec<NameRange>> {
-    let mut sorted: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.is_empty() || sorted[0].is_empty() {
-        return None;
-    }
-    let mut kept: Vec<&str> = Vec::new();
-    for p in sorted {
-        // After sorting, a prefix of `p` sorts before it; its range already covers `p`'s.
-        if kept.last().is_some_and(|k| p.starts_with(k)) {
-            continue;
-        }
-        kept.push(p);
-    }
-    Some(
-        kept.into_iter()
-            .map(|p| NameRange {
-                lo: p.to_owned(),
-                hi: prefix_successor(p),
-            })
-            .collect(),
-    )
-}
-
 /// One page of `list_secrets`. Candidates come from an index in list order, a batch at a
 /// time, each batch starting strictly after the last candidate seen (kept or not); the
 /// predicate decides which are kept. With a Name sort and prefix hints, each prefix's name
@@ -1079,35 +1026,6 @@ fn count_in_ranges(conn: &Connection, region: &str, ranges: &[NameRange], cap: i
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_successor_bumps_last_char() {
-        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
-        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_successor("\u{10FFFF}"), None);
-        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
-    }
-
-    #[test]
-    fn prefix_ranges_drop_covered_prefixes() {
-        let r = prefix_ranges(&["b/x".into(), "a".into(), "b".into(), "ab".into()]);
-        let r = r.expect("ranges");
-        assert_eq!(
-            r,
-            vec![
-                NameRange {
-                    lo: "a".into(),
-                    hi: Some("b".into())
-                },
-                NameRange {
-                    lo: "b".into(),
-                    hi: Some("c".into())
-                },
-            ]
-        );
-        assert_eq!(prefix_ranges(&["".into(), "a".into()]), None);
-        assert_eq!(prefix_ranges(&[]), None);
-    }
 
     fn plan(conn: &Connection, sql: &str, args: &[Value]) -> String {
         let mut stmt = conn

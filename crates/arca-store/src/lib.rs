@@ -8,6 +8,7 @@ mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod model;
+pub mod names;
 mod rules;
 
 pub use audit::*;
