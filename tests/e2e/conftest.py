@@ -13,6 +13,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import uuid
 import queue
 import re
 import shutil
@@ -93,8 +94,14 @@ def server(tmp_path_factory) -> ArcaServer:
     env["AWS_SECRET_ACCESS_KEY"] = SECRET_KEY
     env.pop("AWS_SESSION_TOKEN", None)
     env.setdefault("RUST_BACKTRACE", "1")
+    args = [str(binary), "server", "--dev", "--listen", "127.0.0.1:0"]
+    schema = None
+    if os.environ.get("ARCA_E2E_DATABASE") == "postgres":
+        # The same suite on PostgreSQL: a schema of its own on the test server.
+        schema, url = postgres_schema()
+        args += ["--database", url]
     proc = subprocess.Popen(
-        [str(binary), "server", "--dev", "--listen", "127.0.0.1:0"],
+        args,
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -133,6 +140,28 @@ def server(tmp_path_factory) -> ArcaServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        if schema:
+            drop_postgres_schema(schema)
+
+
+POSTGRES_URL = os.environ.get("ARCA_TEST_POSTGRES", "postgres://root@127.0.0.1:5432/test")
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", POSTGRES_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                   check=True, capture_output=True, timeout=30)
+
+
+def postgres_schema() -> tuple[str, str]:
+    """A new empty schema on the test PostgreSQL, and the URL whose sessions use it."""
+    schema = f"arca_e2e_{uuid.uuid4().hex}"
+    _psql(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return schema, f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def drop_postgres_schema(schema: str) -> None:
+    _psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture(autouse=True)

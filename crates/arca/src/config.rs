@@ -14,8 +14,13 @@ pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 pub struct FileConfig {
     pub listen: Option<String>,
     pub account_id: Option<String>,
-    /// Path of the SQLite database file.
+    /// The SQLite database file, or a PostgreSQL URL (`postgres://...`).
     pub database: Option<PathBuf>,
+    /// PEM file of the CA(s) that sign the PostgreSQL server's certificate (with
+    /// `sslmode=require` or `verify-full` in the URL; else the system's roots are used).
+    pub database_ca_file: Option<PathBuf>,
+    /// Most PostgreSQL connections this node opens (default 32).
+    pub database_pool_size: Option<usize>,
     /// Path of the root key file (mode 0600). `ARCA_ROOT_KEY` may be used instead.
     pub root_key_file: Option<PathBuf>,
     pub purge_interval_secs: Option<u64>,

@@ -20,7 +20,7 @@ use arca_types::ApiError;
 use clap::{Parser, Subcommand};
 use config::{FileConfig, DEFAULT_ACCOUNT_ID, DEFAULT_LISTEN};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -35,7 +35,8 @@ struct Cli {
     /// Configuration file (TOML). Values from it are overridden by the environment and flags.
     #[arg(long, global = true, env = "ARCA_CONFIG")]
     config: Option<PathBuf>,
-    /// SQLite database file (default: arca.db, or a temporary one with --dev).
+    /// The database: a SQLite file (default: arca.db, or a temporary one with --dev), or a
+    /// PostgreSQL URL (`postgres://user@host:5432/dbname[?sslmode=verify-full]`).
     #[arg(long, global = true, env = "ARCA_DATABASE")]
     database: Option<PathBuf>,
     /// Root key file (mode 0600). The environment variable ARCA_ROOT_KEY (base64) may be
@@ -392,10 +393,17 @@ struct Opened {
 }
 
 async fn open(cli: &Cli, root: RootKey, database: PathBuf, file: FileConfig) -> Result<Opened> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&database)
-            .with_context(|| format!("opening database {}", database.display()))?,
-    );
+    let store: Arc<dyn Store> = match postgres_options(&database, &file) {
+        Some(opts) => Arc::new(
+            arca_store_postgres::PostgresStore::open(&opts)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the PostgreSQL database: {e}"))?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&database)
+                .with_context(|| format!("opening database {}", database.display()))?,
+        ),
+    };
     let account = cli
         .account_id
         .clone()
@@ -420,6 +428,34 @@ async fn open_admin(cli: &Cli) -> Result<Opened> {
     let root = load_root_key(cli, &file)?;
     let db = database_path(cli, &file);
     open(cli, root, db, file).await
+}
+
+/// The PostgreSQL connection options, if `database` is a `postgres://` URL.
+fn postgres_options(database: &Path, file: &FileConfig) -> Option<arca_store_postgres::PgOptions> {
+    let url = database
+        .to_str()
+        .filter(|u| arca_store_postgres::is_postgres_url(u))?;
+    let mut opts = arca_store_postgres::PgOptions::new(url);
+    opts.ca_file = file.database_ca_file.clone();
+    if let Some(n) = file.database_pool_size {
+        opts.pool_size = n;
+    }
+    Some(opts)
+}
+
+/// How a database is named in output: a file's path, or a URL without its credentials.
+fn database_label(database: &Path) -> String {
+    let s = database.display().to_string();
+    if !arca_store_postgres::is_postgres_url(&s) {
+        return s;
+    }
+    match s.split_once("://").and_then(|(scheme, rest)| {
+        rest.split_once('@')
+            .map(|(_, host)| format!("{scheme}://{}", host.split('?').next().unwrap_or(host)))
+    }) {
+        Some(safe) => safe,
+        None => s.split('?').next().unwrap_or(&s).to_owned(),
+    }
 }
 
 /// The database: the flag (or `ARCA_DATABASE`), else the config file, else the default.
@@ -640,19 +676,24 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Sync { action } => sync_command(&cli, action).await,
         Command::Migrate => {
-            let db = database_path(&cli, &file_config(&cli)?);
-            let (from, to) = arca_store_sqlite::migrate(&db)
-                .map_err(|e| anyhow::anyhow!("migrating {}: {e}", db.display()))?;
+            let file = file_config(&cli)?;
+            let db = database_path(&cli, &file);
+            let label = database_label(&db);
+            let (from, to) = match postgres_options(&db, &file) {
+                Some(opts) => arca_store_postgres::migrate(&opts).await,
+                None => arca_store_sqlite::migrate(&db),
+            }
+            .map_err(|e| anyhow::anyhow!("migrating {label}: {e}"))?;
             if from == to {
-                println!("{}: schema version {to}, up to date", db.display());
+                println!("{label}: schema version {to}, up to date");
             } else {
-                println!("{}: schema version {from} -> {to}", db.display());
+                println!("{label}: schema version {from} -> {to}");
             }
             Ok(())
         }
         Command::Status => {
             let o = open_admin(&cli).await?;
-            println!("database: {}", o.database.display());
+            println!("database: {}", database_label(&o.database));
             println!("account: {}", o.account);
             println!("access keys: {}", o.store.list_access_keys().await?.len());
             println!("encryption keys: {}", o.keys.list().len());
