@@ -33,6 +33,9 @@ macro_rules! store_conformance_tests {
             name_taken_by_secret_scheduled_for_deletion,
             a_name_created_twice_at_once_is_taken_once,
             writers_racing_one_revision_commit_once,
+            writers_racing_one_client_request_token_store_it_once,
+            label_moves_racing_on_one_secret_leave_one_holder,
+            the_version_limit_holds_under_concurrent_puts,
             update_applies_and_bumps_revision,
             update_with_stale_revision_conflicts_and_applies_nothing,
             update_missing_secret_is_not_found,
@@ -415,6 +418,154 @@ pub async fn writers_racing_one_revision_commit_once<S: Store>(store: &S) {
     }
     // One event per committed change, none from the refused ones.
     assert_eq!(all_events(store, 0, 100, Some(&s.arn)).await.len(), 20);
+}
+
+/// Two PutSecretValue calls with one ClientRequestToken (one version id) from the same
+/// read: one stores it, the other is refused and finds it on its reread.
+pub async fn writers_racing_one_client_request_token_store_it_once<S: Store>(store: &S) {
+    let s = secret(R1, "token-race", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    for round in 0..10 {
+        let base = by_arn(store, &s).await;
+        let id = format!("token-{round}");
+        let mut a = change(&base);
+        a.new_versions = vec![version(&id, &["L"], T0 + 1)];
+        a.new_versions[0].sealed = SealedValue(b"from-a".to_vec());
+        let mut b = a.clone();
+        b.new_versions[0].sealed = SealedValue(b"from-b".to_vec());
+        let (ra, rb) = tokio::join!(store.update_secret(&a), store.update_secret(&b));
+        assert!(ra.is_ok() != rb.is_ok(), "round {round}: {ra:?} {rb:?}");
+        let lost = if ra.is_ok() { &rb } else { &ra };
+        assert!(matches!(lost, Err(StoreError::Conflict)), "{lost:?}");
+        let after = by_arn(store, &s).await;
+        assert_eq!(
+            after.versions.iter().filter(|v| v.version_id == id).count(),
+            1
+        );
+        let won: &[u8] = if ra.is_ok() { b"from-a" } else { b"from-b" };
+        let sealed = store
+            .get_sealed_value(&s.arn, &id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(sealed.0, won, "the winner's value, never a mix");
+    }
+}
+
+/// Two label moves from one read (AWSCURRENT to v2, and to v3): one applies, the other is
+/// refused; retried on a reread, it applies after. A label never has two holders.
+pub async fn label_moves_racing_on_one_secret_leave_one_holder<S: Store>(store: &S) {
+    let s = secret(R1, "label-race", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let base = by_arn(store, &s).await;
+    let mut add = change(&base);
+    add.new_versions = vec![version("v2", &[], T0 + 1), version("v3", &[], T0 + 2)];
+    store.update_secret(&add).await.expect("add versions");
+    let holders = |r: &SecretRecord| -> Vec<String> {
+        r.versions
+            .iter()
+            .filter(|v| v.stages.iter().any(|l| l == "AWSCURRENT"))
+            .map(|v| v.version_id.clone())
+            .collect()
+    };
+    // Moves AWSCURRENT to `to` from whichever version holds it now, retrying on conflict.
+    let s = &s;
+    let mv = |to: &'static str| async move {
+        let mut conflicts = 0;
+        loop {
+            let cur = by_arn(store, s).await;
+            let mut c = change(&cur);
+            for v in &cur.versions {
+                let has = v.stages.iter().any(|l| l == "AWSCURRENT");
+                if has && v.version_id != to {
+                    c.restaged.push((v.version_id.clone(), Vec::new()));
+                } else if !has && v.version_id == to {
+                    c.restaged
+                        .push((v.version_id.clone(), vec!["AWSCURRENT".to_owned()]));
+                }
+            }
+            match store.update_secret(&c).await {
+                Ok(()) => return conflicts,
+                Err(StoreError::Conflict) => conflicts += 1,
+                Err(e) => panic!("label move: {e:?}"),
+            }
+        }
+    };
+    for _ in 0..5 {
+        let (ca, cb) = tokio::join!(mv("v2"), mv("v3"));
+        let after = by_arn(store, s).await;
+        let h = holders(&after);
+        assert_eq!(h.len(), 1, "one holder: {h:?}");
+        // The move that committed last (the one that hit a conflict, if any) holds it.
+        if ca > 0 && cb == 0 {
+            assert_eq!(h, ["v2"]);
+        } else if cb > 0 && ca == 0 {
+            assert_eq!(h, ["v3"]);
+        }
+    }
+}
+
+/// Four writers each add versions with retries, and each change drops the oldest
+/// unlabelled version past a limit (what core does at AWS's 100): the limit holds, no
+/// added version is lost, and the dropped versions' values are gone.
+pub async fn the_version_limit_holds_under_concurrent_puts<S: Store>(store: &S) {
+    // Above the 21 versions kept at the end (v0 and the 20 added), so only old ones go.
+    const LIMIT: usize = 30;
+    let s = secret(R1, "version-limit", T0);
+    create(store, &s, Some(&version("v0", &["AWSCURRENT"], T0))).await;
+    let base = by_arn(store, &s).await;
+    let mut fill = change(&base);
+    fill.new_versions = (1..LIMIT)
+        .map(|i| version(&format!("old{i}"), &[], T0 + i as Millis))
+        .collect();
+    store.update_secret(&fill).await.expect("fill");
+    let s = &s;
+    let writer = |w: usize| async move {
+        for i in 0..5 {
+            let id = format!("w{w}-{i}");
+            loop {
+                let cur = by_arn(store, s).await;
+                let mut c = change(&cur);
+                c.new_versions = vec![version(&id, &[], T0 + 1_000)];
+                if cur.versions.len() + 1 > LIMIT {
+                    let oldest = cur
+                        .versions
+                        .iter()
+                        .find(|v| v.stages.is_empty())
+                        .expect("an unlabelled version");
+                    c.removed_versions = vec![oldest.version_id.clone()];
+                }
+                match store.update_secret(&c).await {
+                    Ok(()) => break,
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => panic!("put: {e:?}"),
+                }
+            }
+        }
+    };
+    tokio::join!(writer(0), writer(1), writer(2), writer(3));
+    let after = by_arn(store, s).await;
+    assert_eq!(after.versions.len(), LIMIT);
+    let ids: Vec<&str> = after
+        .versions
+        .iter()
+        .map(|v| v.version_id.as_str())
+        .collect();
+    for w in 0..4 {
+        for i in 0..5 {
+            assert!(ids.contains(&format!("w{w}-{i}").as_str()), "{ids:?}");
+        }
+    }
+    assert!(ids.contains(&"v0"), "the labelled version stays");
+    for i in 1..LIMIT {
+        let id = format!("old{i}");
+        if !ids.contains(&id.as_str()) {
+            assert_eq!(
+                store.get_sealed_value(&s.arn, &id).await.expect("read"),
+                None
+            );
+        }
+    }
 }
 
 // ----- secrets: update -----
