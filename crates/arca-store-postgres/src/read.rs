@@ -266,6 +266,24 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// An audit record's entry from columns 1 to 11 of a row (time, event_id, event_type,
+/// event_name, region, read_only, access_key_id, resource, error_code, batch_size, detail).
+pub(crate) fn audit_entry(r: &Row) -> AuditEntry {
+    AuditEntry {
+        time: r.get(1),
+        event_id: r.get(2),
+        event_type: r.get(3),
+        event_name: r.get(4),
+        region: r.get(5),
+        read_only: r.get(6),
+        access_key_id: r.get(7),
+        resource: r.get(8),
+        error_code: r.get(9),
+        batch: r.get::<_, i32>(10) as u32,
+        detail: r.get(11),
+    }
+}
+
 pub(crate) async fn audit(c: &Client, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
     if q.limit == 0 {
         return Ok(Vec::new());
@@ -337,19 +355,7 @@ pub(crate) async fn audit(c: &Client, q: &AuditQuery) -> Result<Vec<AuditRecord>
         .iter()
         .map(|r| AuditRecord {
             seq: r.get(0),
-            entry: AuditEntry {
-                time: r.get(1),
-                event_id: r.get(2),
-                event_type: r.get(3),
-                event_name: r.get(4),
-                region: r.get(5),
-                read_only: r.get(6),
-                access_key_id: r.get(7),
-                resource: r.get(8),
-                error_code: r.get(9),
-                batch: r.get::<_, i32>(10) as u32,
-                detail: r.get(11),
-            },
+            entry: audit_entry(r),
             prev_hash: r.get(12),
             hash: r.get(13),
         })

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use arca_store::{chain_hash, AuditEntry, Result};
+use arca_store::{chain_hash, Result};
 use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, Notify};
 
@@ -231,20 +231,7 @@ async fn chain_audit(tx: &deadpool_postgres::Transaction<'_>) -> Result<u64> {
         Vec::with_capacity(rows.len()),
     );
     for r in &rows {
-        let batch: i32 = r.get(10);
-        let e = AuditEntry {
-            time: r.get(1),
-            event_id: r.get(2),
-            event_type: r.get(3),
-            event_name: r.get(4),
-            region: r.get(5),
-            read_only: r.get(6),
-            access_key_id: r.get(7),
-            resource: r.get(8),
-            error_code: r.get(9),
-            batch: batch as u32,
-            detail: r.get(11),
-        };
+        let e = crate::read::audit_entry(r);
         seq += 1;
         let hash = chain_hash(&prev, seq, &e).to_vec();
         ids.push(r.get::<_, i64>(0));
