@@ -243,6 +243,18 @@ impl Results {
                 "90% of Arca without its audit trail (ratio ≥ 0.90)",
                 &mut out,
             );
+            if has(Kind::ArcaPostgres) {
+                // The ratio is SQLite ÷ PostgreSQL; the target is stated the other way.
+                let line = "GetSecretValue c16 on PostgreSQL ≥ 80% of SQLite";
+                match self.ratio(&w, Kind::ArcaPostgres, |c| c.rps) {
+                    Some(r) => out.push(format!(
+                        "{} {line}: {:.2}×",
+                        verdict(1.0 / r >= 0.8),
+                        1.0 / r
+                    )),
+                    None => out.push(unknown(line, "no paired runs")),
+                }
+            }
             vs(Kind::LocalStack, 40.0, "40× LocalStack", &mut out);
             vs(Kind::Moto, 40.0, "40× moto", &mut out);
             vs(Kind::OpenBao, 5.0, "5× OpenBao KV v2 read", &mut out);
@@ -292,6 +304,13 @@ impl Results {
                     verdict(r >= 5_000.0),
                     group_thousands(r.round() as u64),
                     r / 5_000.0 * 100.0
+                ));
+            }
+            if let Some(r) = self.med(&w, Kind::ArcaPostgres, |c| c.rps) {
+                out.push(format!(
+                    "{} PutSecretValue c16 on PostgreSQL ≥ 3,000 req/s: {}",
+                    verdict(r >= 3_000.0),
+                    group_thousands(r.round() as u64)
                 ));
             }
             if has(Kind::ArcaNoAudit) {

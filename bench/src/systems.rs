@@ -40,12 +40,15 @@ pub enum Kind {
     Moto,
     LocalStack,
     OpenBao,
+    /// Arca on PostgreSQL (a fresh schema on `ARCA_BENCH_POSTGRES`, default the local server).
+    ArcaPostgres,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Arca,
         Kind::ArcaNoAudit,
+        Kind::ArcaPostgres,
         Kind::Ceiling,
         Kind::Moto,
         Kind::LocalStack,
@@ -56,6 +59,7 @@ impl Kind {
         match self {
             Kind::Arca => "arca",
             Kind::ArcaNoAudit => "arca-noaudit",
+            Kind::ArcaPostgres => "arca-postgres",
             Kind::Ceiling => "ceiling",
             Kind::Moto => "moto",
             Kind::LocalStack => "localstack",
@@ -69,7 +73,7 @@ impl Kind {
             .find(|k| k.name() == s.trim())
             .ok_or_else(|| {
                 anyhow!(
-                    "unknown system {s:?} (arca, arca-noaudit, ceiling, moto, localstack, openbao)"
+                    "unknown system {s:?} (arca, arca-noaudit, arca-postgres, ceiling, moto, localstack, openbao)"
                 )
             })
     }
@@ -294,6 +298,27 @@ pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
     cmd
 }
 
+/// A fresh, empty schema `arca_bench` (dropped first if an earlier run left it) on the
+/// PostgreSQL server of `ARCA_BENCH_POSTGRES` (default the local one); returns the URL
+/// whose sessions use it.
+fn postgres_schema() -> Result<String> {
+    let url = std::env::var("ARCA_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
+    let out = std::process::Command::new("psql")
+        .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg("DROP SCHEMA IF EXISTS arca_bench CASCADE; CREATE SCHEMA arca_bench")
+        .output()
+        .context("running psql to create the benchmark schema")?;
+    if !out.status.success() {
+        bail!(
+            "creating the benchmark schema: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-csearch_path%3Darca_bench"))
+}
+
 /// Creates a root key in `data_dir` (a fresh directory).
 pub fn arca_init(env: &Env, data_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(data_dir)?;
@@ -384,6 +409,20 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
             std::fs::write(&config, "[audit]\nenabled = false\n")?;
             let mut cmd = arca_command(env, &data);
             cmd.env("ARCA_CONFIG", &config);
+            let mut process = Process::spawn(cmd, &log_dir)?;
+            let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60))
+                .await?;
+            Ok(System {
+                kind,
+                addr,
+                process,
+            })
+        }
+        Kind::ArcaPostgres => {
+            let data = dir.join("data");
+            arca_init(env, &data)?;
+            let mut cmd = arca_command(env, &data);
+            cmd.env("ARCA_DATABASE", postgres_schema()?);
             let mut process = Process::spawn(cmd, &log_dir)?;
             let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60))
                 .await?;
