@@ -304,17 +304,12 @@ pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
 fn postgres_schema() -> Result<String> {
     let url = std::env::var("ARCA_BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
-    let out = std::process::Command::new("psql")
-        .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
-        .arg("DROP SCHEMA IF EXISTS arca_bench CASCADE; CREATE SCHEMA arca_bench")
-        .output()
-        .context("running psql to create the benchmark schema")?;
-    if !out.status.success() {
-        bail!(
-            "creating the benchmark schema: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    run_quiet(
+        Command::new("psql")
+            .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg("DROP SCHEMA IF EXISTS arca_bench CASCADE; CREATE SCHEMA arca_bench"),
+    )
+    .context("creating the benchmark schema")?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-csearch_path%3Darca_bench"))
 }
@@ -339,10 +334,15 @@ pub fn arca_init(env: &Env, data_dir: &Path) -> Result<()> {
 
 /// Starts Arca (production mode) on `data_dir`, which [`arca_init`] prepared.
 pub async fn start_arca_on(env: &Env, data_dir: &Path, log_dir: &Path) -> Result<System> {
-    let mut process = Process::spawn(arca_command(env, data_dir), log_dir)?;
+    spawn_arca(Kind::Arca, arca_command(env, data_dir), log_dir).await
+}
+
+/// Runs an Arca command line (`arca_command`, adjusted) as `kind`, once it listens.
+async fn spawn_arca(kind: Kind, cmd: Command, log_dir: &Path) -> Result<System> {
+    let mut process = Process::spawn(cmd, log_dir)?;
     let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60)).await?;
     Ok(System {
-        kind: Kind::Arca,
+        kind,
         addr,
         process,
     })
@@ -409,28 +409,14 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
             std::fs::write(&config, "[audit]\nenabled = false\n")?;
             let mut cmd = arca_command(env, &data);
             cmd.env("ARCA_CONFIG", &config);
-            let mut process = Process::spawn(cmd, &log_dir)?;
-            let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60))
-                .await?;
-            Ok(System {
-                kind,
-                addr,
-                process,
-            })
+            spawn_arca(kind, cmd, &log_dir).await
         }
         Kind::ArcaPostgres => {
             let data = dir.join("data");
             arca_init(env, &data)?;
             let mut cmd = arca_command(env, &data);
             cmd.env("ARCA_DATABASE", postgres_schema()?);
-            let mut process = Process::spawn(cmd, &log_dir)?;
-            let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60))
-                .await?;
-            Ok(System {
-                kind,
-                addr,
-                process,
-            })
+            spawn_arca(kind, cmd, &log_dir).await
         }
         Kind::Ceiling => {
             let mut cmd = Command::new(&env.self_bin);

@@ -126,8 +126,9 @@ pub(crate) async fn find_by_name(
     region: &str,
     name: &str,
 ) -> Result<Option<SecretRecord>> {
-    let sql = format!("{} WHERE s.region = $1 AND s.name = $2", *SECRET_FULL);
-    query(c, &sql, &[&region, &name], "look up secret by name")
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} WHERE s.region = $1 AND s.name = $2", *SECRET_FULL));
+    query(c, &SQL, &[&region, &name], "look up secret by name")
         .await?
         .first()
         .map(secret_from_row)
@@ -139,8 +140,9 @@ pub(crate) async fn find_by_arn(
     region: &str,
     arn: &str,
 ) -> Result<Option<SecretRecord>> {
-    let sql = format!("{} WHERE s.arn = $1 AND s.region = $2", *SECRET_FULL);
-    query(c, &sql, &[&arn, &region], "look up secret by ARN")
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} WHERE s.arn = $1 AND s.region = $2", *SECRET_FULL));
+    query(c, &SQL, &[&arn, &region], "look up secret by ARN")
         .await?
         .first()
         .map(secret_from_row)
