@@ -407,15 +407,17 @@ async fn append_outbox(tx: &Transaction<'_>, entries: &[OutboxEntry]) -> WResult
     Ok(())
 }
 
+/// One column of `rows` as an array parameter (for `unnest`).
+fn col<'a, R, T>(rows: &'a [R], f: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
 /// Inserts audit records unchained; the sequencer numbers and chains them in order.
 pub(crate) async fn append_audit(tx: &Transaction<'_>, entries: &[AuditEntry]) -> WResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
     // One array per column (unnest zips them back into rows).
-    fn col<'a, T>(es: &'a [AuditEntry], f: impl Fn(&'a AuditEntry) -> T) -> Vec<T> {
-        es.iter().map(f).collect()
-    }
     let e = entries;
     let (time, event_id, event_type, event_name, region) = (
         col(e, |e| e.time),
@@ -464,9 +466,6 @@ pub(crate) async fn append_audit(tx: &Transaction<'_>, entries: &[AuditEntry]) -
 pub(crate) async fn append_deliveries(tx: &Transaction<'_>, ds: &[NewDelivery]) -> WResult<()> {
     if ds.is_empty() {
         return Ok(());
-    }
-    fn col<'a, T>(ds: &'a [NewDelivery], f: impl Fn(&'a NewDelivery) -> T) -> Vec<T> {
-        ds.iter().map(f).collect()
     }
     let (region, rule, target, event_id, event, at) = (
         col(ds, |d| d.region.as_str()),
