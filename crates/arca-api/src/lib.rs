@@ -310,6 +310,7 @@ async fn serve_one(
             .access_keys
             .is_replication_key(&principal.access_key_id),
         call: None,
+        fence: None,
     };
     if audited {
         let who = caller(parts, conn, Some(principal.access_key_id));

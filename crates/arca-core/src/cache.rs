@@ -3,14 +3,16 @@
 //! it, and other versions' sealed values by (ARN, version id). It holds no plaintext:
 //! values stay sealed and are opened per request. Every write in this process invalidates what it changed; a
 //! read that raced a write does not fill the cache (an epoch counter tells), so the cache
-//! never serves a record older than the last write this process acknowledged. One
-//! server process per database is assumed (SQLite's deployment model); writes through
-//! another process are seen once the entry is evicted or invalidated.
+//! never serves a record older than the last write this process acknowledged. Writes by
+//! other nodes arrive through the store's change feed (`feed`): each notice invalidates
+//! the entry unless it already holds that revision, and while the feed is down the cache
+//! serves nothing, since notices may be missed. A fill never replaces an entry with an
+//! older revision of it.
 
 use crate::stages::AWSCURRENT;
 use arca_store::{AccessTouch, SecretRecord, VersionRecord};
 use quick_cache::sync::Cache;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// One cached secret: its record, and what a plain GetSecretValue needs next (which version
@@ -93,6 +95,8 @@ pub const DEFAULT_CAPACITY: usize = 65_536;
 pub(crate) struct ReadCache {
     /// Bumped by every invalidation; a fill that saw another epoch is dropped.
     epoch: AtomicU64,
+    /// False while the change feed is down: lookups miss and fills are dropped.
+    serving: AtomicBool,
     /// Orders fills against invalidations (both are off the hot path: misses and writes).
     fill_lock: Mutex<()>,
     by_arn: Cache<String, Arc<Cached>>,
@@ -108,6 +112,7 @@ impl ReadCache {
         let capacity = capacity.max(16);
         Self {
             epoch: AtomicU64::new(0),
+            serving: AtomicBool::new(true),
             fill_lock: Mutex::new(()),
             by_arn: Cache::new(capacity),
             by_name: Cache::new(capacity),
@@ -119,11 +124,21 @@ impl ReadCache {
         self.epoch.load(Ordering::Acquire)
     }
 
+    fn serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
     pub(crate) fn by_arn(&self, arn: &str) -> Option<Arc<Cached>> {
+        if !self.serving() {
+            return None;
+        }
         self.by_arn.get(arn)
     }
 
     pub(crate) fn by_name(&self, region: &str, name: &str) -> Option<Arc<Cached>> {
+        if !self.serving() {
+            return None;
+        }
         self.by_name
             .get(&PairRef(region, name))
             .filter(|r| r.name == name && r.region == region)
@@ -132,10 +147,42 @@ impl ReadCache {
     /// Caches a record read from the store, unless a write happened since `seen_epoch`.
     pub(crate) fn fill(&self, record: Arc<Cached>, seen_epoch: u64) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.epoch() != seen_epoch {
+        if self.epoch() != seen_epoch || !self.serving() {
             return;
         }
         self.put(record);
+    }
+
+    /// A change another node (or this one) committed: `arn` is now at `revision`. An
+    /// entry that holds it (this node's own write) stays; anything older goes, and fills
+    /// in flight are dropped, since they may have read the store before the commit.
+    pub(crate) fn changed(&self, arn: &str, revision: i64) {
+        if self.by_arn.get(arn).is_some_and(|e| e.revision >= revision) {
+            return;
+        }
+        self.forget(arn);
+    }
+
+    /// Drops `arn`'s entries (and fills in flight), cached or not.
+    pub(crate) fn forget(&self, arn: &str) {
+        let entry = self.by_arn.get(arn);
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(old) = entry {
+            self.keep_current_sealed(&old);
+            self.by_name.remove(&PairRef(&old.region, &old.name));
+        }
+        self.by_arn.remove(arn);
+    }
+
+    /// The change feed is down (`false`: serve nothing, since changes may be missed) or
+    /// back (`true`: start empty, for the same reason).
+    pub(crate) fn set_serving(&self, serving: bool) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.serving.store(serving, Ordering::Release);
+        self.by_arn.clear();
+        self.by_name.clear();
     }
 
     /// Both maps at once; the caller holds `fill_lock`. A current version's sealed value
@@ -144,6 +191,10 @@ impl ReadCache {
     /// sealed value this process has read is fetched from the store twice.
     fn put(&self, record: Arc<Cached>) {
         if let Some(old) = self.by_arn.get(&record.arn) {
+            if old.revision > record.revision {
+                // Never step back: what this node served stays the oldest it may serve.
+                return;
+            }
             let still_current = matches!(
                 (old.current_version(), record.current_version()),
                 (Some(a), Some(b)) if a.version_id == b.version_id

@@ -151,9 +151,15 @@ impl KeyService {
         }
     }
 
-    /// Loads keys stored since start-up (by another process, such as the admin CLI).
+    /// Loads keys stored since start-up (by another process, such as the admin CLI, or
+    /// another node).
     pub async fn reload(&self) -> Result<(), KeyServiceError> {
         let _guard = self.create_lock.lock().await;
+        self.reload_locked().await
+    }
+
+    /// `reload`, for a caller holding `create_lock`.
+    async fn reload_locked(&self) -> Result<(), KeyServiceError> {
         for rec in self.store.list_encryption_keys().await? {
             if self.keyring.contains(&rec.key_id) {
                 continue;
@@ -211,7 +217,8 @@ impl KeyService {
         let key_id = uuid::Uuid::new_v4().to_string();
         let kek = Kek::generate();
         let wrapped = self.root.wrap_kek(&key_id, &kek);
-        self.store
+        let stored = self
+            .store
             .put_encryption_key(&EncryptionKeyRecord {
                 key_id: key_id.clone(),
                 alias: alias.map(str::to_owned),
@@ -219,7 +226,24 @@ impl KeyService {
                 wrapped,
                 created_at: now,
             })
-            .await?;
+            .await;
+        if let Err(e) = stored {
+            // Another node on the same database may have created the alias first (the
+            // store keeps aliases unique per region): the default key is then theirs.
+            self.reload_locked().await?;
+            if let Some(k) = alias
+                .and_then(|a| self.find(|m| m.region == region && m.alias.as_deref() == Some(a)))
+            {
+                if alias == Some(DEFAULT_ALIAS) {
+                    return Ok(k.key_id);
+                }
+                return Err(KeyServiceError::Invalid(format!(
+                    "alias {} already exists in {region}",
+                    alias.unwrap_or_default()
+                )));
+            }
+            return Err(e.into());
+        }
         self.keyring.insert(&key_id, kek);
         self.meta
             .write()

@@ -9,6 +9,7 @@ mod answer;
 pub mod audit;
 mod cache;
 pub mod events;
+mod feed;
 pub mod filter;
 pub mod keys;
 mod locks;
@@ -45,6 +46,9 @@ pub struct RequestCtx {
     pub replication_link: bool,
     /// The call's audit record in the making (None: not audited, e.g. background work).
     pub call: Option<Arc<audit::Call>>,
+    /// Background work under a lease: every write the call makes commits only while the
+    /// lease holds.
+    pub fence: Option<arca_store::Fence>,
 }
 
 /// What a scoped caller may act on.
@@ -75,6 +79,15 @@ impl RequestCtx {
             only_secret: None,
             replication_link: false,
             call: None,
+            fence: None,
+        }
+    }
+
+    /// A context for a background job's writes under `fence`.
+    pub fn fenced(region: impl Into<String>, fence: Option<arca_store::Fence>) -> Self {
+        Self {
+            fence,
+            ..Self::new(region)
         }
     }
 

@@ -389,11 +389,14 @@ impl Arca {
 
     /// Takes a lease on every rotation that is due at `now` (at most `limit`): a retry, an
     /// attempt whose runner's lease ran out, or a scheduled rotation (which starts a new
-    /// job). A missed window is caught up once: the next one is counted from now.
+    /// job). A missed window is caught up once: the next one is counted from now. Each
+    /// claim commits only while `fence` (the scheduler's lease) holds; the attempt then
+    /// runs under its own per-secret lease, whose attempt number fences its outcome.
     pub async fn claim_due_rotations(
         &self,
         limit: usize,
         lease_ms: Millis,
+        fence: Option<&arca_store::Fence>,
     ) -> Result<Vec<ClaimedRotation>, ApiError> {
         let now = self.now();
         let due = self
@@ -403,7 +406,7 @@ impl Arca {
             .map_err(store_err)?;
         let mut claimed = Vec::new();
         for (region, arn) in due {
-            let ctx = RequestCtx::new(region.clone());
+            let ctx = RequestCtx::fenced(region.clone(), fence.cloned());
             let result = self
                 .modify(&ctx, &arn, |mut secret| {
                     let mut new_placeholder = None;

@@ -125,8 +125,20 @@ impl Store for GatedStore {
         seq: i64,
         outcome: &DeliveryOutcome,
         audit: Vec<AuditEntry>,
+        fence: Option<&arca_store::Fence>,
     ) -> Result<()> {
-        self.inner.finish_delivery(seq, outcome, audit).await
+        self.inner.finish_delivery(seq, outcome, audit, fence).await
+    }
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<arca_store::LeaseGrant>> {
+        self.inner.acquire_lease(job, holder, ttl_ms).await
+    }
+    async fn release_lease(&self, fence: &arca_store::Fence) -> Result<()> {
+        self.inner.release_lease(fence).await
     }
     async fn list_deliveries(
         &self,
@@ -151,11 +163,19 @@ impl Store for GatedStore {
     async fn outbox_len(&self) -> Result<u64> {
         self.inner.outbox_len().await
     }
-    async fn complete_outbox(&self, ids: &[i64]) -> Result<()> {
-        self.inner.complete_outbox(ids).await
+    async fn complete_outbox(&self, ids: &[i64], fence: Option<&arca_store::Fence>) -> Result<()> {
+        self.inner.complete_outbox(ids, fence).await
     }
-    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()> {
-        self.inner.defer_outbox(ids, error, next_attempt_at).await
+    async fn defer_outbox(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: Millis,
+        fence: Option<&arca_store::Fence>,
+    ) -> Result<()> {
+        self.inner
+            .defer_outbox(ids, error, next_attempt_at, fence)
+            .await
     }
     async fn update_secret(&self, change: &SecretChange) -> Result<()> {
         let r = self.inner.update_secret(change).await;
@@ -379,7 +399,7 @@ async fn restore_during_the_purge_keeps_the_secret() {
         .store(true, Ordering::SeqCst);
     let purge = {
         let arca = arca.clone();
-        tokio::spawn(async move { arca.purge_due().await })
+        tokio::spawn(async move { arca.purge_due(None).await })
     };
     store.after_due_for_purge.reached.notified().await;
     arca.restore_secret(

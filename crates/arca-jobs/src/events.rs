@@ -9,7 +9,7 @@
 //! for rules another process changed.
 
 use crate::remote::Remotes;
-use crate::worker::{Job, JobError, Lease, LocalLeases, Pass, Worker};
+use crate::worker::{Job, JobError, Lease, Leases, Pass, Worker};
 use arca_core::events::deliver::DueDelivery;
 use arca_core::events::targets::TargetKind;
 use arca_core::Arca;
@@ -75,7 +75,7 @@ impl Job for DeliveryJob {
         "event-delivery"
     }
 
-    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+    async fn run(&self, lease: &Lease) -> Result<Pass, JobError> {
         {
             let mut last = self.last_reload.lock().await;
             if last.elapsed() >= RELOAD_EVERY {
@@ -83,7 +83,10 @@ impl Job for DeliveryJob {
                 *last = Instant::now();
             }
         }
-        let due = self.arca.due_deliveries(MAX_CONCURRENT).await?;
+        let due = self
+            .arca
+            .due_deliveries(MAX_CONCURRENT, Some(&lease.fence()))
+            .await?;
         if due.is_empty() {
             return Ok(Pass::Idle);
         }
@@ -105,10 +108,11 @@ pub async fn run_delivery(
     functions: Arc<Registry>,
     remotes: Remotes,
     interval: Duration,
+    leases: Arc<dyn Leases>,
     shutdown: watch::Receiver<bool>,
 ) {
     let wakeup = arca.delivery_wakeup();
-    Worker::local(interval, wakeup, LocalLeases::new())
+    Worker::local(interval, wakeup, leases)
         .run(
             Arc::new(DeliveryJob::new(arca, functions, remotes)),
             shutdown,

@@ -26,8 +26,8 @@ impl Job for PurgeJob {
         "purge"
     }
 
-    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
-        let n = self.arca.purge_due().await?;
+    async fn run(&self, lease: &Lease) -> Result<Pass, JobError> {
+        let n = self.arca.purge_due(Some(&lease.fence())).await?;
         if n > 0 {
             tracing::info!(purged = n, "deletion purge ran");
         }

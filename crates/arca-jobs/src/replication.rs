@@ -8,7 +8,7 @@
 use crate::worker::{Job, JobError, Lease, Pass};
 use arca_core::replication::Delivered;
 use arca_core::Arca;
-use arca_store::OutboxEntry;
+use arca_store::{Fence, OutboxEntry};
 use arca_types::replication::{DeliverRequest, DeliverResponse, Delivery, Outcome, DELIVER_TARGET};
 use arca_types::secret::SecretString;
 use async_trait::async_trait;
@@ -313,9 +313,13 @@ impl ReplicationJob {
         groups: &[Vec<OutboxEntry>],
         reason: &str,
         until: i64,
+        fence: &Fence,
     ) -> Result<(), JobError> {
         let ids: Vec<i64> = groups.iter().flatten().map(|e| e.id).collect();
-        self.arca.store().defer_outbox(&ids, reason, until).await?;
+        self.arca
+            .store()
+            .defer_outbox(&ids, reason, until, Some(fence))
+            .await?;
         Ok(())
     }
 
@@ -325,11 +329,12 @@ impl ReplicationJob {
         &self,
         region: &str,
         groups: Vec<Vec<OutboxEntry>>,
+        fence: &Fence,
     ) -> Result<Vec<i64>, JobError> {
         let now = self.arca.clock().now_millis();
         let mut done_all = Vec::new();
         if let Some((until, reason)) = self.region_down(region, now) {
-            self.defer(&groups, &reason, until).await?;
+            self.defer(&groups, &reason, until, fence).await?;
             return Ok(done_all);
         }
         let link = self.links.get(region);
@@ -364,7 +369,7 @@ impl ReplicationJob {
                         let mut rest: Vec<Vec<OutboxEntry>> =
                             sending.iter().map(|g| (*g).clone()).collect();
                         rest.extend(chunks[i + 1..].iter().flat_map(|c| c.iter().cloned()));
-                        self.defer(&rest, &reason, until).await?;
+                        self.defer(&rest, &reason, until, fence).await?;
                         return Ok(done_all);
                     }
                 }
@@ -404,7 +409,8 @@ impl ReplicationJob {
             for (g, reason) in later {
                 let attempts = g.iter().map(|e| e.attempts).max().unwrap_or(0);
                 let until = now + Self::backoff_ms(attempts + 1);
-                self.defer(std::slice::from_ref(&g), &reason, until).await?;
+                self.defer(std::slice::from_ref(&g), &reason, until, fence)
+                    .await?;
             }
         }
         Ok(done_all)
@@ -441,22 +447,27 @@ impl Job for ReplicationJob {
         "replication"
     }
 
-    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+    async fn run(&self, lease: &Lease) -> Result<Pass, JobError> {
+        let fence = lease.fence();
+        let fence = &fence;
         let now = self.arca.clock().now_millis();
         let due = self.arca.store().due_outbox(now, BATCH).await?;
         if due.is_empty() {
             return Ok(Pass::Idle);
         }
         let full = due.len() == BATCH;
-        let runs = group(due)
-            .into_iter()
-            .map(|(region, groups)| async move { self.deliver_region(&region, groups).await });
+        let runs = group(due).into_iter().map(|(region, groups)| async move {
+            self.deliver_region(&region, groups, fence).await
+        });
         let mut done = Vec::new();
         for r in futures_util::future::join_all(runs).await {
             done.extend(r?);
         }
         // One write (one commit) for the whole pass.
-        self.arca.store().complete_outbox(&done).await?;
+        self.arca
+            .store()
+            .complete_outbox(&done, Some(fence))
+            .await?;
         Ok(if full { Pass::More } else { Pass::Idle })
     }
 }

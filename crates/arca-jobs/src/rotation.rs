@@ -5,7 +5,7 @@
 //! a restarted server resumes where it stopped. The loop is the shared
 //! [`Worker`](crate::worker::Worker).
 
-use crate::worker::{Job, JobError, Lease, LocalLeases, Pass, Worker};
+use crate::worker::{Job, JobError, Lease, Leases, Pass, Worker};
 use arca_core::rotation::{ClaimedRotation, DEFAULT_LEASE_MS};
 use arca_core::Arca;
 use arca_rotation::{InvokerSource, RotationEvent, Step};
@@ -42,14 +42,14 @@ impl Job for RotationScheduler {
         "rotation"
     }
 
-    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+    async fn run(&self, lease: &Lease) -> Result<Pass, JobError> {
         let available = self.permits.available_permits();
         if available == 0 {
             return Ok(Pass::Idle);
         }
         let claims = self
             .arca
-            .claim_due_rotations(available, DEFAULT_LEASE_MS)
+            .claim_due_rotations(available, DEFAULT_LEASE_MS, Some(&lease.fence()))
             .await?;
         for claim in claims {
             let permit = self.permits.clone().acquire_owned().await?;
@@ -70,10 +70,11 @@ pub async fn run_rotation(
     arca: Arc<Arca>,
     invokers: Arc<dyn InvokerSource>,
     interval: Duration,
+    leases: Arc<dyn Leases>,
     shutdown: watch::Receiver<bool>,
 ) {
     let wakeup = arca.rotation_wakeup();
-    Worker::local(interval, wakeup, LocalLeases::new())
+    Worker::local(interval, wakeup, leases)
         .run(Arc::new(RotationScheduler::new(arca, invokers)), shutdown)
         .await
 }

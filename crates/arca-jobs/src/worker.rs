@@ -1,10 +1,13 @@
 //! The one loop every background job runs in: take (or renew) the job's lease, run one
-//! pass, then wait for the job's interval, a wake-up or shutdown; a failed pass backs off
-//! exponentially with jitter. Leases come from a [`Leases`] implementation: in one process
-//! [`LocalLeases`]; a shared database gives the same contract to several nodes, and each
-//! grant's fencing token is what a job passes along with its writes so that a holder that
-//! lost its lease cannot commit.
+//! pass (renewing the lease while it runs), then wait for the job's interval, a wake-up
+//! or shutdown; a failed pass backs off exponentially with jitter. Leases come from a
+//! [`Leases`] implementation: the server uses [`StoreLeases`], kept in the store (SQLite
+//! for one node, PostgreSQL for several), so that each job runs on one node of a cluster
+//! at a time; [`LocalLeases`] keeps them in memory, for tests. Each grant's fencing token
+//! goes with the job's writes ([`Lease::fence`]) and the store checks it in their
+//! transaction, so a holder that lost its lease cannot commit.
 
+use arca_store::{Fence, Store};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +46,75 @@ pub struct Lease {
     /// carries an older token than the current one comes from a holder that lost it.
     pub fencing_token: u64,
     pub expires: Instant,
+}
+
+impl Lease {
+    /// What the job's writes carry so that they commit only while this grant holds.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            job: self.job.to_owned(),
+            holder: self.holder.clone(),
+            token: self.fencing_token as i64,
+        }
+    }
+}
+
+/// This process's name in lease tables: the pid and a random part, so that nodes on
+/// different hosts (or a restarted process reusing a pid) never share one.
+pub fn this_node() -> &'static str {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| {
+        use rand::Rng;
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let tag: u32 = rand::thread_rng().gen();
+        if host.is_empty() {
+            format!("node-{}-{tag:08x}", std::process::id())
+        } else {
+            format!("{host}-{}-{tag:08x}", std::process::id())
+        }
+    })
+}
+
+/// Leases kept in the store, by the store's clock: one node on SQLite, any number on
+/// PostgreSQL, the same code.
+pub struct StoreLeases {
+    store: Arc<dyn Store>,
+}
+
+impl StoreLeases {
+    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self { store })
+    }
+}
+
+#[async_trait]
+impl Leases for StoreLeases {
+    async fn acquire(
+        &self,
+        job: &'static str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, JobError> {
+        // The expiry is counted from before the request, so this node's idea of it is
+        // never later than the store's.
+        let asked = Instant::now();
+        let grant = self
+            .store
+            .acquire_lease(job, holder, ttl.as_millis() as i64)
+            .await?;
+        Ok(grant.map(|g| Lease {
+            job,
+            holder: holder.to_owned(),
+            fencing_token: g.token as u64,
+            expires: asked + Duration::from_millis(g.ttl_ms.max(0) as u64),
+        }))
+    }
+
+    async fn release(&self, lease: &Lease) {
+        if let Err(e) = self.store.release_lease(&lease.fence()).await {
+            tracing::warn!(job = lease.job, error = %e, "releasing a lease failed; it will expire");
+        }
+    }
 }
 
 /// Where leases are kept.
@@ -132,13 +204,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker for one node: leases in memory.
+    /// A worker of this node ([`this_node`]) taking its leases from `leases`.
     pub fn local(interval: Duration, wakeup: Arc<Notify>, leases: Arc<dyn Leases>) -> Self {
         Self {
             interval,
             wakeup,
             leases,
-            holder: format!("local-{}", std::process::id()),
+            holder: this_node().to_owned(),
             jitter: Duration::ZERO,
         }
     }
@@ -179,7 +251,7 @@ impl Worker {
                 .await
             {
                 Ok(Some(lease)) => {
-                    let pass = job.run(&lease).await;
+                    let pass = self.run_pass(job.as_ref(), &lease).await;
                     held = Some(lease);
                     match pass {
                         Ok(Pass::More) => {
@@ -217,6 +289,29 @@ impl Worker {
         }
         if let Some(lease) = held {
             self.leases.release(&lease).await;
+        }
+    }
+}
+
+impl Worker {
+    /// One pass, renewing the lease every third of its term while the pass runs, so that
+    /// a long pass keeps it. A renewal that fails (or finds the lease gone) is logged; the
+    /// pass's own fenced writes then fail, and the next loop asks for the lease again.
+    async fn run_pass(&self, job: &dyn Job, lease: &Lease) -> Result<Pass, JobError> {
+        let ttl = self.lease_ttl();
+        let run = job.run(lease);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                pass = &mut run => return pass,
+                _ = tokio::time::sleep(ttl / 3) => {
+                    match self.leases.acquire(lease.job, &self.holder, ttl).await {
+                        Ok(Some(l)) if l.fencing_token == lease.fencing_token => {}
+                        Ok(_) => tracing::warn!(job = lease.job, "the job's lease was lost during a pass"),
+                        Err(e) => tracing::warn!(job = lease.job, error = %e, "renewing the job's lease failed"),
+                    }
+                }
+            }
         }
     }
 }

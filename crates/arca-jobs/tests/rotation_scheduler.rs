@@ -111,6 +111,7 @@ async fn the_scheduler_loop_runs_a_rotate_immediately_request_once() {
         env.arca().clone(),
         env.node().source.clone(),
         Duration::from_millis(20),
+        arca_jobs::worker::StoreLeases::new(env.arca().store().clone()),
         rx,
     ));
     let token = env
@@ -354,7 +355,7 @@ async fn race(nodes: &[Arc<arca_core::Arca>; 2], rounds: usize) -> Vec<ClaimedRo
             let mut got = Vec::new();
             for _ in 0..rounds {
                 got.extend(
-                    arca.claim_due_rotations(3, DEFAULT_LEASE_MS)
+                    arca.claim_due_rotations(3, DEFAULT_LEASE_MS, None)
                         .await
                         .expect("claim"),
                 );

@@ -153,8 +153,47 @@ fn tls_connector(ca_file: Option<&PathBuf>) -> Result<MakeRustlsConnect> {
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// The pool for `opts`, and the target's description. Opens no connection yet.
-pub(crate) fn pool(opts: &PgOptions) -> Result<(Pool, String)> {
+/// How to open a connection of our own, outside the pool (the change feed's listener).
+#[derive(Clone)]
+pub(crate) struct Dialer {
+    cfg: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl Dialer {
+    /// A connection whose notices (NOTIFY payloads) arrive on the returned channel; the
+    /// task that drives the connection ends (and the channel closes) when it fails.
+    pub(crate) async fn connect_for_notices(
+        &self,
+    ) -> std::result::Result<
+        (
+            tokio_postgres::Client,
+            tokio::sync::mpsc::UnboundedReceiver<String>,
+            tokio::task::JoinHandle<()>,
+        ),
+        tokio_postgres::Error,
+    > {
+        use futures_util::StreamExt;
+        let (client, mut conn) = self.cfg.connect(self.tls.clone()).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // The connection delivers notices only while polled: its own task does that.
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(msg)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = msg {
+                    if tx.send(n.payload().to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok((client, rx, driver))
+    }
+}
+
+/// The pool for `opts`, the target's description, and a dialer for connections outside
+/// the pool. Opens no connection yet.
+pub(crate) fn pool(opts: &PgOptions) -> Result<(Pool, String, Dialer)> {
     let (url, tls) = split_sslmode(&opts.url)?;
     // The driver's message for a malformed URL does not quote it.
     let mut cfg = tokio_postgres::Config::from_str(&url)
@@ -171,9 +210,14 @@ pub(crate) fn pool(opts: &PgOptions) -> Result<(Pool, String)> {
         cfg.application_name("arca");
     }
     let target = describe_target(&cfg);
+    let tls = tls_connector(opts.ca_file.as_ref())?;
+    let dialer = Dialer {
+        cfg: cfg.clone(),
+        tls: tls.clone(),
+    };
     let manager = Manager::from_config(
         cfg,
-        tls_connector(opts.ca_file.as_ref())?,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -185,7 +229,7 @@ pub(crate) fn pool(opts: &PgOptions) -> Result<(Pool, String)> {
         .create_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
-    Ok((pool, target))
+    Ok((pool, target, dialer))
 }
 
 #[cfg(test)]

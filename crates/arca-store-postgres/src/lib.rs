@@ -10,6 +10,7 @@
 //! Module map: `connect` (URL, TLS, pool), `schema` (migrations), `sequence` (log
 //! numbering and the audit chain), `read`, `write`, `error` (log-safe error text).
 
+mod changes;
 mod connect;
 mod error;
 mod read;
@@ -17,6 +18,7 @@ mod schema;
 mod sequence;
 mod write;
 
+pub use changes::HEARTBEAT as CHANGE_FEED_HEARTBEAT;
 pub use connect::{is_postgres_url, PgOptions};
 
 use std::sync::Arc;
@@ -27,10 +29,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{Client, Pool};
 
 use arca_store::{
-    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome, DeliveryRecord,
-    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion,
-    OutboxEntry, PurgeDue, ReadBatch, Result, RotationFunctionRecord, RuleRecord, SealedValue,
-    SecretChange, SecretPredicate, SecretRecord, Store, StoreError, SyncJobRecord, TargetRecord,
+    AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, ChangeSink, DeliveryOutcome,
+    DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, Fence,
+    LeaseGrant, ListQuery, NewVersion, OutboxEntry, PurgeDue, ReadBatch, Result,
+    RotationFunctionRecord, RuleRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord,
+    Store, StoreError, SyncJobRecord, TargetRecord,
 };
 use error::{pg, Fail};
 use sequence::Sequencer;
@@ -44,6 +47,23 @@ pub struct PostgresStore {
     pool: Pool,
     target: String,
     sequencer: Arc<Sequencer>,
+    /// For the change feed's own connection.
+    dialer: connect::Dialer,
+    /// The change feed's listeners, stopped with the store.
+    feeds: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        for f in self
+            .feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            f.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -65,7 +85,7 @@ async fn connect(pool: &Pool, target: &str) -> Result<Client> {
 /// Brings the database to this build's schema without serving it (`arca migrate`);
 /// returns the schema version before and after.
 pub async fn migrate(opts: &PgOptions) -> Result<(i32, i32)> {
-    let (pool, target) = connect::pool(opts)?;
+    let (pool, target, _) = connect::pool(opts)?;
     let mut client = connect(&pool, &target).await?;
     schema::migrate(&mut client).await
 }
@@ -99,7 +119,7 @@ impl PostgresStore {
     /// Connects, migrates the schema to this build's, and starts the sequencer. Fails
     /// with a clear message if the database is unreachable or its schema is newer.
     pub async fn open(opts: &PgOptions) -> Result<PostgresStore> {
-        let (pool, target) = connect::pool(opts)?;
+        let (pool, target, dialer) = connect::pool(opts)?;
         {
             let mut client = connect(&pool, &target).await?;
             schema::migrate(&mut client).await?;
@@ -110,6 +130,8 @@ impl PostgresStore {
             pool,
             target,
             sequencer,
+            dialer,
+            feeds: Default::default(),
         })
     }
 
@@ -270,16 +292,23 @@ impl Store for PostgresStore {
         read::outbox_len(&self.client().await?).await
     }
 
-    async fn complete_outbox(&self, ids: &[i64]) -> Result<()> {
-        in_tx!(self, |tx| write::complete_outbox(&tx, ids))
+    async fn complete_outbox(&self, ids: &[i64], fence: Option<&Fence>) -> Result<()> {
+        in_tx!(self, |tx| write::complete_outbox(&tx, ids, fence))
     }
 
-    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()> {
+    async fn defer_outbox(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: Millis,
+        fence: Option<&Fence>,
+    ) -> Result<()> {
         in_tx!(self, |tx| write::defer_outbox(
             &tx,
             ids,
             error,
-            next_attempt_at
+            next_attempt_at,
+            fence
         ))
     }
 
@@ -350,8 +379,11 @@ impl Store for PostgresStore {
         seq: i64,
         outcome: &DeliveryOutcome,
         audit: Vec<AuditEntry>,
+        fence: Option<&Fence>,
     ) -> Result<()> {
-        in_tx!(self, |tx| write::finish_delivery(&tx, seq, outcome, &audit))?;
+        in_tx!(self, |tx| write::finish_delivery(
+            &tx, seq, outcome, &audit, fence
+        ))?;
         self.after_write(!audit.is_empty());
         Ok(())
     }
@@ -416,5 +448,26 @@ impl Store for PostgresStore {
 
     async fn wipe_secrets(&self) -> Result<()> {
         in_tx!(self, |tx| write::wipe_secrets(&tx))
+    }
+
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>> {
+        in_tx!(self, |tx| write::acquire_lease(&tx, job, holder, ttl_ms))
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> Result<()> {
+        in_tx!(self, |tx| write::release_lease(&tx, fence))
+    }
+
+    fn watch_changes(&self, sink: Arc<dyn ChangeSink>) {
+        let feed = changes::spawn(self.dialer.clone(), self.target.clone(), sink);
+        self.feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(feed);
     }
 }

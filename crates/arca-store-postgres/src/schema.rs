@@ -9,7 +9,10 @@ use deadpool_postgres::Client;
 use crate::error::pg_store;
 
 /// (version, SQL). Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/001_initial.sql")),
+    (2, include_str!("../migrations/002_leases_and_changes.sql")),
+];
 
 /// The newest schema this build knows.
 pub(crate) fn newest() -> i32 {

@@ -10,14 +10,79 @@ use arca_types::time::Millis;
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
+use crate::changes::notify;
 use crate::error::{pg, Fail};
 use arca_store::{
-    AccessKeyRecord, AccessTouch, AuditEntry, DeliveryOutcome, Effects, EncryptionKeyRecord,
-    EventRecord, NewDelivery, NewVersion, OutboxEntry, RotationFunctionRecord, RuleRecord,
-    SecretChange, SecretRecord, StoreError, SyncJobRecord, TargetRecord,
+    AccessKeyRecord, AccessTouch, AuditEntry, Change, DeliveryOutcome, Effects,
+    EncryptionKeyRecord, EventRecord, Fence, LeaseGrant, NewDelivery, NewVersion, OutboxEntry,
+    RotationFunctionRecord, RuleRecord, SecretChange, SecretRecord, StoreError, SyncJobRecord,
+    TargetRecord,
 };
 
 pub(crate) type WResult<T> = std::result::Result<T, Fail>;
+
+// ----- leases -----
+
+/// Grants, renews or refuses `job`'s lease (see `Store::acquire_lease`), by the
+/// database's clock. Taking a lease over waits for the fenced writes in flight under the
+/// old grant (they hold its row in share mode), so none of them commits after it.
+pub(crate) async fn acquire_lease(
+    tx: &Transaction<'_>,
+    job: &str,
+    holder: &str,
+    ttl_ms: i64,
+) -> WResult<Option<LeaseGrant>> {
+    let row = rows(
+        tx,
+        "INSERT INTO leases AS l (job, holder, token, expires_at) \
+         VALUES ($1, $2, 1, arca_now_ms() + $3) \
+         ON CONFLICT (job) DO UPDATE SET \
+           token = CASE WHEN l.holder = excluded.holder AND l.expires_at > arca_now_ms() \
+                   THEN l.token ELSE l.token + 1 END, \
+           holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE l.holder = excluded.holder OR l.expires_at <= arca_now_ms() \
+         RETURNING token",
+        &[&job, &holder, &ttl_ms],
+        "take lease",
+    )
+    .await?;
+    Ok(row.first().map(|r| LeaseGrant {
+        token: r.get(0),
+        ttl_ms,
+    }))
+}
+
+pub(crate) async fn release_lease(tx: &Transaction<'_>, f: &Fence) -> WResult<()> {
+    exec(
+        tx,
+        "UPDATE leases SET expires_at = 0 WHERE job = $1 AND holder = $2 AND token = $3",
+        &[&f.job, &f.holder, &f.token],
+        "release lease",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Refuses a job's write whose lease no longer holds. The lease row stays locked in
+/// share mode until the write commits, so a takeover (which updates it) waits for it.
+pub(crate) async fn check_fence(tx: &Transaction<'_>, fence: Option<&Fence>) -> WResult<()> {
+    let Some(f) = fence else {
+        return Ok(());
+    };
+    let held = rows(
+        tx,
+        "SELECT 1 FROM leases WHERE job = $1 AND holder = $2 AND token = $3 \
+         AND expires_at > arca_now_ms() FOR SHARE",
+        &[&f.job, &f.holder, &f.token],
+        "check fence",
+    )
+    .await?;
+    if held.is_empty() {
+        Err(Fail::Store(StoreError::LeaseLost))
+    } else {
+        Ok(())
+    }
+}
 
 /// The constraints a second secret of one name breaks: (region, name), and the ARN (which
 /// holds the name), whichever the database checks first.
@@ -70,6 +135,7 @@ pub(crate) async fn create_secret(
     versions: &[NewVersion],
     effects: &Effects,
 ) -> WResult<()> {
+    check_fence(tx, effects.fence.as_ref()).await?;
     // The unique constraint is the guard; a concurrent creator of the same name waits on
     // it and then fails with NameTaken.
     let row = rows(
@@ -107,6 +173,14 @@ pub(crate) async fn create_secret(
     })?;
     insert_tags(tx, id, &s.tags).await?;
     insert_versions(tx, id, versions).await?;
+    notify(
+        tx,
+        &Change::Secret {
+            arn: s.arn.clone(),
+            revision: 1,
+        },
+    )
+    .await?;
     write_effects(tx, effects).await
 }
 
@@ -176,6 +250,7 @@ async fn insert_versions(
 }
 
 pub(crate) async fn update_secret(tx: &Transaction<'_>, c: &SecretChange) -> WResult<()> {
+    check_fence(tx, c.fence.as_ref()).await?;
     let s = &c.secret;
     // last_accessed_day only moves forward: access dates are not covered by the revision
     // check, so a change built from a record read before a touch must not roll one back.
@@ -257,6 +332,14 @@ pub(crate) async fn update_secret(tx: &Transaction<'_>, c: &SecretChange) -> WRe
         }
     }
     insert_versions(tx, id, &c.new_versions).await?;
+    notify(
+        tx,
+        &Change::Secret {
+            arn: s.arn.clone(),
+            revision: c.expected_revision + 1,
+        },
+    )
+    .await?;
     append_events(tx, &c.events).await?;
     append_outbox(tx, &c.outbox).await?;
     append_audit(tx, &c.audit).await?;
@@ -269,14 +352,19 @@ pub(crate) async fn delete_secret(
     arn: &str,
     effects: &Effects,
 ) -> WResult<()> {
+    check_fence(tx, effects.fence.as_ref()).await?;
     // Tags, versions and sealed values go with it (ON DELETE CASCADE).
-    exec(
+    let n = exec(
         tx,
         "DELETE FROM secrets WHERE region = $1 AND arn = $2",
         &[&region, &arn],
         "delete secret",
     )
     .await?;
+    if n > 0 {
+        let arn = arn.to_owned();
+        notify(tx, &Change::Deleted { arn }).await?;
+    }
     write_effects(tx, effects).await
 }
 
@@ -287,6 +375,7 @@ pub(crate) async fn purge_secret(
     purge_at: Millis,
     effects: &Effects,
 ) -> WResult<bool> {
+    check_fence(tx, effects.fence.as_ref()).await?;
     let n = exec(
         tx,
         "DELETE FROM secrets WHERE region = $1 AND arn = $2 AND purge_at = $3",
@@ -295,6 +384,8 @@ pub(crate) async fn purge_secret(
     )
     .await?;
     if n > 0 {
+        let arn = arn.to_owned();
+        notify(tx, &Change::Deleted { arn }).await?;
         write_effects(tx, effects).await?;
     }
     Ok(n > 0)
@@ -488,7 +579,12 @@ pub(crate) async fn append_deliveries(tx: &Transaction<'_>, ds: &[NewDelivery]) 
     Ok(())
 }
 
-pub(crate) async fn complete_outbox(tx: &Transaction<'_>, ids: &[i64]) -> WResult<()> {
+pub(crate) async fn complete_outbox(
+    tx: &Transaction<'_>,
+    ids: &[i64],
+    fence: Option<&Fence>,
+) -> WResult<()> {
+    check_fence(tx, fence).await?;
     exec(
         tx,
         "DELETE FROM outbox WHERE id = ANY($1)",
@@ -504,7 +600,9 @@ pub(crate) async fn defer_outbox(
     ids: &[i64],
     error: &str,
     next_attempt_at: Millis,
+    fence: Option<&Fence>,
 ) -> WResult<()> {
+    check_fence(tx, fence).await?;
     exec(
         tx,
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
@@ -519,6 +617,8 @@ pub(crate) async fn defer_outbox(
 // ----- rules, targets, deliveries -----
 
 pub(crate) async fn put_rule(tx: &Transaction<'_>, r: &RuleRecord) -> WResult<()> {
+    // Every node routes its writes' events by the rules: tell them (at commit).
+    notify(tx, &Change::Rules).await?;
     exec(
         tx,
         "INSERT INTO rules (region, name, pattern, state, description, managed_by, created_at) \
@@ -542,6 +642,8 @@ pub(crate) async fn put_rule(tx: &Transaction<'_>, r: &RuleRecord) -> WResult<()
 }
 
 pub(crate) async fn delete_rule(tx: &Transaction<'_>, region: &str, name: &str) -> WResult<bool> {
+    // Every node routes its writes' events by the rules: tell them (at commit).
+    notify(tx, &Change::Rules).await?;
     // Targets go with the rule (ON DELETE CASCADE); its pending deliveries are owed to
     // nobody now, its dead letters stay for the operator.
     exec(
@@ -562,6 +664,8 @@ pub(crate) async fn delete_rule(tx: &Transaction<'_>, region: &str, name: &str) 
 }
 
 pub(crate) async fn put_targets(tx: &Transaction<'_>, targets: &[TargetRecord]) -> WResult<()> {
+    // Every node routes its writes' events by the rules: tell them (at commit).
+    notify(tx, &Change::Rules).await?;
     for t in targets {
         let exists = !rows(
             tx,
@@ -606,6 +710,7 @@ pub(crate) async fn remove_targets(
     rule: &str,
     ids: &[String],
 ) -> WResult<()> {
+    notify(tx, &Change::Rules).await?;
     exec(
         tx,
         "DELETE FROM targets WHERE region = $1 AND rule = $2 AND id = ANY($3)",
@@ -629,7 +734,9 @@ pub(crate) async fn finish_delivery(
     seq: i64,
     outcome: &DeliveryOutcome,
     audit: &[AuditEntry],
+    fence: Option<&Fence>,
 ) -> WResult<()> {
+    check_fence(tx, fence).await?;
     let n =
         match outcome {
             DeliveryOutcome::Delivered => {
@@ -762,7 +869,8 @@ pub(crate) async fn put_access_key(tx: &Transaction<'_>, k: &AccessKeyRecord) ->
         "put access key",
     )
     .await?;
-    Ok(())
+    let access_key_id = k.access_key_id.clone();
+    notify(tx, &Change::AccessKey { access_key_id }).await
 }
 
 pub(crate) async fn put_encryption_key(
@@ -779,7 +887,7 @@ pub(crate) async fn put_encryption_key(
         "put encryption key",
     )
     .await?;
-    Ok(())
+    notify(tx, &Change::Keys).await
 }
 
 /// Everything but keys and operator configuration. The log counters stay, so numbers are

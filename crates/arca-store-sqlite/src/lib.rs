@@ -26,9 +26,10 @@ use tokio::sync::oneshot;
 
 use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome, DeliveryRecord,
-    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, ListQuery, NewVersion,
-    OutboxEntry, PurgeDue, ReadBatch, Result, RotationFunctionRecord, RuleRecord, SealedValue,
-    SecretChange, SecretPredicate, SecretRecord, Store, StoreError, TargetRecord,
+    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, Fence, LeaseGrant,
+    ListQuery, NewVersion, OutboxEntry, PurgeDue, ReadBatch, Result, RotationFunctionRecord,
+    RuleRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store, StoreError,
+    TargetRecord,
 };
 use error::sql_err;
 use schema::Role;
@@ -531,15 +532,24 @@ impl Store for SqliteStore {
         read::outbox_len(&conn)
     }
 
-    async fn complete_outbox(&self, ids: &[i64]) -> Result<()> {
+    async fn complete_outbox(&self, ids: &[i64], fence: Option<&Fence>) -> Result<()> {
         let ids = ids.to_vec();
-        self.write(move |c| write::complete_outbox(c, &ids)).await
+        let fence = fence.cloned();
+        self.write(move |c| write::complete_outbox(c, &ids, fence.as_ref()))
+            .await
     }
 
-    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()> {
+    async fn defer_outbox(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: Millis,
+        fence: Option<&Fence>,
+    ) -> Result<()> {
         let ids = ids.to_vec();
         let error = error.to_owned();
-        self.write(move |c| write::defer_outbox(c, &ids, &error, next_attempt_at))
+        let fence = fence.cloned();
+        self.write(move |c| write::defer_outbox(c, &ids, &error, next_attempt_at, fence.as_ref()))
             .await
     }
 
@@ -611,9 +621,11 @@ impl Store for SqliteStore {
         seq: i64,
         outcome: &DeliveryOutcome,
         audit: Vec<AuditEntry>,
+        fence: Option<&Fence>,
     ) -> Result<()> {
         let outcome = outcome.clone();
-        self.write(move |c| write::finish_delivery(c, seq, &outcome, &audit))
+        let fence = fence.cloned();
+        self.write(move |c| write::finish_delivery(c, seq, &outcome, &audit, fence.as_ref()))
             .await
     }
 
@@ -688,6 +700,22 @@ impl Store for SqliteStore {
     async fn list_encryption_keys(&self) -> Result<Vec<EncryptionKeyRecord>> {
         let conn = self.readers.get()?;
         read::encryption_keys(&conn)
+    }
+
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>> {
+        let (job, holder) = (job.to_owned(), holder.to_owned());
+        self.write(move |c| write::acquire_lease(c, &job, &holder, ttl_ms))
+            .await
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> Result<()> {
+        let fence = fence.clone();
+        self.write(move |c| write::release_lease(c, &fence)).await
     }
 
     async fn wipe_secrets(&self) -> Result<()> {

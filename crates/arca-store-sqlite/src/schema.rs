@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/005_audit.sql")),
     (6, include_str!("../migrations/006_rules.sql")),
     (7, include_str!("../migrations/007_sync_jobs.sql")),
+    (8, include_str!("../migrations/008_leases.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

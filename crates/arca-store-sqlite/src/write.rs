@@ -8,9 +8,85 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::error::{is_name_taken, json_err, sql_err};
 use arca_store::{
     chain_hash, AccessKeyRecord, AuditEntry, DeliveryOutcome, Effects, EncryptionKeyRecord,
-    EventRecord, NewDelivery, NewVersion, OutboxEntry, Result, RotationFunctionRecord, RuleRecord,
-    SecretChange, SecretRecord, StoreError, TargetRecord, GENESIS,
+    EventRecord, Fence, LeaseGrant, NewDelivery, NewVersion, OutboxEntry, Result,
+    RotationFunctionRecord, RuleRecord, SecretChange, SecretRecord, StoreError, TargetRecord,
+    GENESIS,
 };
+
+/// The wall clock in milliseconds, for leases: never the dev clock that tests move, since
+/// a lease's expiry is about how long a node has been silent.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Grants, renews or refuses `job`'s lease (see `Store::acquire_lease`).
+pub(super) fn acquire_lease(
+    conn: &Connection,
+    job: &str,
+    holder: &str,
+    ttl_ms: i64,
+) -> Result<Option<LeaseGrant>> {
+    let now = wall_ms();
+    let held: Option<(String, i64, i64)> = conn
+        .prepare_cached("SELECT holder, token, expires_at FROM leases WHERE job = ?1")
+        .map_err(sql_err("prepare lease read"))?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+        .map_err(sql_err("read lease"))?;
+    let token = match held {
+        Some((h, token, expires)) if expires > now => {
+            if h != holder {
+                return Ok(None);
+            }
+            token
+        }
+        Some((_, token, _)) => token + 1,
+        None => 1,
+    };
+    conn.prepare_cached(
+        "INSERT INTO leases (job, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, token = excluded.token, \
+         expires_at = excluded.expires_at",
+    )
+    .map_err(sql_err("prepare lease write"))?
+    .execute(params![job, holder, token, now + ttl_ms])
+    .map_err(sql_err("write lease"))?;
+    Ok(Some(LeaseGrant { token, ttl_ms }))
+}
+
+pub(super) fn release_lease(conn: &Connection, f: &Fence) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE leases SET expires_at = 0 WHERE job = ?1 AND holder = ?2 AND token = ?3",
+    )
+    .map_err(sql_err("prepare lease release"))?
+    .execute(params![f.job, f.holder, f.token])
+    .map_err(sql_err("release lease"))?;
+    Ok(())
+}
+
+/// Refuses a job's write whose lease no longer holds. The writer thread is the only
+/// writer, so nothing can take the lease over between this check and the commit.
+pub(super) fn check_fence(conn: &Connection, fence: Option<&Fence>) -> Result<()> {
+    let Some(f) = fence else {
+        return Ok(());
+    };
+    let held = conn
+        .prepare_cached(
+            "SELECT 1 FROM leases WHERE job = ?1 AND holder = ?2 AND token = ?3 \
+             AND expires_at > ?4",
+        )
+        .map_err(sql_err("prepare fence check"))?
+        .exists(params![f.job, f.holder, f.token, wall_ms()])
+        .map_err(sql_err("check fence"))?;
+    if held {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost)
+    }
+}
 
 fn json(v: &impl serde::Serialize, what: &'static str) -> Result<String> {
     serde_json::to_string(v).map_err(json_err(what))
@@ -22,6 +98,7 @@ pub(super) fn create_secret(
     versions: &[NewVersion],
     effects: &Effects,
 ) -> Result<()> {
+    check_fence(conn, effects.fence.as_ref())?;
     // Checked first so NameTaken does not depend on parsing constraint messages; the
     // UNIQUE constraint below stays the real guard.
     let taken = conn
@@ -120,6 +197,7 @@ fn insert_version(conn: &Connection, secret_id: i64, nv: &NewVersion) -> Result<
 }
 
 pub(super) fn update_secret(conn: &Connection, c: &SecretChange) -> Result<()> {
+    check_fence(conn, c.fence.as_ref())?;
     let s = &c.secret;
     // last_accessed_day only moves forward here: it is not covered by the revision check
     // (touch_accessed does not bump it), so a change built from a record read before a
@@ -301,7 +379,8 @@ fn append_outbox(conn: &Connection, e: &OutboxEntry) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn complete_outbox(conn: &Connection, ids: &[i64]) -> Result<()> {
+pub(super) fn complete_outbox(conn: &Connection, ids: &[i64], fence: Option<&Fence>) -> Result<()> {
+    check_fence(conn, fence)?;
     let mut stmt = conn
         .prepare_cached("DELETE FROM outbox WHERE id = ?1")
         .map_err(sql_err("prepare outbox delete"))?;
@@ -316,7 +395,9 @@ pub(super) fn defer_outbox(
     ids: &[i64],
     error: &str,
     next_attempt_at: Millis,
+    fence: Option<&Fence>,
 ) -> Result<()> {
+    check_fence(conn, fence)?;
     let mut stmt = conn
         .prepare_cached(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
@@ -336,6 +417,7 @@ pub(super) fn delete_secret(
     arn: &str,
     effects: &Effects,
 ) -> Result<()> {
+    check_fence(conn, effects.fence.as_ref())?;
     // Tags, versions and sealed values go with it (ON DELETE CASCADE).
     conn.prepare_cached("DELETE FROM secrets WHERE region = ?1 AND arn = ?2")
         .map_err(sql_err("prepare secret delete"))?
@@ -352,6 +434,7 @@ pub(super) fn purge_secret(
     purge_at: Millis,
     effects: &Effects,
 ) -> Result<bool> {
+    check_fence(conn, effects.fence.as_ref())?;
     let n = conn
         .prepare_cached("DELETE FROM secrets WHERE region = ?1 AND arn = ?2 AND purge_at = ?3")
         .map_err(sql_err("prepare secret purge"))?
@@ -643,7 +726,9 @@ pub(super) fn finish_delivery(
     seq: i64,
     outcome: &DeliveryOutcome,
     audit: &[AuditEntry],
+    fence: Option<&Fence>,
 ) -> Result<()> {
+    check_fence(conn, fence)?;
     let n = match outcome {
         DeliveryOutcome::Delivered => conn
             .prepare_cached("DELETE FROM deliveries WHERE seq = ?1 AND state = 'pending'")

@@ -86,7 +86,7 @@ async fn the_file_stays_in_wal_mode_with_the_current_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 #[tokio::test]
@@ -134,6 +134,7 @@ async fn concurrent_writers_share_commits_without_losing_or_mixing_writes() {
                     outbox: Vec::new(),
                     audit: Vec::new(),
                     deliveries: Vec::new(),
+                    fence: None,
                 };
                 match store.update_secret(&change).await {
                     Ok(()) => Ok(true),

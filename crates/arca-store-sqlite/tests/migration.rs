@@ -124,6 +124,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
         outbox: Vec::new(),
         audit: Vec::new(),
         deliveries: Vec::new(),
+        fence: None,
     };
     c.secret.rotation_due_at = Some(T0);
     store.update_secret(&c).await.expect("schedule rotation");
@@ -145,7 +146,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
     store.close();
 
     // Reopening applies nothing twice and keeps what was written after the upgrade.
-    assert_eq!(user_version(&path), 7);
+    assert_eq!(user_version(&path), 8);
     let store = SqliteStore::open(&path).expect("reopen");
     let events = store
         .list_events(&EventQuery {

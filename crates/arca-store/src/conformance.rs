@@ -82,6 +82,8 @@ macro_rules! store_conformance_tests {
             access_keys_round_trip,
             encryption_keys_round_trip,
             wipe_secrets_keeps_keys,
+            a_lease_is_exclusive_renewed_taken_over_and_released,
+            a_write_fenced_by_a_lost_lease_commits_nothing,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -157,6 +159,7 @@ fn change(current: &SecretRecord) -> SecretChange {
         outbox: Vec::new(),
         audit: Vec::new(),
         deliveries: Vec::new(),
+        fence: None,
     }
 }
 
@@ -695,7 +698,7 @@ pub async fn outbox_is_due_in_id_order_deferred_and_completed<S: Store>(store: &
 
     // A failed attempt: counted, explained, and not due before its next time.
     store
-        .defer_outbox(&[due[0].id], "region unreachable", T0 + 1_000)
+        .defer_outbox(&[due[0].id], "region unreachable", T0 + 1_000, None)
         .await
         .expect("defer");
     let now_due = store.due_outbox(T0 + 10, 10).await.expect("due");
@@ -719,7 +722,7 @@ pub async fn outbox_is_due_in_id_order_deferred_and_completed<S: Store>(store: &
     );
 
     store
-        .complete_outbox(&[due[1].id, due[2].id, 999_999])
+        .complete_outbox(&[due[1].id, due[2].id, 999_999], None)
         .await
         .expect("complete");
     let left = pending(store, &s.arn).await;
@@ -749,6 +752,7 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
                 outbox: vec![entry.clone()],
                 audit: Vec::new(),
                 deliveries: Vec::new(),
+                fence: None,
             },
         )
         .await
@@ -779,6 +783,7 @@ pub async fn create_with_outbox_queues_in_the_same_transaction<S: Store>(store: 
                 outbox: vec![outbox_entry(OutboxKind::Remove, &s, R2, T0)],
                 audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0)],
                 deliveries: Vec::new(),
+                fence: None,
             },
         )
         .await;
@@ -1290,6 +1295,7 @@ pub async fn list_returns_labelled_versions_only<S: Store>(store: &S) {
         outbox: Vec::new(),
         audit: Vec::new(),
         deliveries: Vec::new(),
+        fence: None,
     };
     change.secret.versions.clear();
     store.update_secret(&change).await.expect("update");
@@ -2056,6 +2062,7 @@ pub async fn audit_records_of_a_write_commit_with_it_only<S: Store>(store: &S) {
                 outbox: Vec::new(),
                 audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0)],
                 deliveries: Vec::new(),
+                fence: None,
             },
         )
         .await
@@ -2078,6 +2085,7 @@ pub async fn audit_records_of_a_write_commit_with_it_only<S: Store>(store: &S) {
                 outbox: Vec::new(),
                 audit: vec![audit_entry("CreateSecret", Some(&s.arn), T0 + 3)],
                 deliveries: Vec::new(),
+                fence: None,
             },
         )
         .await;
@@ -2352,6 +2360,7 @@ pub async fn deliveries_commit_with_their_write_only<S: Store>(store: &S) {
         outbox: Vec::new(),
         audit: vec![audit_entry("CreateSecret", Some(&s.arn), at)],
         deliveries: vec![delivery("r", "t", event, at)],
+        fence: None,
     };
     store
         .create_secret_with(&s, &[], &with("created", T0))
@@ -2444,6 +2453,7 @@ pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(stor
                 next_attempt_at: T0 + 1000,
             },
             Vec::new(),
+            None,
         )
         .await
         .expect("retry");
@@ -2452,6 +2462,7 @@ pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(stor
             b1,
             &DeliveryOutcome::Delivered,
             vec![audit_entry("InvokeTarget", None, T0)],
+            None,
         )
         .await
         .expect("delivered");
@@ -2470,12 +2481,13 @@ pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(stor
                 error: "gave up".to_owned(),
             },
             Vec::new(),
+            None,
         )
         .await
         .expect("dead");
     assert!(matches!(
         store
-            .finish_delivery(a1, &DeliveryOutcome::Delivered, Vec::new())
+            .finish_delivery(a1, &DeliveryOutcome::Delivered, Vec::new(), None)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -2515,6 +2527,7 @@ pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(stor
                 error: "again".to_owned(),
             },
             Vec::new(),
+            None,
         )
         .await
         .expect("dead");
@@ -2537,4 +2550,164 @@ pub async fn deliveries_are_due_one_at_a_time_per_target_in_order<S: Store>(stor
     );
     // The delivered one's record is in the trail.
     assert_eq!(all_audit(store).await.len(), 1);
+}
+
+// ----- leases -----
+
+fn fence(job: &str, holder: &str, token: i64) -> crate::Fence {
+    crate::Fence {
+        job: job.to_owned(),
+        holder: holder.to_owned(),
+        token,
+    }
+}
+
+pub async fn a_lease_is_exclusive_renewed_taken_over_and_released<S: Store>(store: &S) {
+    let ttl = 300;
+    let a = store
+        .acquire_lease("purge", "node-a", ttl)
+        .await
+        .expect("acquire")
+        .expect("a free lease is granted");
+    assert!(
+        store
+            .acquire_lease("purge", "node-b", ttl)
+            .await
+            .expect("acquire")
+            .is_none(),
+        "an unexpired lease is not granted to another holder"
+    );
+    assert!(
+        store
+            .acquire_lease("rotation", "node-b", ttl)
+            .await
+            .expect("acquire")
+            .is_some(),
+        "leases of other jobs are separate"
+    );
+    let renewed = store
+        .acquire_lease("purge", "node-a", ttl)
+        .await
+        .expect("acquire")
+        .expect("the holder renews");
+    assert_eq!(renewed.token, a.token, "a renewal keeps the token");
+    tokio::time::sleep(std::time::Duration::from_millis(ttl as u64 + 200)).await;
+    let b = store
+        .acquire_lease("purge", "node-b", ttl)
+        .await
+        .expect("acquire")
+        .expect("an expired lease is taken over");
+    assert!(b.token > a.token, "a new grant gets a greater token");
+    // The old holder's release does not free the new holder's lease.
+    store
+        .release_lease(&fence("purge", "node-a", a.token))
+        .await
+        .expect("release");
+    assert!(store
+        .acquire_lease("purge", "node-a", ttl)
+        .await
+        .expect("acquire")
+        .is_none());
+    store
+        .release_lease(&fence("purge", "node-b", b.token))
+        .await
+        .expect("release");
+    let c = store
+        .acquire_lease("purge", "node-a", ttl)
+        .await
+        .expect("acquire")
+        .expect("a released lease is free at once");
+    assert!(c.token > b.token, "tokens keep growing after a release");
+}
+
+pub async fn a_write_fenced_by_a_lost_lease_commits_nothing<S: Store>(store: &S) {
+    let ttl = 300;
+    let a = store
+        .acquire_lease("purge", "node-a", ttl)
+        .await
+        .expect("acquire")
+        .expect("granted");
+    let fa = fence("purge", "node-a", a.token);
+    let s = secret(R1, "fenced", T0);
+    store
+        .create_secret_with(
+            &s,
+            &[],
+            &Effects {
+                fence: Some(fa.clone()),
+                ..Effects::default()
+            },
+        )
+        .await
+        .expect("a write under a held lease commits");
+    let found = store
+        .find_by_arn(R1, &s.arn)
+        .await
+        .expect("find")
+        .expect("exists");
+    let mut c = change(&found);
+    c.secret.description = Some("under a".into());
+    c.fence = Some(fa.clone());
+    store.update_secret(&c).await.expect("fenced update");
+
+    tokio::time::sleep(std::time::Duration::from_millis(ttl as u64 + 200)).await;
+    let b = store
+        .acquire_lease("purge", "node-b", ttl)
+        .await
+        .expect("acquire")
+        .expect("taken over");
+    let found = store
+        .find_by_arn(R1, &s.arn)
+        .await
+        .expect("find")
+        .expect("exists");
+    let mut late = change(&found);
+    late.secret.description = Some("late write of a".into());
+    late.fence = Some(fa.clone());
+    assert!(matches!(
+        store.update_secret(&late).await,
+        Err(StoreError::LeaseLost)
+    ));
+    let after = store
+        .find_by_arn(R1, &s.arn)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(after.revision, found.revision, "nothing was applied");
+    assert_eq!(after.description.as_deref(), Some("under a"));
+    let lost = Effects {
+        fence: Some(fa.clone()),
+        ..Effects::default()
+    };
+    assert!(matches!(
+        store.purge_secret(R1, &s.arn, 0, &lost).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store.delete_secret(R1, &s.arn, &lost).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(store.find_by_arn(R1, &s.arn).await.expect("find").is_some());
+    assert!(matches!(
+        store.complete_outbox(&[1], Some(&fa)).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store.defer_outbox(&[1], "x", T0, Some(&fa)).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store
+            .finish_delivery(1, &DeliveryOutcome::Delivered, Vec::new(), Some(&fa))
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    // The new holder's writes commit.
+    let mut now = change(&after);
+    now.secret.description = Some("under b".into());
+    now.fence = Some(fence("purge", "node-b", b.token));
+    store
+        .update_secret(&now)
+        .await
+        .expect("the new holder writes");
 }

@@ -7,11 +7,13 @@
 mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod lease;
 mod model;
 pub mod names;
 mod rules;
 
 pub use audit::*;
+pub use lease::*;
 pub use model::*;
 pub use rules::*;
 
@@ -30,6 +32,10 @@ pub enum StoreError {
     Conflict,
     #[error("record not found")]
     NotFound,
+    /// A job's write carried a [`Fence`] whose lease is no longer held (expired, or
+    /// granted to another holder): nothing was written.
+    #[error("the job's lease was lost")]
+    LeaseLost,
     /// The backend failed (I/O, corruption, ...). The message is for the operator's log,
     /// never for a client, and never contains secret material.
     #[error("storage backend error: {0}")]
@@ -155,10 +161,18 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_for(&self, arn: &str) -> Result<Vec<OutboxEntry>>;
     /// How many entries are pending, in all.
     async fn outbox_len(&self) -> Result<u64>;
-    /// Removes delivered (or obsolete) entries. Missing ids are not an error.
-    async fn complete_outbox(&self, ids: &[i64]) -> Result<()>;
+    /// Removes delivered (or obsolete) entries. Missing ids are not an error. With a
+    /// `fence`, only while its lease holds (else `LeaseLost`, nothing removed).
+    async fn complete_outbox(&self, ids: &[i64], fence: Option<&Fence>) -> Result<()>;
     /// Records a failed attempt on each entry: attempts + 1, the error, the next time.
-    async fn defer_outbox(&self, ids: &[i64], error: &str, next_attempt_at: Millis) -> Result<()>;
+    /// `fence` as for `complete_outbox`.
+    async fn defer_outbox(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: Millis,
+        fence: Option<&Fence>,
+    ) -> Result<()>;
 
     // ----- event rules, targets, deliveries -----
 
@@ -189,12 +203,14 @@ pub trait Store: Send + Sync + 'static {
     /// before an older one of its own is done.
     async fn due_deliveries(&self, now: Millis, limit: usize) -> Result<Vec<DeliveryRecord>>;
     /// Records an attempt's outcome, with its audit records in the same transaction.
-    /// `NotFound` if the delivery is gone (its rule or target was removed meanwhile).
+    /// `NotFound` if the delivery is gone (its rule or target was removed meanwhile);
+    /// `LeaseLost` if `fence`'s lease no longer holds.
     async fn finish_delivery(
         &self,
         seq: i64,
         outcome: &DeliveryOutcome,
         audit: Vec<AuditEntry>,
+        fence: Option<&Fence>,
     ) -> Result<()>;
     /// Deliveries in `state`, in seq order, after `after_seq`, at most `limit`.
     async fn list_deliveries(
@@ -235,6 +251,27 @@ pub trait Store: Send + Sync + 'static {
 
     async fn put_encryption_key(&self, key: &EncryptionKeyRecord) -> Result<()>;
     async fn list_encryption_keys(&self) -> Result<Vec<EncryptionKeyRecord>>;
+
+    // ----- leases and the change feed (several nodes on one database) -----
+
+    /// Grants `job`'s lease to `holder` for `ttl_ms` by the store's clock, renewing it
+    /// (same token) when `holder` holds it already; a new grant (first, or taking over
+    /// an expired or released lease) gets a token above every earlier one. `None` while
+    /// another holder's lease is unexpired.
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>>;
+    /// Gives a lease up, if `fence` still names its current grant.
+    async fn release_lease(&self, fence: &Fence) -> Result<()>;
+    /// Starts delivering the changes committed through this database (by any node) to
+    /// `sink`. Backends that serve one process (SQLite) have no other writers and
+    /// deliver nothing: that process's own writes update its caches directly.
+    fn watch_changes(&self, sink: std::sync::Arc<dyn ChangeSink>) {
+        let _ = sink;
+    }
 
     // ----- dev only -----
 

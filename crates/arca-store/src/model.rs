@@ -135,6 +135,8 @@ pub struct SecretChange {
     pub audit: Vec<crate::AuditEntry>,
     /// The event deliveries the change's events owe, for the same reason.
     pub deliveries: Vec<crate::NewDelivery>,
+    /// A background job's write: committed only while the job's lease holds.
+    pub fence: Option<crate::Fence>,
 }
 
 /// The durable work a secret's creation (or deletion) causes, committed with it.
@@ -143,6 +145,8 @@ pub struct Effects {
     pub outbox: Vec<OutboxEntry>,
     pub audit: Vec<crate::AuditEntry>,
     pub deliveries: Vec<crate::NewDelivery>,
+    /// A background job's write (the purge): committed only while the job's lease holds.
+    pub fence: Option<crate::Fence>,
 }
 
 /// What a replication outbox entry asks the delivery worker to do.

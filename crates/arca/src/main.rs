@@ -1201,6 +1201,9 @@ async fn server(
         purge_wakeup: purge_wakeup.clone(),
     });
     let state = Arc::new(arca_api::ApiState::new(arca.clone(), access, dev_hooks));
+    // Other nodes' writes on a shared database reach this node's caches (a no-op on
+    // SQLite, where this process is the only writer).
+    arca.follow_changes(Some(state.access_keys.clone()));
 
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -1212,9 +1215,15 @@ async fn server(
     tracing::info!(%local, account = %o.account, dev, "arca server started");
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    // Every background job runs in the same worker loop, under leases of this process
-    // (one node on SQLite).
-    let leases = arca_jobs::worker::LocalLeases::new();
+    // Every background job runs in the same worker loop, under leases kept in the store:
+    // on PostgreSQL each job runs on one node of the cluster at a time, and its writes
+    // are fenced by its lease.
+    let leases: Arc<dyn arca_jobs::worker::Leases> =
+        arca_jobs::worker::StoreLeases::new(o.store.clone());
+    tracing::info!(
+        node = arca_jobs::worker::this_node(),
+        "background jobs run under leases"
+    );
     let purge = tokio::spawn(
         arca_jobs::worker::Worker::local(
             Duration::from_secs(purge_interval_secs.max(1)),
@@ -1250,6 +1259,7 @@ async fn server(
         registry.clone(),
         remotes,
         Duration::from_millis(500),
+        leases.clone(),
         shutdown_rx.clone(),
     ));
     let replication = tokio::spawn(

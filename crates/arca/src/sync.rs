@@ -281,7 +281,7 @@ pub struct Supervisor {
     arca: Arc<Arca>,
     control: Arc<SyncJobs>,
     digest: Digester,
-    leases: Arc<arca_jobs::worker::LocalLeases>,
+    leases: Arc<dyn arca_jobs::worker::Leases>,
     ctx: TargetContext,
     /// The config file's jobs, which only a restart changes.
     fixed: std::collections::BTreeSet<String>,
@@ -302,7 +302,7 @@ impl Supervisor {
         file: &[SyncJobConfig],
         ctx: TargetContext,
         digest: Digester,
-        leases: Arc<arca_jobs::worker::LocalLeases>,
+        leases: Arc<dyn arca_jobs::worker::Leases>,
     ) -> Result<Self> {
         let control = Arc::new(SyncJobs::default());
         arca.set_sync_control(control.clone());

@@ -42,6 +42,9 @@ pub struct DueDelivery {
     /// The name of the secret the event is about, if any (what a command's credentials
     /// are scoped to).
     pub secret_name: Option<String>,
+    /// The delivery job's lease: the outcome, and the copy action's writes, commit only
+    /// while it holds.
+    pub fence: Option<arca_store::Fence>,
 }
 
 /// A JSONPath of the simple form EventBridge's InputPath takes: `$` or `$.a.b`.
@@ -126,7 +129,11 @@ impl Arca {
 
     /// The head delivery of each target whose attempt is due, at most `limit`. Deliveries
     /// older than their target's MaximumEventAgeInSeconds become dead letters here.
-    pub async fn due_deliveries(&self, limit: usize) -> Result<Vec<DueDelivery>, ApiError> {
+    pub async fn due_deliveries(
+        &self,
+        limit: usize,
+        fence: Option<&arca_store::Fence>,
+    ) -> Result<Vec<DueDelivery>, ApiError> {
         let now = self.now();
         let due = self
             .store
@@ -167,9 +174,10 @@ impl Arca {
                     kind,
                     body,
                     secret_name,
+                    fence: fence.cloned(),
                 },
                 Err(e) => {
-                    self.give_up(&record, &target, &e).await?;
+                    self.give_up(&record, &target, &e, fence).await?;
                     continue;
                 }
             };
@@ -178,7 +186,7 @@ impl Arca {
                     "the event is older than the target's MaximumEventAgeInSeconds ({} s)",
                     due.target.max_age_secs
                 );
-                self.give_up(&due.record, &due.target, &why).await?;
+                self.give_up(&due.record, &due.target, &why, fence).await?;
                 continue;
             }
             out.push(due);
@@ -191,6 +199,7 @@ impl Arca {
         record: &DeliveryRecord,
         target: &TargetRecord,
         error: &str,
+        fence: Option<&arca_store::Fence>,
     ) -> Result<(), ApiError> {
         let audit = vec![self.delivery_entry(record, target, "DeadLettered", Some(error))];
         let outcome = DeliveryOutcome::Dead {
@@ -198,7 +207,7 @@ impl Arca {
         };
         match self
             .store
-            .finish_delivery(record.seq, &outcome, audit)
+            .finish_delivery(record.seq, &outcome, audit, fence)
             .await
         {
             Ok(()) | Err(arca_store::StoreError::NotFound) => Ok(()),
@@ -245,7 +254,7 @@ impl Arca {
         let audit = vec![self.delivery_entry(&due.record, &due.target, word, error.as_deref())];
         match self
             .store
-            .finish_delivery(due.record.seq, &outcome, audit)
+            .finish_delivery(due.record.seq, &outcome, audit, due.fence.as_ref())
             .await
         {
             // The target or its rule was removed meanwhile: nothing is owed any more.
@@ -358,6 +367,7 @@ impl Arca {
             &from_region,
             json!({ "secretId": source }),
             &request_id,
+            due,
         );
         let read = self
             .get_secret_value(
@@ -402,6 +412,7 @@ impl Arca {
             region,
             json!({ "secretId": name, "clientRequestToken": token }),
             &write_id,
+            due,
         );
         let put = self
             .put_secret_value(
@@ -429,7 +440,7 @@ impl Arca {
         if let Some(k) = kms_key_id {
             params["kmsKeyId"] = k.into();
         }
-        let create_ctx = self.action_ctx("CreateSecret", region, params, &write_id);
+        let create_ctx = self.action_ctx("CreateSecret", region, params, &write_id, due);
         let created = self
             .create_secret(
                 &create_ctx,
@@ -451,9 +462,17 @@ impl Arca {
     }
 
     /// The context of a call the copy action makes: audited, as events.amazonaws.com,
-    /// and allowed to touch only secrets of the event's secret's name.
-    fn action_ctx(&self, op: &str, region: &str, params: Value, request_id: &str) -> RequestCtx {
-        let mut ctx = RequestCtx::new(region);
+    /// allowed to touch only secrets of the event's secret's name, and fenced by the
+    /// delivery job's lease.
+    fn action_ctx(
+        &self,
+        op: &str,
+        region: &str,
+        params: Value,
+        request_id: &str,
+        due: &DueDelivery,
+    ) -> RequestCtx {
+        let mut ctx = RequestCtx::fenced(region, due.fence.clone());
         if let Some(name) = params["secretId"].as_str().or(params["name"].as_str()) {
             ctx.only_secret = Some(SecretScope::Name(secret_name_of(name)));
         }

@@ -206,7 +206,8 @@ impl Arca {
     }
 
     /// Deletes for good the secrets whose recovery window has ended. Returns how many.
-    pub async fn purge_due(&self) -> Result<usize, ApiError> {
+    /// Each deletion commits only while `fence`'s lease holds (the purge job's).
+    pub async fn purge_due(&self, fence: Option<&arca_store::Fence>) -> Result<usize, ApiError> {
         let mut purged = 0;
         loop {
             let due = self
@@ -222,7 +223,7 @@ impl Arca {
                 // invalidation; and only if the secret is still due at the date listed, so
                 // a RestoreSecret that committed since the listing wins.
                 let _guard = self.write_locks.lock(&d.arn).await;
-                let effects = self.purge_effects(d);
+                let effects = self.purge_effects(d, fence);
                 let deleted = self
                     .store
                     .purge_secret(&d.region, &d.arn, d.purge_at, &effects)
@@ -244,7 +245,11 @@ impl Arca {
 impl Arca {
     /// The trail's record of a purge (EndSecretVersionDelete) and the deliveries it owes,
     /// committed with the purge if it happens.
-    fn purge_effects(&self, d: &arca_store::PurgeDue) -> arca_store::Effects {
+    fn purge_effects(
+        &self,
+        d: &arca_store::PurgeDue,
+        fence: Option<&arca_store::Fence>,
+    ) -> arca_store::Effects {
         let event = crate::events::arn_event(
             "EndSecretVersionDelete",
             &d.region,
@@ -257,6 +262,7 @@ impl Arca {
             deliveries: self.route(&audit),
             audit,
             outbox: Vec::new(),
+            fence: fence.cloned(),
         }
     }
 }

@@ -243,14 +243,21 @@ impl Arca {
             }
         };
         let decryption_failure = ApiError::decryption_failure;
-        let plain = self
-            .keys
-            .keyring()
-            .open(arn, version_id, sealed)
-            .map_err(|e| {
-                tracing::error!(error = %e, "opening a sealed secret value failed");
-                decryption_failure()
-            })?;
+        let open = || self.keys.keyring().open(arn, version_id, sealed);
+        let plain = match open() {
+            // A key another node created after this one loaded its keys.
+            Err(arca_crypto::CryptoError::UnknownKey(_)) => {
+                if let Err(e) = self.keys.reload().await {
+                    tracing::warn!(error = %e, "rereading encryption keys failed");
+                }
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| {
+            tracing::error!(error = %e, "opening a sealed secret value failed");
+            decryption_failure()
+        })?;
         Value::from_plaintext(plain).ok_or_else(decryption_failure)
     }
 
@@ -363,6 +370,7 @@ impl Arca {
                     .push(crate::audit::service_event(&self.account, e));
             }
             change.deliveries = self.route(&change.audit);
+            change.fence = ctx.fence.clone();
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
@@ -532,5 +540,6 @@ pub(crate) fn metadata_change(secret: SecretRecord) -> SecretChange {
         outbox: Vec::new(),
         audit: Vec::new(),
         deliveries: Vec::new(),
+        fence: None,
     }
 }

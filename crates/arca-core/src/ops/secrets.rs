@@ -135,6 +135,7 @@ impl Arca {
                 outbox,
                 deliveries: self.route(&audit),
                 audit,
+                fence: ctx.fence.clone(),
             };
             let created = self
                 .store
@@ -378,6 +379,7 @@ impl Arca {
                 deliveries: self.route(&audit),
                 audit,
                 outbox: Vec::new(),
+                fence: ctx.fence.clone(),
             };
             let deleted = self
                 .store

@@ -419,7 +419,7 @@ impl Env {
 
     pub async fn claim(&self) -> Vec<ClaimedRotation> {
         self.arca()
-            .claim_due_rotations(100, arca_core::rotation::DEFAULT_LEASE_MS)
+            .claim_due_rotations(100, arca_core::rotation::DEFAULT_LEASE_MS, None)
             .await
             .expect("claim due rotations")
     }
