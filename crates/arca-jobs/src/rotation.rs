@@ -24,6 +24,8 @@ pub struct RotationScheduler {
     arca: Arc<Arca>,
     invokers: Arc<dyn InvokerSource>,
     permits: Arc<Semaphore>,
+    /// How long a claimed attempt is this node's before another may take it over.
+    attempt_lease_ms: i64,
 }
 
 impl RotationScheduler {
@@ -32,7 +34,14 @@ impl RotationScheduler {
             arca,
             invokers,
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
+            attempt_lease_ms: DEFAULT_LEASE_MS,
         }
+    }
+
+    /// The same scheduler with attempts held for `lease` (see `DEFAULT_LEASE_MS`).
+    pub fn with_attempt_lease(mut self, lease: Duration) -> Self {
+        self.attempt_lease_ms = lease.as_millis() as i64;
+        self
     }
 }
 
@@ -49,7 +58,7 @@ impl Job for RotationScheduler {
         }
         let claims = self
             .arca
-            .claim_due_rotations(available, DEFAULT_LEASE_MS, Some(&lease.fence()))
+            .claim_due_rotations(available, self.attempt_lease_ms, Some(&lease.fence()))
             .await?;
         for claim in claims {
             let permit = self.permits.clone().acquire_owned().await?;

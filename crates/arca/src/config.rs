@@ -24,6 +24,10 @@ pub struct FileConfig {
     /// Path of the root key file (mode 0600). `ARCA_ROOT_KEY` may be used instead.
     pub root_key_file: Option<PathBuf>,
     pub purge_interval_secs: Option<u64>,
+    /// How long a node running a rotation attempt holds it (default 900): if the node
+    /// dies, another takes the attempt over once this has passed. Keep it above the
+    /// rotation functions' timeouts (at least 5).
+    pub rotation_attempt_lease_secs: Option<u64>,
     /// Static access keys. The file holding them must not be readable by group or others.
     #[serde(default)]
     pub access_keys: Vec<StaticKey>,

@@ -1304,13 +1304,19 @@ async fn server(
     )
     .await?;
     let syncs = tokio::spawn(syncs.run(shutdown_rx.clone()));
+    let attempt_lease = Duration::from_secs(
+        o.file
+            .rotation_attempt_lease_secs
+            .unwrap_or(arca_core::rotation::DEFAULT_LEASE_MS as u64 / 1000)
+            .max(5),
+    );
     let rotation = tokio::spawn(
         arca_jobs::worker::Worker::local(Duration::from_secs(5), arca.rotation_wakeup(), leases)
             .run(
-                Arc::new(arca_jobs::rotation::RotationScheduler::new(
-                    arca.clone(),
-                    registry,
-                )),
+                Arc::new(
+                    arca_jobs::rotation::RotationScheduler::new(arca.clone(), registry)
+                        .with_attempt_lease(attempt_lease),
+                ),
                 shutdown_rx,
             ),
     );
