@@ -59,6 +59,8 @@ pub enum Stop {
 
 pub struct LoadSpec {
     pub addr: SocketAddr,
+    /// Further nodes of the same system: connection i goes to `[addr, also..][i % n]`.
+    pub also: Vec<SocketAddr>,
     pub proto: Proto,
     pub concurrency: usize,
     pub stop: Stop,
@@ -192,6 +194,15 @@ async fn one(
     addr: SocketAddr,
     request: hyper::Request<Full<Bytes>>,
 ) -> Result<(), String> {
+    one_body(sender, addr, request).await.map(|_| ())
+}
+
+/// `one`, keeping the answer's body.
+async fn one_body(
+    sender: &mut Option<SendRequest<Full<Bytes>>>,
+    addr: SocketAddr,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<Bytes, String> {
     // A server that closes after every response (moto) costs a reconnect: that is
     // part of what a client of it pays, so it counts in the request's latency.
     let ready = match sender.as_mut() {
@@ -225,7 +236,7 @@ async fn one(
         *sender = None;
     }
     if status.is_success() {
-        Ok(())
+        Ok(body)
     } else {
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
         Err(format!("HTTP {status}: {text}"))
@@ -237,13 +248,18 @@ async fn conn_loop(
     shared: Arc<Shared>,
     measure_from: Instant,
     end: Option<Instant>,
+    index: usize,
 ) -> Result<ConnOutcome> {
+    let addr = match index % (1 + spec.also.len()) {
+        0 => spec.addr,
+        i => spec.also[i - 1],
+    };
     let mut hist = new_hist()?;
     let (mut ok, mut errors) = (0u64, 0u64);
     // Seeded from the OS: ClientRequestTokens drawn from it must never repeat across runs.
     let mut rng = SmallRng::from_entropy();
     let secret = SecretString::new(SECRET_ACCESS_KEY.to_owned());
-    let host = spec.addr.to_string();
+    let host = addr.to_string();
     let keys = arca_sigv4::SigningKeyCache::new();
     let mut sender = None;
     loop {
@@ -256,7 +272,7 @@ async fn conn_loop(
         let req = (spec.generator)(&mut rng, seq);
         let request = build(req, &host, &spec.proto, &secret, &keys)?;
         let started = Instant::now();
-        let outcome = one(&mut sender, spec.addr, request).await;
+        let outcome = one(&mut sender, addr, request).await;
         let finished = Instant::now();
         if started < measure_from {
             continue;
@@ -300,12 +316,13 @@ pub async fn run(spec: LoadSpec) -> Result<LoadResult> {
         Stop::Count(_) => (start, None),
     };
     let mut tasks = Vec::with_capacity(spec.concurrency);
-    for _ in 0..spec.concurrency {
+    for i in 0..spec.concurrency {
         tasks.push(tokio::spawn(conn_loop(
             spec.clone(),
             shared.clone(),
             measure_from,
             end,
+            i,
         )));
     }
     // CPU is sampled when the measured window opens and after the last response.
@@ -379,4 +396,39 @@ pub async fn call_once(addr: SocketAddr, proto: &Proto, req: Req) -> Result<(), 
         build(req, &addr.to_string(), proto, &secret, &keys).map_err(|e| e.to_string())?;
     let mut sender = None;
     one(&mut sender, addr, request).await
+}
+
+/// One client on one kept-alive connection, that reads answers (for probes that look at
+/// what came back rather than how fast).
+pub struct Caller {
+    addr: SocketAddr,
+    proto: Proto,
+    secret: SecretString,
+    keys: arca_sigv4::SigningKeyCache,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Caller {
+    pub fn new(addr: SocketAddr, proto: Proto) -> Self {
+        Self {
+            addr,
+            proto,
+            secret: SecretString::new(SECRET_ACCESS_KEY.to_owned()),
+            keys: arca_sigv4::SigningKeyCache::new(),
+            sender: None,
+        }
+    }
+
+    /// Sends `req`; the answer's body if it was 2xx.
+    pub async fn call(&mut self, req: Req) -> Result<Bytes, String> {
+        let request = build(
+            req,
+            &self.addr.to_string(),
+            &self.proto,
+            &self.secret,
+            &self.keys,
+        )
+        .map_err(|e| e.to_string())?;
+        one_body(&mut self.sender, self.addr, request).await
+    }
 }

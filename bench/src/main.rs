@@ -8,6 +8,7 @@
 //! once to prove the instrument works.
 
 mod ceiling;
+mod invalidation;
 mod load;
 mod procstat;
 mod replication;
@@ -217,6 +218,7 @@ async fn seed(sys: &System, hot: usize, write_set: usize) -> Result<()> {
         };
         let r = load::run(LoadSpec {
             addr: sys.addr,
+            also: Vec::new(),
             proto: sys.proto(),
             concurrency,
             stop: Stop::Count(count as u64),
@@ -393,6 +395,7 @@ async fn bench(args: RunArgs) -> Result<()> {
                 let tag = format!("r{rep}");
                 let r = load::run(LoadSpec {
                     addr: sys.addr,
+                    also: sys.also.iter().map(|s| s.addr).collect(),
                     proto: sys.proto(),
                     concurrency: w.concurrency,
                     stop,
@@ -436,6 +439,21 @@ async fn bench(args: RunArgs) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+    }
+    if let Some(sys) = running.get(&Kind::ArcaPostgres2) {
+        eprintln!("arca-bench: cross-node invalidation delay (arca-postgres-2)");
+        results.invalidation = Some(
+            invalidation::measure(sys, 200)
+                .await
+                .map(|d| {
+                    eprintln!(
+                        "  {} samples: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                        d.samples, d.p50_ms, d.p99_ms, d.max_ms
+                    );
+                    (d.samples, d.p50_ms, d.p99_ms, d.max_ms)
+                })
+                .map_err(|e| format!("{e:#}")),
+        );
     }
     for (_, mut sys) in std::mem::take(&mut running) {
         sys.process.stop(Duration::from_secs(5));

@@ -301,6 +301,7 @@ async fn fill(sites: &Sites, set: &str, count: usize, regions: &[&str]) -> Resul
     };
     let r = load::run(LoadSpec {
         addr: sites.a_addr,
+        also: Vec::new(),
         proto: Proto::Aws,
         concurrency: 16,
         stop: Stop::Count(count as u64),
@@ -334,6 +335,7 @@ async fn put_rate(sites: &Sites, set: &str, count: usize, secs: f64) -> Result<(
     let b_before = crate::procstat::group_cpu(sites.b.pgid());
     let r = load::run(LoadSpec {
         addr: sites.a_addr,
+        also: Vec::new(),
         proto: Proto::Aws,
         concurrency: 16,
         stop: Stop::Timed {

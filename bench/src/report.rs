@@ -65,6 +65,9 @@ pub struct Results {
     pub first_errors: BTreeMap<(Workload, Kind), String>,
     /// Servers that died mid-run and were restarted.
     pub restarts: Vec<String>,
+    /// The cross-node invalidation delay of arca-postgres-2: (samples, p50, p99, max) in
+    /// ms, or why it could not be measured.
+    pub invalidation: Option<Result<(usize, f64, f64, f64), String>>,
 }
 
 /// Whether `kind` runs workload `w` at all (the ceiling only answers GetSecretValue).
@@ -196,6 +199,14 @@ impl Results {
         let has = |k: Kind| self.systems.contains(&k) && !self.unavailable.contains_key(&k);
         let unknown = |what: &str, why: &str| format!("UNKNOWN {what}: {why}");
         let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+        match &self.invalidation {
+            Some(Ok((n, p50, p99, max))) => out.push(format!(
+                "{} Cross-node invalidation p99 ≤ 50 ms: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({n} writes on one node, each read back on the other)",
+                verdict(*p99 <= 50.0)
+            )),
+            Some(Err(e)) => out.push(unknown("Cross-node invalidation p99 ≤ 50 ms", e)),
+            None => {}
+        }
 
         if let Some(w) = self.find(Op::Get, 16) {
             match self.med(&w, Kind::Arca, |c| c.rps) {
@@ -249,6 +260,17 @@ impl Results {
                 match self.ratio(&w, Kind::ArcaPostgres, |c| c.rps) {
                     Some(r) => out.push(format!(
                         "{} {line}: {:.2}×",
+                        verdict(1.0 / r >= 0.8),
+                        1.0 / r
+                    )),
+                    None => out.push(unknown(line, "no paired runs")),
+                }
+            }
+            if has(Kind::ArcaPostgres2) {
+                let line = "GetSecretValue c16 on PostgreSQL, two nodes ≥ 80% of SQLite";
+                match self.ratio(&w, Kind::ArcaPostgres2, |c| c.rps) {
+                    Some(r) => out.push(format!(
+                        "{} {line}: {:.2}× (both nodes on this one machine)",
                         verdict(1.0 / r >= 0.8),
                         1.0 / r
                     )),
@@ -309,6 +331,13 @@ impl Results {
             if let Some(r) = self.med(&w, Kind::ArcaPostgres, |c| c.rps) {
                 out.push(format!(
                     "{} PutSecretValue c16 on PostgreSQL ≥ 3,000 req/s: {}",
+                    verdict(r >= 3_000.0),
+                    group_thousands(r.round() as u64)
+                ));
+            }
+            if let Some(r) = self.med(&w, Kind::ArcaPostgres2, |c| c.rps) {
+                out.push(format!(
+                    "{} PutSecretValue c16 on PostgreSQL, two nodes ≥ 3,000 req/s: {}",
                     verdict(r >= 3_000.0),
                     group_thousands(r.round() as u64)
                 ));

@@ -86,6 +86,7 @@ fn list(prefix: String) -> Generator {
 async fn timed(sys: &System, conc: usize, secs: f64, g: Generator) -> Result<load::LoadResult> {
     load::run(LoadSpec {
         addr: sys.addr,
+        also: Vec::new(),
         proto: Proto::Aws,
         concurrency: conc,
         stop: Stop::Timed {
@@ -105,6 +106,7 @@ async fn fill(sys: &System, from: u64, to: u64, conc: usize) -> Result<f64> {
     let t = Instant::now();
     let r = load::run(LoadSpec {
         addr: sys.addr,
+        also: Vec::new(),
         proto: Proto::Aws,
         concurrency: conc,
         stop: Stop::Count(count),

@@ -132,6 +132,7 @@ async fn start_arca(env: &Env, data: &std::path::Path, bao: &str, interval: u64)
         kind: Kind::Arca,
         addr,
         process,
+        also: Vec::new(),
     })
 }
 

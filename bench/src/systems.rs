@@ -42,13 +42,16 @@ pub enum Kind {
     OpenBao,
     /// Arca on PostgreSQL (a fresh schema on `ARCA_BENCH_POSTGRES`, default the local server).
     ArcaPostgres,
+    /// Two Arca nodes on one PostgreSQL schema, the load spread over both.
+    ArcaPostgres2,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Arca,
         Kind::ArcaNoAudit,
         Kind::ArcaPostgres,
+        Kind::ArcaPostgres2,
         Kind::Ceiling,
         Kind::Moto,
         Kind::LocalStack,
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Arca => "arca",
             Kind::ArcaNoAudit => "arca-noaudit",
             Kind::ArcaPostgres => "arca-postgres",
+            Kind::ArcaPostgres2 => "arca-postgres-2",
             Kind::Ceiling => "ceiling",
             Kind::Moto => "moto",
             Kind::LocalStack => "localstack",
@@ -73,7 +77,7 @@ impl Kind {
             .find(|k| k.name() == s.trim())
             .ok_or_else(|| {
                 anyhow!(
-                    "unknown system {s:?} (arca, arca-noaudit, arca-postgres, ceiling, moto, localstack, openbao)"
+                    "unknown system {s:?} (arca, arca-noaudit, arca-postgres, arca-postgres-2, ceiling, moto, localstack, openbao)"
                 )
             })
     }
@@ -97,18 +101,24 @@ pub struct Process {
 
 impl Process {
     /// Spawns `cmd` in a new process group with stdout/stderr in `log_dir`.
-    pub fn spawn(mut cmd: Command, log_dir: &Path) -> Result<Process> {
+    pub fn spawn(cmd: Command, log_dir: &Path) -> Result<Process> {
+        Self::spawn_in(cmd, log_dir, 0)
+    }
+
+    /// `spawn` into the process group `pgid` (0: a new one). The nodes of one system share
+    /// a group, so pausing, CPU accounting and killing cover all of them.
+    pub fn spawn_in(mut cmd: Command, log_dir: &Path, pgid: i32) -> Result<Process> {
         std::fs::create_dir_all(log_dir)?;
         let out = std::fs::File::create(log_dir.join("stdout.log"))?;
         let err = std::fs::File::create(log_dir.join("stderr.log"))?;
         cmd.stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
-            .process_group(0);
+            .process_group(pgid);
         let child = cmd
             .spawn()
             .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
-        let pgid = child.id() as i32;
+        let pgid = if pgid == 0 { child.id() as i32 } else { pgid };
         LIVE_GROUPS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -189,6 +199,9 @@ pub struct System {
     pub kind: Kind,
     pub addr: SocketAddr,
     pub process: Process,
+    /// Further nodes of the same system (several Arca nodes on one database), in the
+    /// same process group.
+    pub also: Vec<System>,
 }
 
 impl System {
@@ -301,17 +314,19 @@ pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
 /// A fresh, empty schema `arca_bench` (dropped first if an earlier run left it) on the
 /// PostgreSQL server of `ARCA_BENCH_POSTGRES` (default the local one); returns the URL
 /// whose sessions use it.
-fn postgres_schema() -> Result<String> {
+fn postgres_schema(schema: &str) -> Result<String> {
     let url = std::env::var("ARCA_BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
     run_quiet(
         Command::new("psql")
             .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
-            .arg("DROP SCHEMA IF EXISTS arca_bench CASCADE; CREATE SCHEMA arca_bench"),
+            .arg(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            )),
     )
     .context("creating the benchmark schema")?;
     let sep = if url.contains('?') { '&' } else { '?' };
-    Ok(format!("{url}{sep}options=-csearch_path%3Darca_bench"))
+    Ok(format!("{url}{sep}options=-csearch_path%3D{schema}"))
 }
 
 /// Creates a root key in `data_dir` (a fresh directory).
@@ -345,6 +360,7 @@ async fn spawn_arca(kind: Kind, cmd: Command, log_dir: &Path) -> Result<System> 
         kind,
         addr,
         process,
+        also: Vec::new(),
     })
 }
 
@@ -415,8 +431,28 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
             let data = dir.join("data");
             arca_init(env, &data)?;
             let mut cmd = arca_command(env, &data);
-            cmd.env("ARCA_DATABASE", postgres_schema()?);
+            cmd.env("ARCA_DATABASE", postgres_schema("arca_bench")?);
             spawn_arca(kind, cmd, &log_dir).await
+        }
+        Kind::ArcaPostgres2 => {
+            let data = dir.join("data");
+            arca_init(env, &data)?;
+            let url = postgres_schema("arca_bench2")?;
+            let mut cmd = arca_command(env, &data);
+            cmd.env("ARCA_DATABASE", &url);
+            let mut first = spawn_arca(kind, cmd, &log_dir).await?;
+            let mut cmd = arca_command(env, &data);
+            cmd.env("ARCA_DATABASE", &url);
+            let mut process = Process::spawn_in(cmd, &dir.join("log2"), first.process.pgid())?;
+            let addr = wait_listening(&mut process, "arca: listening on ", Duration::from_secs(60))
+                .await?;
+            first.also.push(System {
+                kind,
+                addr,
+                process,
+                also: Vec::new(),
+            });
+            Ok(first)
         }
         Kind::Ceiling => {
             let mut cmd = Command::new(&env.self_bin);
@@ -432,6 +468,7 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
                 kind,
                 addr,
                 process,
+                also: Vec::new(),
             })
         }
         Kind::Moto => {
@@ -453,6 +490,7 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
                 kind,
                 addr,
                 process,
+                also: Vec::new(),
             })
         }
         Kind::LocalStack => {
@@ -499,6 +537,7 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
                 kind,
                 addr,
                 process,
+                also: Vec::new(),
             })
         }
         Kind::OpenBao => {
@@ -531,6 +570,7 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
                 kind,
                 addr,
                 process,
+                also: Vec::new(),
             })
         }
     }

@@ -147,7 +147,7 @@ fn vault(method: Method, path: String, body: String) -> Req {
 }
 
 /// One read of a random secret among the first `hot` hot secrets.
-fn get(proto: &Proto, name: &str) -> Req {
+pub fn get(proto: &Proto, name: &str) -> Req {
     match proto {
         Proto::Aws => aws("GetSecretValue", format!(r#"{{"SecretId":"{name}"}}"#)),
         Proto::Vault { .. } => vault(
@@ -159,7 +159,7 @@ fn get(proto: &Proto, name: &str) -> Req {
 }
 
 /// A new version of (or the first version of) `name`.
-fn write(proto: &Proto, target: &'static str, name: &str, value: &str, token: String) -> Req {
+pub fn write(proto: &Proto, target: &'static str, name: &str, value: &str, token: String) -> Req {
     match proto {
         Proto::Aws => {
             let id_field = if target == "CreateSecret" {
