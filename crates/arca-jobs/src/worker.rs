@@ -392,7 +392,18 @@ mod tests {
 
     #[tokio::test]
     async fn two_workers_of_one_job_run_it_on_one_holder_only() {
-        let leases = LocalLeases::new();
+        one_holder_runs_the_job(LocalLeases::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_workers_on_store_leases_run_it_on_one_holder_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            arca_store_sqlite::SqliteStore::open(&dir.path().join("arca.db")).expect("open store");
+        one_holder_runs_the_job(StoreLeases::new(Arc::new(store))).await;
+    }
+
+    async fn one_holder_runs_the_job(leases: Arc<dyn Leases>) {
         let ran = Arc::new(Notify::new());
         let job = Arc::new(Counting {
             passes: AtomicU32::new(0),

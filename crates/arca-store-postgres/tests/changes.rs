@@ -7,8 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arca_store::conformance::{secret, version};
-use arca_store::{Change, ChangeSink, EncryptionKeyRecord, SecretChange, Store, StoreError};
+use arca_store::conformance::{change as change_of, secret, version};
+use arca_store::{Change, ChangeSink, EncryptionKeyRecord, Store, StoreError};
 use arca_store_postgres::PostgresStore;
 use tokio::sync::mpsc;
 
@@ -46,21 +46,6 @@ async fn listening(rx: &mut mpsc::UnboundedReceiver<Heard>) {
         if next(rx).await == Heard::Resumed {
             return;
         }
-    }
-}
-
-fn change_of(s: &arca_store::SecretRecord) -> SecretChange {
-    SecretChange {
-        secret: s.clone(),
-        expected_revision: s.revision,
-        new_versions: Vec::new(),
-        restaged: Vec::new(),
-        removed_versions: Vec::new(),
-        events: Vec::new(),
-        outbox: Vec::new(),
-        audit: Vec::new(),
-        deliveries: Vec::new(),
-        fence: None,
     }
 }
 

@@ -148,7 +148,8 @@ pub fn version(id: &str, stages: &[&str], created_at: Millis) -> NewVersion {
     }
 }
 
-fn change(current: &SecretRecord) -> SecretChange {
+/// A change that rewrites `current` as it is (callers edit it), at its revision.
+pub fn change(current: &SecretRecord) -> SecretChange {
     SecretChange {
         secret: current.clone(),
         expected_revision: current.revision,
