@@ -105,6 +105,10 @@ pub(crate) struct ReadCache {
     by_name: Cache<(String, String), Arc<Cached>>,
     /// Sealed values of versions other than the current one (those live in `Cached`).
     sealed: Cache<(String, String), Arc<Vec<u8>>>,
+    /// The newest revision the change feed announced for each secret (`i64::MAX`: deleted).
+    /// Nothing older is ever cached: a write of this node that committed before another
+    /// node's newer one may finish after that one's notice arrived.
+    heard: Cache<String, i64>,
 }
 
 impl ReadCache {
@@ -117,6 +121,7 @@ impl ReadCache {
             by_arn: Cache::new(capacity),
             by_name: Cache::new(capacity),
             sealed: Cache::new(capacity),
+            heard: Cache::new(capacity),
         }
     }
 
@@ -157,10 +162,24 @@ impl ReadCache {
     /// entry that holds it (this node's own write) stays; anything older goes, and fills
     /// in flight are dropped, since they may have read the store before the commit.
     pub(crate) fn changed(&self, arn: &str, revision: i64) {
+        self.hear(arn, revision);
         if self.by_arn.get(arn).is_some_and(|e| e.revision >= revision) {
             return;
         }
         self.forget(arn);
+    }
+
+    /// A secret deleted for good (by any node): nothing of it is cached again.
+    pub(crate) fn deleted(&self, arn: &str) {
+        self.hear(arn, i64::MAX);
+        self.forget(arn);
+    }
+
+    fn hear(&self, arn: &str, revision: i64) {
+        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.heard.get(arn).is_none_or(|r| r < revision) {
+            self.heard.insert(arn.to_owned(), revision);
+        }
     }
 
     /// Drops `arn`'s entries (and fills in flight), cached or not.
@@ -195,6 +214,21 @@ impl ReadCache {
                 // Never step back: what this node served stays the oldest it may serve.
                 return;
             }
+        }
+        if self
+            .heard
+            .get(&record.arn)
+            .is_some_and(|r| r > record.revision)
+        {
+            // Another node already committed a newer revision (or deleted it).
+            if let Some(old) = self.by_arn.get(&record.arn) {
+                self.keep_current_sealed(&old);
+                self.by_name.remove(&PairRef(&old.region, &old.name));
+                self.by_arn.remove(&record.arn);
+            }
+            return;
+        }
+        if let Some(old) = self.by_arn.get(&record.arn) {
             let still_current = matches!(
                 (old.current_version(), record.current_version()),
                 (Some(a), Some(b)) if a.version_id == b.version_id
@@ -441,5 +475,54 @@ mod tests {
         c.invalidate("us-east-1", "a", "arn:a");
         assert!(c.by_arn("arn:a").is_none());
         assert_eq!(c.sealed("arn:a", "v2").map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn nothing_older_than_a_notice_is_cached_and_a_deleted_secret_never_again() {
+        let c = ReadCache::new(16);
+        let mut r = rec("a", "arn:a");
+        r.revision = 3;
+        c.replace(r.clone(), &[]);
+        // Another node's notice for revision 3: this node's own entry holds it, it stays.
+        c.changed("arn:a", 3);
+        assert_eq!(c.by_arn("arn:a").map(|e| e.revision), Some(3));
+        // Revision 5 committed elsewhere; this node's own write of revision 4 finishing
+        // late must not be cached over it.
+        c.changed("arn:a", 5);
+        assert!(c.by_arn("arn:a").is_none());
+        r.revision = 4;
+        c.replace(r.clone(), &[]);
+        assert!(
+            c.by_arn("arn:a").is_none(),
+            "revision 4 after a notice of 5"
+        );
+        r.revision = 5;
+        c.fill(Arc::new(Cached::new(r.clone())), c.epoch());
+        assert_eq!(c.by_arn("arn:a").map(|e| e.revision), Some(5));
+        // Never a step back, even without a notice.
+        r.revision = 2;
+        c.fill(Arc::new(Cached::new(r.clone())), c.epoch());
+        assert_eq!(c.by_arn("arn:a").map(|e| e.revision), Some(5));
+        c.deleted("arn:a");
+        r.revision = 9;
+        c.fill(Arc::new(Cached::new(r)), c.epoch());
+        assert!(c.by_arn("arn:a").is_none() && c.by_name("us-east-1", "a").is_none());
+    }
+
+    #[test]
+    fn while_the_feed_is_down_nothing_is_served() {
+        let c = ReadCache::new(16);
+        c.replace(rec("a", "arn:a"), &[]);
+        c.set_serving(false);
+        assert!(c.by_arn("arn:a").is_none());
+        c.fill(Arc::new(Cached::new(rec("a", "arn:a"))), c.epoch());
+        assert!(c.by_name("us-east-1", "a").is_none());
+        c.set_serving(true);
+        assert!(
+            c.by_arn("arn:a").is_none(),
+            "the cache starts empty when the feed is back"
+        );
+        c.fill(Arc::new(Cached::new(rec("a", "arn:a"))), c.epoch());
+        assert!(c.by_arn("arn:a").is_some());
     }
 }

@@ -50,7 +50,7 @@ impl ChangeSink for Feed {
         };
         match change {
             Change::Secret { arn, revision } => arca.cache.changed(arn, *revision),
-            Change::Deleted { arn } => arca.cache.forget(arn),
+            Change::Deleted { arn } => arca.cache.deleted(arn),
             Change::Keys => self.reread(true, false, false),
             Change::AccessKey { .. } => self.reread(false, true, false),
             Change::Rules => self.reread(false, false, true),

@@ -32,6 +32,11 @@ impl Fail {
         ))
     }
 
+    /// A statement refused because an earlier one of its transaction failed.
+    pub(crate) fn is_in_failed_transaction(&self) -> bool {
+        matches!(self, Fail::Pg(_, e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION))
+    }
+
     /// True if this is a UNIQUE violation of `constraint`.
     pub(crate) fn violates(&self, constraint: &str) -> bool {
         match self {

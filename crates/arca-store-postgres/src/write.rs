@@ -254,14 +254,16 @@ pub(crate) async fn update_secret(tx: &Transaction<'_>, c: &SecretChange) -> WRe
     let s = &c.secret;
     // last_accessed_day only moves forward: access dates are not covered by the revision
     // check, so a change built from a record read before a touch must not roll one back.
+    // The change notice is queued by the same statement (one round trip for both).
     let updated = rows(
         tx,
-        "UPDATE secrets SET name = $3, description = $4, kms_key_id = $5, secret_type = $6, \
-         owning_service = $7, primary_region = $8, created_at = $9, last_changed_at = $10, \
-         last_accessed_day = greatest(last_accessed_day, $11), \
+        "WITH u AS (UPDATE secrets SET name = $3, description = $4, kms_key_id = $5, \
+         secret_type = $6, owning_service = $7, primary_region = $8, created_at = $9, \
+         last_changed_at = $10, last_accessed_day = greatest(last_accessed_day, $11), \
          deleted_at = $12, purge_at = $13, extra = $14::text::json, rotation_due_at = $16, \
          revision = revision + 1 \
-         WHERE region = $1 AND arn = $2 AND revision = $15 RETURNING id",
+         WHERE region = $1 AND arn = $2 AND revision = $15 RETURNING id, revision, arn) \
+         SELECT id, arca_notify('s ' || revision || ' ' || arn) FROM u",
         &[
             &s.region,
             &s.arn,
@@ -299,51 +301,68 @@ pub(crate) async fn update_secret(tx: &Transaction<'_>, c: &SecretChange) -> WRe
             StoreError::NotFound
         }));
     };
-    exec(
-        tx,
-        "DELETE FROM tags WHERE secret_id = $1",
-        &[&id],
-        "delete tags",
-    )
-    .await?;
-    insert_tags(tx, id, &s.tags).await?;
-    // Removals first, so a change that drops one version and adds another never holds
-    // both; a version already gone is fine (the goal state holds).
-    if !c.removed_versions.is_empty() {
+    // The rest touches three independent sets of tables: sent together (pipelined on the
+    // one connection), each set's statements in order, so a write waits for about one
+    // round trip more instead of ten. The row lock taken above orders concurrent writers.
+    let tags = async {
         exec(
             tx,
-            "DELETE FROM versions WHERE secret_id = $1 AND version_id = ANY($2)",
-            &[&id, &c.removed_versions],
-            "delete versions",
+            "DELETE FROM tags WHERE secret_id = $1",
+            &[&id],
+            "delete tags",
         )
         .await?;
-    }
-    for (v, stages) in &c.restaged {
-        let n = exec(
-            tx,
-            "UPDATE versions SET stages = $3 WHERE secret_id = $1 AND version_id = $2",
-            &[&id, v, stages],
-            "restage version",
-        )
-        .await?;
-        if n == 0 {
-            // Restaging a version that does not exist would silently lose a label move.
-            return Err(Fail::Store(StoreError::NotFound));
+        insert_tags(tx, id, &s.tags).await
+    };
+    let versions = async {
+        // Removals first, so a change that drops one version and adds another never
+        // holds both; a version already gone is fine (the goal state holds).
+        if !c.removed_versions.is_empty() {
+            exec(
+                tx,
+                "DELETE FROM versions WHERE secret_id = $1 AND version_id = ANY($2)",
+                &[&id, &c.removed_versions],
+                "delete versions",
+            )
+            .await?;
+        }
+        for (v, stages) in &c.restaged {
+            let n = exec(
+                tx,
+                "UPDATE versions SET stages = $3 WHERE secret_id = $1 AND version_id = $2",
+                &[&id, v, stages],
+                "restage version",
+            )
+            .await?;
+            if n == 0 {
+                // Restaging a version that does not exist would silently lose a label move.
+                return Err(Fail::Store(StoreError::NotFound));
+            }
+        }
+        insert_versions(tx, id, &c.new_versions).await
+    };
+    let logs = async {
+        append_events(tx, &c.events).await?;
+        append_outbox(tx, &c.outbox).await?;
+        append_audit(tx, &c.audit).await?;
+        append_deliveries(tx, &c.deliveries).await
+    };
+    let (tags, versions, logs) = futures_util::future::join3(tags, versions, logs).await;
+    first_cause([tags, versions.map(|_| ()), logs.map(|_| ())])
+}
+
+/// The error that caused a pipelined write to fail: once one statement fails, the ones
+/// after it fail only because the transaction is aborted (25P02), which says nothing.
+fn first_cause(results: [WResult<()>; 3]) -> WResult<()> {
+    let mut aborted = None;
+    for r in results {
+        match r {
+            Ok(()) => {}
+            Err(f) if f.is_in_failed_transaction() => aborted = Some(f),
+            Err(f) => return Err(f),
         }
     }
-    insert_versions(tx, id, &c.new_versions).await?;
-    notify(
-        tx,
-        &Change::Secret {
-            arn: s.arn.clone(),
-            revision: c.expected_revision + 1,
-        },
-    )
-    .await?;
-    append_events(tx, &c.events).await?;
-    append_outbox(tx, &c.outbox).await?;
-    append_audit(tx, &c.audit).await?;
-    append_deliveries(tx, &c.deliveries).await
+    aborted.map_or(Ok(()), Err)
 }
 
 pub(crate) async fn delete_secret(

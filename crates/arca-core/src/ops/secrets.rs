@@ -147,6 +147,16 @@ impl Arca {
             let outbox = effects.outbox;
             match created {
                 Ok(()) => {
+                    // What was just committed is cached, so the first write or read after a
+                    // create needs no store read.
+                    let mut rec = secret.clone();
+                    rec.revision = 1;
+                    rec.versions = first.iter().map(|n| n.version.clone()).collect();
+                    let written: Vec<(&str, &[u8])> = first
+                        .iter()
+                        .map(|n| (n.version.version_id.as_str(), n.sealed.0.as_slice()))
+                        .collect();
+                    self.cache.replace(rec, &written);
                     if let Some(c) = call {
                         c.mark_recorded();
                     }
