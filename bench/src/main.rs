@@ -168,6 +168,7 @@ fn make_env(common: &CommonArgs) -> Result<Env> {
         arca_bin,
         self_bin: std::env::current_exe()?,
         python,
+        database: None,
     })
 }
 
@@ -541,7 +542,10 @@ fn main() -> Result<()> {
         });
         match cli.command {
             Some(Cmd::Scale(a)) => {
-                let env = make_env(&a.common)?;
+                let mut env = make_env(&a.common)?;
+                if a.postgres {
+                    env.database = Some(systems::postgres_schema("arca_scale")?);
+                }
                 scale::run(&env, &a).await
             }
             Some(Cmd::Replication(a)) => {

@@ -37,6 +37,10 @@ pub struct ScaleArgs {
     /// set access dates, so later runs on it write fewer of them.
     #[arg(long)]
     reuse: Option<std::path::PathBuf>,
+    /// Run on PostgreSQL (a fresh schema `arca_scale` on `ARCA_BENCH_POSTGRES`, default the
+    /// local server) instead of SQLite.
+    #[arg(long)]
+    pub postgres: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

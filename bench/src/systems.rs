@@ -218,6 +218,9 @@ pub struct Env {
     pub arca_bin: PathBuf,
     pub self_bin: PathBuf,
     pub python: String,
+    /// The database every Arca of this run uses instead of `arca.db` in its data directory
+    /// (the scale run on PostgreSQL).
+    pub database: Option<String>,
 }
 
 pub fn free_port() -> Result<u16> {
@@ -304,7 +307,12 @@ pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
         }
     }
     cmd.env("ARCA_ROOT_KEY_FILE", data_dir.join("root.key"))
-        .env("ARCA_DATABASE", data_dir.join("arca.db"))
+        .env(
+            "ARCA_DATABASE",
+            env.database
+                .clone()
+                .unwrap_or_else(|| data_dir.join("arca.db").display().to_string()),
+        )
         .env("ARCA_ACCESS_KEY_ID", ACCESS_KEY_ID)
         .env("ARCA_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
         .env("ARCA_LOG", "warn");
@@ -314,7 +322,7 @@ pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
 /// A fresh, empty schema `arca_bench` (dropped first if an earlier run left it) on the
 /// PostgreSQL server of `ARCA_BENCH_POSTGRES` (default the local one); returns the URL
 /// whose sessions use it.
-fn postgres_schema(schema: &str) -> Result<String> {
+pub fn postgres_schema(schema: &str) -> Result<String> {
     let url = std::env::var("ARCA_BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
     run_quiet(
