@@ -245,11 +245,20 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            let wait = match self
-                .leases
-                .acquire(name, &self.holder, self.lease_ttl())
-                .await
-            {
+            // A lease with most of its term left is used as it is: a job passing back to
+            // back (Pass::More) does not write its lease row before every pass.
+            let fresh = held
+                .clone()
+                .filter(|l| l.expires > Instant::now() + self.lease_ttl() * 2 / 3);
+            let granted = match fresh {
+                Some(l) => Ok(Some(l)),
+                None => {
+                    self.leases
+                        .acquire(name, &self.holder, self.lease_ttl())
+                        .await
+                }
+            };
+            let wait = match granted {
                 Ok(Some(lease)) => {
                     let pass = self.run_pass(job.as_ref(), &lease).await;
                     held = Some(lease);
