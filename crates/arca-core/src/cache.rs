@@ -75,6 +75,11 @@ impl std::ops::Deref for Cached {
 #[derive(Hash)]
 struct PairRef<'a>(&'a str, &'a str);
 
+/// The region inside a secret ARN (`arn:aws:secretsmanager:<region>:...`).
+fn region_in_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
+}
+
 /// The secret name inside a secret ARN (`...:secret:<name>-<suffix>`).
 fn name_in_arn(arn: &str) -> Option<&str> {
     let (_, resource) = arn.split_once(":secret:")?;
@@ -97,6 +102,9 @@ pub(crate) struct ReadCache {
     epoch: AtomicU64,
     /// False while the change feed is down: lookups miss and fills are dropped.
     serving: AtomicBool,
+    /// Bumped whenever the feed goes down or comes back: a write that began in another
+    /// generation may have missed notices, so its record is not cached (`replace`).
+    generation: AtomicU64,
     /// Orders fills against invalidations (both are off the hot path: misses and writes).
     fill_lock: Mutex<()>,
     by_arn: Cache<String, Arc<Cached>>,
@@ -117,6 +125,7 @@ impl ReadCache {
         Self {
             epoch: AtomicU64::new(0),
             serving: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
             fill_lock: Mutex::new(()),
             by_arn: Cache::new(capacity),
             by_name: Cache::new(capacity),
@@ -192,6 +201,17 @@ impl ReadCache {
             self.by_name.remove(&PairRef(&old.region, &old.name));
         }
         self.by_arn.remove(arn);
+        // The two maps evict on their own: the name entry may outlive the ARN entry, so
+        // it is found through the ARN itself.
+        if let (Some(region), Some(name)) = (region_in_arn(arn), name_in_arn(arn)) {
+            if self
+                .by_name
+                .get(&PairRef(region, name))
+                .is_some_and(|e| e.arn == arn)
+            {
+                self.by_name.remove(&PairRef(region, name));
+            }
+        }
     }
 
     /// The change feed is down (`false`: serve nothing, since changes may be missed) or
@@ -199,6 +219,7 @@ impl ReadCache {
     pub(crate) fn set_serving(&self, serving: bool) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.serving.store(serving, Ordering::Release);
         self.by_arn.clear();
         self.by_name.clear();
@@ -294,7 +315,34 @@ impl ReadCache {
     /// nothing newer exists); fills that raced the write are dropped by the epoch bump.
     /// `written` are the sealed values of the versions the write created: the new current
     /// version's is put in its slot, so the first read after a write needs no store read.
+    /// What a writer notes before its store write, for `replace`.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// `replace`, unless the change feed went down or came back since the writer noted
+    /// `generation`: notices of other nodes' newer writes may have been missed meanwhile,
+    /// so the record is only forgotten.
+    pub(crate) fn replace_since(
+        &self,
+        generation: u64,
+        record: SecretRecord,
+        written: &[(&str, &[u8])],
+    ) {
+        self.replace_checked(Some(generation), record, written);
+    }
+
+    #[cfg(test)]
     pub(crate) fn replace(&self, record: SecretRecord, written: &[(&str, &[u8])]) {
+        self.replace_checked(None, record, written);
+    }
+
+    fn replace_checked(
+        &self,
+        generation: Option<u64>,
+        record: SecretRecord,
+        written: &[(&str, &[u8])],
+    ) {
         let entry = Cached::new(record);
         if let Some(v) = entry.current_version() {
             if let Some((_, sealed)) = written.iter().find(|(id, _)| *id == v.version_id) {
@@ -303,6 +351,17 @@ impl ReadCache {
         }
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        // Checked under the lock that `set_serving` takes, so a feed outage cannot slip in
+        // between the check and the put.
+        if generation.is_some_and(|g| g != self.generation()) {
+            if let Some(old) = self.by_arn.get(&entry.arn) {
+                self.keep_current_sealed(&old);
+                self.by_name.remove(&PairRef(&old.region, &old.name));
+            }
+            self.by_arn.remove(&entry.arn);
+            self.by_name.remove(&PairRef(&entry.region, &entry.name));
+            return;
+        }
         self.put(Arc::new(entry));
     }
 
@@ -507,6 +566,30 @@ mod tests {
         r.revision = 9;
         c.fill(Arc::new(Cached::new(r)), c.epoch());
         assert!(c.by_arn("arn:a").is_none() && c.by_name("us-east-1", "a").is_none());
+    }
+
+    #[test]
+    fn a_notice_drops_the_name_entry_even_when_the_arn_entry_was_evicted() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbC123";
+        let c = ReadCache::new(16);
+        c.replace(rec("app/db", arn), &[]);
+        // The ARN map evicted its entry on its own; reads by name still find the record.
+        c.by_arn.remove(arn);
+        assert!(c.by_name("us-east-1", "app/db").is_some());
+        c.changed(arn, 7);
+        assert!(c.by_name("us-east-1", "app/db").is_none());
+    }
+
+    #[test]
+    fn a_write_that_began_before_a_feed_outage_is_not_cached() {
+        let c = ReadCache::new(16);
+        let before = c.generation();
+        c.set_serving(false);
+        c.set_serving(true);
+        c.replace_since(before, rec("a", "arn:a"), &[]);
+        assert!(c.by_arn("arn:a").is_none());
+        c.replace_since(c.generation(), rec("a", "arn:a"), &[]);
+        assert!(c.by_arn("arn:a").is_some());
     }
 
     #[test]

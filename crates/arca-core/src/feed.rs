@@ -14,6 +14,10 @@ use crate::Arca;
 struct Feed {
     arca: Weak<Arca>,
     access: Option<Arc<AccessKeys>>,
+    /// One reread at a time, in the order notices came (the lock is fair): a reread that
+    /// read the store before a later change never installs its result after that
+    /// change's own reread.
+    rereads: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Feed {
@@ -23,7 +27,9 @@ impl Feed {
             return;
         };
         let access_keys = self.access.clone().filter(|_| access);
+        let rereads = self.rereads.clone();
         tokio::spawn(async move {
+            let _one = rereads.lock().await;
             if keys {
                 if let Err(e) = arca.keys.reload().await {
                     tracing::warn!(error = %e, "rereading encryption keys after a change failed");
@@ -79,6 +85,7 @@ impl Arca {
         self.store.watch_changes(Arc::new(Feed {
             arca: Arc::downgrade(self),
             access,
+            rereads: Arc::new(tokio::sync::Mutex::new(())),
         }));
     }
 }

@@ -306,22 +306,32 @@ impl Worker {
     /// One pass, renewing the lease every third of its term while the pass runs, so that
     /// a long pass keeps it. A renewal that fails (or finds the lease gone) is logged; the
     /// pass's own fenced writes then fail, and the next loop asks for the lease again.
+    /// The renewals run in a task of their own: the pass keeps being polled meanwhile. (A
+    /// renewal waits for the pass's fenced write in flight, which holds the lease row; had
+    /// the renewal stopped the pass from being polled, neither would ever finish.)
     async fn run_pass(&self, job: &dyn Job, lease: &Lease) -> Result<Pass, JobError> {
         let ttl = self.lease_ttl();
-        let run = job.run(lease);
-        tokio::pin!(run);
-        loop {
-            tokio::select! {
-                pass = &mut run => return pass,
-                _ = tokio::time::sleep(ttl / 3) => {
-                    match self.leases.acquire(lease.job, &self.holder, ttl).await {
-                        Ok(Some(l)) if l.fencing_token == lease.fencing_token => {}
-                        Ok(_) => tracing::warn!(job = lease.job, "the job's lease was lost during a pass"),
-                        Err(e) => tracing::warn!(job = lease.job, error = %e, "renewing the job's lease failed"),
+        let (leases, holder, name, token) = (
+            self.leases.clone(),
+            self.holder.clone(),
+            lease.job,
+            lease.fencing_token,
+        );
+        let renewals = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match leases.acquire(name, &holder, ttl).await {
+                    Ok(Some(l)) if l.fencing_token == token => {}
+                    Ok(_) => tracing::warn!(job = name, "the job's lease was lost during a pass"),
+                    Err(e) => {
+                        tracing::warn!(job = name, error = %e, "renewing the job's lease failed")
                     }
                 }
             }
-        }
+        });
+        let pass = job.run(lease).await;
+        renewals.abort();
+        pass
     }
 }
 

@@ -54,6 +54,9 @@ pub fn is_postgres_url(s: &str) -> bool {
 /// How long opening a connection may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a session may sit idle inside a transaction before PostgreSQL ends it.
+const IDLE_IN_TRANSACTION_MS: u64 = 60_000;
+
 /// How long a request waits for a free pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 
@@ -209,6 +212,12 @@ pub(crate) fn pool(opts: &PgOptions) -> Result<(Pool, String, Dialer)> {
     if cfg.get_application_name().is_none() {
         cfg.application_name("arca");
     }
+    // A node that stalls inside a transaction (paused, cut off) must not hold its row
+    // locks, and a lease row, for longer than this: the server ends such a session.
+    let options = cfg.get_options().unwrap_or_default().to_owned();
+    cfg.options(format!(
+        "{options} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+    ));
     let target = describe_target(&cfg);
     let tls = tls_connector(opts.ca_file.as_ref())?;
     let dialer = Dialer {

@@ -32,6 +32,12 @@ pub(crate) async fn acquire_lease(
     holder: &str,
     ttl_ms: i64,
 ) -> WResult<Option<LeaseGrant>> {
+    // A takeover waits for fenced writes in flight under the old grant; a holder whose
+    // transaction hangs must not stop the job for good, so the wait is bounded (the
+    // attempt fails, and the worker asks again later).
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'")
+        .await
+        .map_err(pg("bound the lease wait"))?;
     let row = rows(
         tx,
         "INSERT INTO leases AS l (job, holder, token, expires_at) \

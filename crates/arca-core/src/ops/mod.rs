@@ -371,6 +371,7 @@ impl Arca {
             }
             change.deliveries = self.route(&change.audit);
             change.fence = ctx.fence.clone();
+            let generation = self.cache.generation();
             let result = self.store.update_secret(&change).await;
             match result {
                 Ok(()) => {
@@ -388,7 +389,8 @@ impl Arca {
                         .iter()
                         .map(|n| (n.version.version_id.as_str(), n.sealed.0.as_slice()))
                         .collect();
-                    self.cache.replace(applied(&change), &written);
+                    self.cache
+                        .replace_since(generation, applied(&change), &written);
                     return Ok(out);
                 }
                 Err(StoreError::Conflict) => {

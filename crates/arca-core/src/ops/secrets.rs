@@ -137,6 +137,7 @@ impl Arca {
                 audit,
                 fence: ctx.fence.clone(),
             };
+            let generation = self.cache.generation();
             let created = self
                 .store
                 .create_secret_with(&secret, first.as_slice(), &effects)
@@ -156,7 +157,7 @@ impl Arca {
                         .iter()
                         .map(|n| (n.version.version_id.as_str(), n.sealed.0.as_slice()))
                         .collect();
-                    self.cache.replace(rec, &written);
+                    self.cache.replace_since(generation, rec, &written);
                     if let Some(c) = call {
                         c.mark_recorded();
                     }
