@@ -191,27 +191,10 @@ impl ReadCache {
         }
     }
 
-    /// Drops `arn`'s entries (and fills in flight), cached or not.
-    pub(crate) fn forget(&self, arn: &str) {
-        let entry = self.by_arn.get(arn);
-        let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(old) = entry {
-            self.keep_current_sealed(&old);
-            self.by_name.remove(&PairRef(&old.region, &old.name));
-        }
-        self.by_arn.remove(arn);
-        // The two maps evict on their own: the name entry may outlive the ARN entry, so
-        // it is found through the ARN itself.
-        if let (Some(region), Some(name)) = (region_in_arn(arn), name_in_arn(arn)) {
-            if self
-                .by_name
-                .get(&PairRef(region, name))
-                .is_some_and(|e| e.arn == arn)
-            {
-                self.by_name.remove(&PairRef(region, name));
-            }
-        }
+    /// Drops `arn`'s entries (and fills in flight), cached or not: a notice carries only
+    /// the ARN, which holds the region and the name.
+    fn forget(&self, arn: &str) {
+        self.invalidate(region_in_arn(arn).unwrap_or_default(), "", arn);
     }
 
     /// The change feed is down (`false`: serve nothing, since changes may be missed) or
@@ -242,11 +225,7 @@ impl ReadCache {
             .is_some_and(|r| r > record.revision)
         {
             // Another node already committed a newer revision (or deleted it).
-            if let Some(old) = self.by_arn.get(&record.arn) {
-                self.keep_current_sealed(&old);
-                self.by_name.remove(&PairRef(&old.region, &old.name));
-                self.by_arn.remove(&record.arn);
-            }
+            self.drop_locked(&record.region, &record.name, &record.arn);
             return;
         }
         if let Some(old) = self.by_arn.get(&record.arn) {
@@ -311,16 +290,16 @@ impl ReadCache {
             .insert((arn.to_owned(), version_id.to_owned()), sealed);
     }
 
-    /// Puts the record a write just committed (the writer holds the secret's write lock, so
-    /// nothing newer exists); fills that raced the write are dropped by the epoch bump.
-    /// `written` are the sealed values of the versions the write created: the new current
-    /// version's is put in its slot, so the first read after a write needs no store read.
-    /// What a writer notes before its store write, for `replace`.
+    /// What a writer notes before its store write, for `replace_since`.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// `replace`, unless the change feed went down or came back since the writer noted
+    /// Puts the record a write just committed (the writer holds the secret's write lock, so
+    /// nothing newer exists in this process); fills that raced the write are dropped by the
+    /// epoch bump. `written` are the sealed values of the versions the write created: the
+    /// new current version's is put in its slot, so the first read after a write needs no
+    /// store read. Unless the change feed went down or came back since the writer noted
     /// `generation`: notices of other nodes' newer writes may have been missed meanwhile,
     /// so the record is only forgotten.
     pub(crate) fn replace_since(
@@ -354,12 +333,7 @@ impl ReadCache {
         // Checked under the lock that `set_serving` takes, so a feed outage cannot slip in
         // between the check and the put.
         if generation.is_some_and(|g| g != self.generation()) {
-            if let Some(old) = self.by_arn.get(&entry.arn) {
-                self.keep_current_sealed(&old);
-                self.by_name.remove(&PairRef(&old.region, &old.name));
-            }
-            self.by_arn.remove(&entry.arn);
-            self.by_name.remove(&PairRef(&entry.region, &entry.name));
+            self.drop_locked(&entry.region, &entry.name, &entry.arn);
             return;
         }
         self.put(Arc::new(entry));
@@ -370,13 +344,19 @@ impl ReadCache {
     pub(crate) fn invalidate(&self, region: &str, name: &str, arn: &str) {
         let _g = self.fill_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.drop_locked(region, name, arn);
+    }
+
+    /// `invalidate`'s removal, for a caller holding `fill_lock`.
+    fn drop_locked(&self, region: &str, name: &str, arn: &str) {
         if let Some(old) = self.by_arn.get(arn) {
             self.keep_current_sealed(&old);
         }
         self.by_arn.remove(arn);
         self.by_name.remove(&PairRef(region, name));
-        // A caller without the name (the purge) still drops the name entry: every ARN
-        // ends in `secret:<name>-<6-character suffix>`.
+        // A caller without the name (the purge, a notice) still drops the name entry,
+        // even one whose ARN entry was evicted: every ARN ends in
+        // `secret:<name>-<6-character suffix>`.
         if let Some(n) = name_in_arn(arn).filter(|n| *n != name) {
             self.by_name.remove(&PairRef(region, n));
         }

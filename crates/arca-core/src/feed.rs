@@ -14,9 +14,9 @@ use crate::Arca;
 struct Feed {
     arca: Weak<Arca>,
     access: Option<Arc<AccessKeys>>,
-    /// One reread at a time, in the order notices came (the lock is fair): a reread that
-    /// read the store before a later change never installs its result after that
-    /// change's own reread.
+    /// One reread at a time: the last to run began after every earlier one ended, so
+    /// after a later change's notice no reread that read the store before that change
+    /// installs its result last.
     rereads: Arc<tokio::sync::Mutex<()>>,
 }
 

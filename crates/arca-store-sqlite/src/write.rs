@@ -2,7 +2,7 @@
 //! writer thread inside its own savepoint of a (possibly shared) transaction, so an
 //! error returned here undoes everything the function did and nothing else.
 
-use arca_types::time::Millis;
+use arca_types::time::{Clock, Millis};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{is_name_taken, json_err, sql_err};
@@ -13,13 +13,10 @@ use arca_store::{
     GENESIS,
 };
 
-/// The wall clock in milliseconds, for leases: never the dev clock that tests move, since
-/// a lease's expiry is about how long a node has been silent.
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// The wall clock, for leases: never the dev clock that tests move, since a lease's
+/// expiry is about how long a node has been silent.
+fn wall_ms() -> Millis {
+    arca_types::time::SystemClock.now_millis()
 }
 
 /// Grants, renews or refuses `job`'s lease (see `Store::acquire_lease`).
