@@ -390,12 +390,7 @@ pub async fn run(spec: LoadSpec) -> Result<LoadResult> {
 
 /// Sends one request on a fresh connection: Ok if the answer was 2xx.
 pub async fn call_once(addr: SocketAddr, proto: &Proto, req: Req) -> Result<(), String> {
-    let secret = SecretString::new(SECRET_ACCESS_KEY.to_owned());
-    let keys = arca_sigv4::SigningKeyCache::new();
-    let request =
-        build(req, &addr.to_string(), proto, &secret, &keys).map_err(|e| e.to_string())?;
-    let mut sender = None;
-    one(&mut sender, addr, request).await
+    Caller::new(addr, proto.clone()).call(req).await.map(|_| ())
 }
 
 /// One client on one kept-alive connection, that reads answers (for probes that look at
