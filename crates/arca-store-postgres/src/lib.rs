@@ -8,8 +8,10 @@
 //! by the sequencer (see `sequence`), so numbers appear in commit order across nodes.
 //!
 //! Module map: `connect` (URL, TLS, pool), `schema` (migrations), `sequence` (log
-//! numbering and the audit chain), `read`, `write`, `error` (log-safe error text).
+//! numbering and the audit chain), `read`, `write`, `batch` (group commit of API
+//! writes), `changes` (the change feed), `error` (log-safe error text).
 
+mod batch;
 mod changes;
 mod connect;
 mod error;
@@ -44,9 +46,8 @@ const TX_ATTEMPTS: u32 = 5;
 
 /// The PostgreSQL `Store`.
 pub struct PostgresStore {
-    pool: Pool,
-    target: String,
-    sequencer: Arc<Sequencer>,
+    db: Db,
+    batcher: batch::Batcher,
     /// For the change feed's own connection.
     dialer: connect::Dialer,
     /// The change feed's listeners, stopped with the store.
@@ -69,7 +70,7 @@ impl Drop for PostgresStore {
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("target", &self.target)
+            .field("target", &self.db.target)
             .finish_non_exhaustive()
     }
 }
@@ -126,10 +127,14 @@ impl PostgresStore {
             schema::check(&client).await?;
         }
         let sequencer = Sequencer::start(pool.clone());
-        Ok(PostgresStore {
+        let db = Db {
             pool,
-            target,
+            target: target.into(),
             sequencer,
+        };
+        Ok(PostgresStore {
+            batcher: batch::Batcher::start(db.clone()),
+            db,
             dialer,
             feeds: Default::default(),
         })
@@ -137,22 +142,53 @@ impl PostgresStore {
 
     /// `host:port/dbname`, for logs.
     pub fn target(&self) -> &str {
-        &self.target
+        &self.db.target
     }
 
     async fn client(&self) -> Result<Client> {
-        connect(&self.pool, &self.target).await
+        self.db.client().await
     }
 
     /// Numbers what committed so far, so that this node reads its own writes in the logs.
     async fn sequenced(&self) -> Result<()> {
-        self.sequencer.catch_up().await
+        self.db.sequencer.catch_up().await
+    }
+
+    fn after_write(&self, ordered: bool) {
+        self.db.after_write(ordered);
+    }
+}
+
+/// What a write needs: the pool, the database's name for errors, and the sequencer to
+/// wake. Shared by the store and the write batcher's runners.
+#[derive(Clone)]
+pub(crate) struct Db {
+    pool: Pool,
+    target: Arc<str>,
+    sequencer: Arc<Sequencer>,
+}
+
+impl Db {
+    async fn client(&self) -> Result<Client> {
+        connect(&self.pool, &self.target).await
     }
 
     fn after_write(&self, ordered: bool) {
         if ordered {
             self.sequencer.poke();
         }
+    }
+
+    /// After committed changes: wake the sequencer if they left log rows.
+    fn after_change(&self, changes: &[&SecretChange]) {
+        self.after_write(changes.iter().any(|c| write::change_ordered(c)));
+    }
+
+    /// `change` in a transaction of its own.
+    async fn update_alone(&self, change: &SecretChange) -> Result<()> {
+        in_tx!(self, |tx| write::update_secret(&tx, change))?;
+        self.after_change(&[change]);
+        Ok(())
     }
 }
 
@@ -180,9 +216,11 @@ impl Store for PostgresStore {
     }
 
     async fn update_secret(&self, change: &SecretChange) -> Result<()> {
-        in_tx!(self, |tx| write::update_secret(&tx, change))?;
-        self.after_write(write::change_ordered(change));
-        Ok(())
+        // A fenced write must be checked against its lease in its own transaction.
+        if change.fence.is_some() {
+            return self.db.update_alone(change).await;
+        }
+        self.batcher.update(change.clone()).await
     }
 
     async fn delete_secret(&self, region: &str, arn: &str, effects: &Effects) -> Result<()> {
@@ -464,7 +502,7 @@ impl Store for PostgresStore {
     }
 
     fn watch_changes(&self, sink: Arc<dyn ChangeSink>) {
-        let feed = changes::spawn(self.dialer.clone(), self.target.clone(), sink);
+        let feed = changes::spawn(self.dialer.clone(), self.db.target.to_string(), sink);
         self.feeds
             .lock()
             .unwrap_or_else(|p| p.into_inner())

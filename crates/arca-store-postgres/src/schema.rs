@@ -12,6 +12,8 @@ use crate::error::pg_store;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/001_initial.sql")),
     (2, include_str!("../migrations/002_leases_and_changes.sql")),
+    (3, include_str!("../migrations/003_notify_plpgsql.sql")),
+    (4, include_str!("../migrations/004_hot_label_moves.sql")),
 ];
 
 /// The newest schema this build knows.

@@ -11,9 +11,11 @@
 //! row before them, so numbers are final and appear in increasing order, whichever node
 //! wrote them. Within the pass, rows are numbered in (transaction id, insertion) order.
 //!
-//! Passes run after this node's writes (a task woken by them), before every read of a log
-//! (so a node reads its own writes), and every second (rows of a node that died after its
-//! commit are numbered by the others).
+//! Passes run after this node's writes (a task woken by them, at most one pass per
+//! `MIN_GAP` so that a busy node's writes share passes), before every read of a log (so a
+//! node reads its own writes), and every second (rows of a node that died after its commit
+//! are numbered by the others). A woken pass that finds another node's pass running skips:
+//! that pass, or the next, numbers this node's rows too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -34,6 +36,17 @@ const CATCH_UP: Duration = Duration::from_secs(5);
 
 /// How often a pass runs when no write woke it.
 const IDLE_PASS: Duration = Duration::from_secs(1);
+
+/// The shortest time between two woken passes: a pass costs about ten statements however
+/// many rows it numbers.
+const MIN_GAP: Duration = Duration::from_millis(10);
+
+/// Whether a pass waits for another node's pass to end.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    Yes,
+    No,
+}
 
 pub(crate) struct Sequencer {
     pool: Pool,
@@ -85,7 +98,7 @@ impl Sequencer {
         };
         let started = std::time::Instant::now();
         loop {
-            let (_, horizon) = self.run().await?;
+            let (_, horizon) = self.run(Wait::Yes).await?;
             if horizon >= target || started.elapsed() > CATCH_UP {
                 return Ok(());
             }
@@ -101,8 +114,9 @@ impl Sequencer {
     }
 
     /// Numbers every row whose transaction has ended. Returns how many it numbered, and the
-    /// horizon it numbered below (every transaction with a lower id had ended).
-    pub(crate) async fn run(&self) -> Result<(u64, i64)> {
+    /// horizon it numbered below (every transaction with a lower id had ended); with
+    /// `Wait::No`, (0, 0) at once if another pass holds the cluster's lock.
+    pub(crate) async fn run(&self, wait: Wait) -> Result<(u64, i64)> {
         let _one = self.pass.lock().await;
         self.dirty.store(false, Ordering::Release);
         let mut client = self.client().await?;
@@ -112,12 +126,24 @@ impl Sequencer {
                 .transaction()
                 .await
                 .map_err(pg_store("begin sequencing"))?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)",
-                &[&SEQUENCE_LOCK],
-            )
-            .await
-            .map_err(pg_store("lock for sequencing"))?;
+            let locked: bool = tx
+                .query_one(
+                    match wait {
+                        Wait::Yes => {
+                            "SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1) IS NOT NULL"
+                        }
+                        Wait::No => {
+                            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), $1)"
+                        }
+                    },
+                    &[&SEQUENCE_LOCK],
+                )
+                .await
+                .map_err(pg_store("lock for sequencing"))?
+                .get(0);
+            if !locked {
+                return Ok((total, 0));
+            }
             // Later statements see a horizon at least this high.
             let horizon: i64 = tx
                 .query_one(
@@ -153,10 +179,21 @@ async fn background(me: Weak<Sequencer>) {
         if woken && !s.dirty.load(Ordering::Acquire) {
             continue;
         }
-        if let Err(e) = s.run().await {
-            tracing::warn!(error = %e, "sequencing the logs failed; retrying");
-            drop(s);
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        match s.run(Wait::No).await {
+            Ok((_, horizon)) => {
+                if horizon == 0 {
+                    // Skipped: the other node's pass may have begun before this node's
+                    // rows committed, so try again soon.
+                    s.poke();
+                }
+                drop(s);
+                tokio::time::sleep(MIN_GAP).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sequencing the logs failed; retrying");
+                drop(s);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 }

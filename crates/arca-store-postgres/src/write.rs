@@ -94,7 +94,7 @@ pub(crate) async fn check_fence(tx: &Transaction<'_>, fence: Option<&Fence>) -> 
 /// holds the name), whichever the database checks first.
 const NAME_CONSTRAINTS: [&str; 2] = ["secrets_region_name", "secrets_arn_key"];
 
-fn json(v: &impl serde::Serialize, what: &'static str) -> WResult<String> {
+pub(crate) fn json(v: &impl serde::Serialize, what: &'static str) -> WResult<String> {
     serde_json::to_string(v).map_err(|e| Fail::Store(crate::error::json_err(what)(e)))
 }
 
@@ -359,7 +359,7 @@ pub(crate) async fn update_secret(tx: &Transaction<'_>, c: &SecretChange) -> WRe
 
 /// The error that caused a pipelined write to fail: once one statement fails, the ones
 /// after it fail only because the transaction is aborted (25P02), which says nothing.
-fn first_cause(results: [WResult<()>; 3]) -> WResult<()> {
+pub(crate) fn first_cause(results: impl IntoIterator<Item = WResult<()>>) -> WResult<()> {
     let mut aborted = None;
     for r in results {
         match r {
@@ -496,7 +496,7 @@ pub(crate) async fn append_events(
     Ok(row_ids)
 }
 
-async fn append_outbox(tx: &Transaction<'_>, entries: &[OutboxEntry]) -> WResult<()> {
+pub(crate) async fn append_outbox(tx: &Transaction<'_>, entries: &[OutboxEntry]) -> WResult<()> {
     for e in entries {
         exec(
             tx,

@@ -41,6 +41,7 @@ macro_rules! store_conformance_tests {
             update_missing_secret_is_not_found,
             update_versions_add_restage_remove_atomically,
             update_restaging_unknown_version_applies_nothing,
+            concurrent_writes_to_many_secrets_each_apply_or_fail_alone,
             tags_keep_order_and_are_replaced,
             sealed_value_round_trip,
             touch_accessed_does_not_bump_revision,
@@ -891,6 +892,135 @@ pub async fn update_restaging_unknown_version_applies_nothing<S: Store>(store: &
         store.get_sealed_value(&s.arn, "v2").await.expect("get"),
         None
     );
+}
+
+/// Many writes to different secrets at once (a backend may commit them together): each
+/// applies whole, with its versions, labels, tags, events and audit record, or, if it
+/// cannot apply alone (stale revision, a version to restage that is missing), fails as it
+/// would alone and leaves nothing, without taking the others down with it.
+pub async fn concurrent_writes_to_many_secrets_each_apply_or_fail_alone<S: Store>(store: &S) {
+    const N: usize = 30;
+    let mut before = Vec::new();
+    for i in 0..N {
+        let mut s = secret(R1, &format!("many-{i:02}"), T0);
+        s.tags = vec![("n".into(), i.to_string())];
+        create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+        before.push(by_arn(store, &s).await);
+    }
+    // First, writes that all apply.
+    let plain: Vec<SecretChange> = before
+        .iter()
+        .map(|b| {
+            let mut c = change(b);
+            c.secret.kms_key_id = Some("alias/first".into());
+            c
+        })
+        .collect();
+    let outcomes =
+        futures_util::future::join_all(plain.iter().map(|c| store.update_secret(c))).await;
+    for ((out, b), c) in outcomes.iter().zip(&mut before).zip(&plain) {
+        assert!(out.is_ok(), "{out:?}");
+        let got = by_arn(store, b).await;
+        assert_eq!(
+            (got.revision, &got.kms_key_id),
+            (b.revision + 1, &c.secret.kms_key_id)
+        );
+        *b = got;
+    }
+    // Then a mix. i % 5: 0 stale, 1 restages a version that does not exist, 2 drops v1, else plain.
+    let changes: Vec<SecretChange> = before
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut c = change(b);
+            c.secret.description = Some(format!("write {i}"));
+            c.secret.tags = vec![("k".into(), format!("{i}")), ("a".into(), "b".into())];
+            c.new_versions = vec![version(&format!("v2-{i}"), &["AWSCURRENT", "x"], T0 + 1)];
+            c.events = vec![event(0, Some(&b.arn))];
+            c.audit = vec![audit_entry(
+                "PutSecretValue",
+                Some(&b.arn),
+                T0 + i as Millis,
+            )];
+            match i % 5 {
+                0 => c.expected_revision += 7,
+                1 => c.restaged = vec![("missing".into(), vec!["AWSPREVIOUS".into()])],
+                2 => c.removed_versions = vec!["v1".into()],
+                _ => c.restaged = vec![("v1".into(), vec!["AWSPREVIOUS".into()])],
+            }
+            c
+        })
+        .collect();
+    let outcomes =
+        futures_util::future::join_all(changes.iter().map(|c| store.update_secret(c))).await;
+    for (i, (out, b)) in outcomes.iter().zip(&before).enumerate() {
+        let got = by_arn(store, b).await;
+        let v2 = store
+            .get_sealed_value(&b.arn, &format!("v2-{i}"))
+            .await
+            .expect("get");
+        match i % 5 {
+            0 => assert!(matches!(out, Err(StoreError::Conflict)), "{i}: {out:?}"),
+            1 => assert!(out.is_err(), "{i}: {out:?}"),
+            _ => assert!(out.is_ok(), "{i}: {out:?}"),
+        }
+        if out.is_err() {
+            assert_eq!(&got, b, "{i}: a refused write applied part of itself");
+            assert_eq!(v2, None, "{i}");
+            continue;
+        }
+        assert_eq!(got.revision, b.revision + 1, "{i}");
+        assert_eq!(
+            got.description.as_deref(),
+            Some(format!("write {i}").as_str())
+        );
+        assert_eq!(got.tags, changes[i].secret.tags, "{i}: tags in order");
+        let versions: Vec<(&str, &[String])> = got
+            .versions
+            .iter()
+            .map(|v| (v.version_id.as_str(), v.stages.as_slice()))
+            .collect();
+        let v2_id = format!("v2-{i}");
+        let current = ["AWSCURRENT".to_owned(), "x".to_owned()];
+        let previous = ["AWSPREVIOUS".to_owned()];
+        if i % 5 == 2 {
+            assert_eq!(versions, [(v2_id.as_str(), &current[..])], "{i}");
+        } else {
+            assert_eq!(
+                versions,
+                [("v1", &previous[..]), (v2_id.as_str(), &current[..])],
+                "{i}: versions oldest first"
+            );
+        }
+        assert_eq!(
+            got.versions.last(),
+            Some(&changes[i].new_versions[0].version)
+        );
+        assert_eq!(v2, Some(changes[i].new_versions[0].sealed.clone()), "{i}");
+    }
+    // The committed writes' events and audit records, and nothing of the refused ones.
+    let applied: Vec<&str> = outcomes
+        .iter()
+        .zip(&before)
+        .filter(|(o, _)| o.is_ok())
+        .map(|(_, b)| b.arn.as_str())
+        .collect();
+    assert_eq!(applied.len(), N * 3 / 5);
+    let mut with_events: Vec<String> = all_events(store, 0, 1_000, None)
+        .await
+        .into_iter()
+        .filter_map(|e| e.secret_arn)
+        .collect();
+    with_events.sort();
+    assert_eq!(with_events, applied);
+    let mut audited: Vec<String> = all_audit(store)
+        .await
+        .into_iter()
+        .filter(|r| r.entry.event_name == "PutSecretValue")
+        .filter_map(|r| r.entry.resource)
+        .collect();
+    audited.sort();
+    assert_eq!(audited, applied);
 }
 
 pub async fn tags_keep_order_and_are_replaced<S: Store>(store: &S) {
