@@ -39,6 +39,19 @@ impl Cached {
         }
     }
 
+    /// As `new`, with the AWSCURRENT version's sealed value already in its slot when the
+    /// store returned it with the record (from the same snapshot).
+    pub(crate) fn with_current_sealed(
+        record: SecretRecord,
+        sealed: Option<arca_store::SealedValue>,
+    ) -> Self {
+        let entry = Self::new(record);
+        if let (Some(sealed), Some(_)) = (sealed, entry.current) {
+            let _ = entry.current_sealed.set(Arc::new(sealed.0));
+        }
+        entry
+    }
+
     fn current_version(&self) -> Option<&VersionRecord> {
         self.current.and_then(|i| self.record.versions.get(i))
     }

@@ -16,7 +16,8 @@ use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, DeliveryRecord,
     DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListQuery, NewDelivery,
     OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, RuleRecord, SealedValue,
-    SecretPredicate, SecretRecord, SortBy, StoreError, SyncJobRecord, TargetRecord, VersionRecord,
+    SecretKey, SecretPredicate, SecretRecord, SortBy, StoreError, SyncJobRecord, TargetRecord,
+    VersionRecord,
 };
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -40,6 +41,16 @@ fn secret_select(versions: &str) -> String {
 
 /// Every version.
 static SECRET_FULL: LazyLock<String> = LazyLock::new(|| secret_select(""));
+
+/// Every version, and (column 20) the AWSCURRENT version's sealed value.
+static SECRET_WITH_CURRENT: LazyLock<String> = LazyLock::new(|| {
+    secret_select("").replacen(
+        " FROM secrets s",
+        ", (SELECT sv.sealed FROM versions cv JOIN sealed_values sv ON sv.version_row = cv.id \
+         WHERE cv.secret_id = s.id AND 'AWSCURRENT' = ANY(cv.stages) LIMIT 1) FROM secrets s",
+        1,
+    )
+});
 /// Labelled versions only (listing never shows deprecated ones).
 static SECRET_LISTED: LazyLock<String> =
     LazyLock::new(|| secret_select(" AND cardinality(v.stages) > 0"));
@@ -147,6 +158,38 @@ pub(crate) async fn find_by_arn(
         .first()
         .map(secret_from_row)
         .transpose()
+}
+
+/// A secret by name or ARN with its AWSCURRENT version's sealed value, in one statement.
+pub(crate) async fn find_with_current(
+    c: &Client,
+    region: &str,
+    key: SecretKey<'_>,
+) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+    static BY_NAME: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} WHERE s.region = $1 AND s.name = $2",
+            *SECRET_WITH_CURRENT
+        )
+    });
+    static BY_ARN: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} WHERE s.region = $1 AND s.arn = $2",
+            *SECRET_WITH_CURRENT
+        )
+    });
+    let (sql, value) = match key {
+        SecretKey::Name(n) => (&*BY_NAME, n),
+        SecretKey::Arn(a) => (&*BY_ARN, a),
+    };
+    let rows = query(c, sql, &[&region, &value], "look up secret").await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let sealed: Option<Vec<u8>> = row
+        .try_get(20)
+        .map_err(pg_store("read the current sealed value"))?;
+    Ok(Some((secret_from_row(row)?, sealed.map(SealedValue))))
 }
 
 pub(crate) async fn sealed_value(

@@ -15,7 +15,8 @@ use crate::{
     CursorValue, DeliveryOutcome, DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord,
     EventQuery, EventRecord, KeyScope, ListCursor, ListQuery, NewDelivery, NewVersion, OutboxEntry,
     OutboxKind, PurgeDue, ReadBatch, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange,
-    SecretRecord, SortBy, Store, StoreError, SyncJobRecord, TargetRecord, VersionRecord, GENESIS,
+    SecretKey, SecretRecord, SortBy, Store, StoreError, SyncJobRecord, TargetRecord, VersionRecord,
+    GENESIS,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -44,6 +45,7 @@ macro_rules! store_conformance_tests {
             concurrent_writes_to_many_secrets_each_apply_or_fail_alone,
             tags_keep_order_and_are_replaced,
             sealed_value_round_trip,
+            find_with_current_is_find_plus_the_current_value,
             touch_accessed_does_not_bump_revision,
             touch_accessed_never_moves_back,
             touch_accessed_applies_a_whole_batch,
@@ -1043,6 +1045,55 @@ pub async fn tags_keep_order_and_are_replaced<S: Store>(store: &S) {
     c.secret.tags.clear();
     store.update_secret(&c).await.expect("untag");
     assert!(by_arn(store, &s).await.tags.is_empty());
+}
+
+/// `find_with_current` finds what `find_by_*` find; a sealed value beside the record is
+/// the AWSCURRENT version's, and only that.
+pub async fn find_with_current_is_find_plus_the_current_value<S: Store>(store: &S) {
+    let s = secret(R1, "with-current", T0);
+    create(store, &s, Some(&version("v1", &["AWSCURRENT"], T0))).await;
+    let mut c = change(&by_arn(store, &s).await);
+    c.new_versions = vec![version("v2", &["AWSCURRENT"], T0 + 1)];
+    c.restaged = vec![("v1".into(), vec!["AWSPREVIOUS".into()])];
+    store.update_secret(&c).await.expect("put v2");
+    let record = by_arn(store, &s).await;
+    for key in [SecretKey::Name(&s.name), SecretKey::Arn(&s.arn)] {
+        let (got, sealed) = store
+            .find_with_current(R1, key)
+            .await
+            .expect("find")
+            .expect("found");
+        assert_eq!(got, record, "{key:?}");
+        assert!(
+            sealed.is_none() || sealed == Some(version("v2", &[], 0).sealed),
+            "{key:?}: {sealed:?}"
+        );
+    }
+    for key in [
+        SecretKey::Name("missing"),
+        SecretKey::Arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf"),
+    ] {
+        assert!(store
+            .find_with_current(R1, key)
+            .await
+            .expect("find")
+            .is_none());
+    }
+    // In another region the secret is not there.
+    assert!(store
+        .find_with_current(R2, SecretKey::Name(&s.name))
+        .await
+        .expect("find")
+        .is_none());
+    // A secret with no value has nothing to go with it.
+    let empty = secret(R1, "no-value", T0);
+    create(store, &empty, None).await;
+    let (_, sealed) = store
+        .find_with_current(R1, SecretKey::Arn(&empty.arn))
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(sealed, None);
 }
 
 pub async fn sealed_value_round_trip<S: Store>(store: &S) {

@@ -47,6 +47,13 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A predicate applied to each candidate secret in list order (arca-core owns the
 /// ListSecrets filter semantics; backends only narrow candidates with the hints in
 /// `ListQuery`).
+/// How a lookup names a secret.
+#[derive(Debug, Clone, Copy)]
+pub enum SecretKey<'a> {
+    Name(&'a str),
+    Arn(&'a str),
+}
+
 pub type SecretPredicate<'a> = &'a (dyn Fn(&SecretRecord) -> bool + Send + Sync);
 
 #[async_trait]
@@ -57,6 +64,21 @@ pub trait Store: Send + Sync + 'static {
     async fn find_by_name(&self, region: &str, name: &str) -> Result<Option<SecretRecord>>;
     /// Finds a secret by its exact full ARN.
     async fn find_by_arn(&self, region: &str, arn: &str) -> Result<Option<SecretRecord>>;
+
+    /// As `find_by_name` or `find_by_arn`, with the sealed value of the AWSCURRENT version
+    /// where the backend can fetch it in the same query (the read path's cache miss: one
+    /// round trip instead of two). `None` beside a record only means "not fetched".
+    async fn find_with_current(
+        &self,
+        region: &str,
+        key: SecretKey<'_>,
+    ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+        let found = match key {
+            SecretKey::Name(name) => self.find_by_name(region, name).await?,
+            SecretKey::Arn(arn) => self.find_by_arn(region, arn).await?,
+        };
+        Ok(found.map(|r| (r, None)))
+    }
 
     /// Inserts a new secret with `revision = 1`, and its first version if any.
     /// Fails with `NameTaken` if the name exists in the region.

@@ -10,7 +10,7 @@ mod values;
 use crate::cache::Cached;
 use crate::value::Value;
 use crate::{replication, store_err, Arca, RequestCtx};
-use arca_store::{SecretChange, SecretRecord, StoreError, VersionRecord};
+use arca_store::{SealedValue, SecretChange, SecretKey, SecretRecord, StoreError, VersionRecord};
 use arca_types::arn::SecretRef;
 use arca_types::time::to_wire;
 use arca_types::wire::{DescribeSecretResponse, Tag};
@@ -156,41 +156,57 @@ impl Arca {
         }
         let epoch = self.cache.epoch();
         let found = self
-            .lookup_in_store(ctx, secret_id)
+            .lookup_in_store_with_current(ctx, secret_id)
             .await?
-            .map(|r| Arc::new(Cached::new(r)));
+            .map(|(r, sealed)| Arc::new(Cached::with_current_sealed(r, sealed)));
         if let Some(rec) = &found {
             self.cache.fill(rec.clone(), epoch);
         }
         Ok(found)
     }
 
-    async fn lookup_in_store(
+    /// Resolves `secret_id` (a name, a full ARN, or a partial ARN naming the secret by its
+    /// name) in the store, with the AWSCURRENT version's sealed value where the store
+    /// fetches it in the same query.
+    async fn lookup_in_store_with_current(
         &self,
         ctx: &RequestCtx,
         secret_id: &str,
-    ) -> Result<Option<SecretRecord>, ApiError> {
+    ) -> Result<Option<(SecretRecord, Option<SealedValue>)>, ApiError> {
+        let region = ctx.region.as_str();
         let mut found = match SecretRef::parse(secret_id) {
-            SecretRef::Name(name) => self.store.find_by_name(&ctx.region, &name).await,
+            SecretRef::Name(name) => {
+                self.store
+                    .find_with_current(region, SecretKey::Name(&name))
+                    .await
+            }
             SecretRef::Arn {
                 arn,
-                region,
+                region: in_arn,
                 account,
                 resource,
             } => {
-                if region != ctx.region || account != self.account {
+                if in_arn != region || account != self.account {
                     return Ok(None);
                 }
-                match self.store.find_by_arn(&ctx.region, &arn).await {
+                match self
+                    .store
+                    .find_with_current(region, SecretKey::Arn(&arn))
+                    .await
+                {
                     Ok(Some(s)) => Ok(Some(s)),
                     // Not a full ARN: a partial ARN names the secret by its name.
-                    Ok(None) => self.store.find_by_name(&ctx.region, &resource).await,
+                    Ok(None) => {
+                        self.store
+                            .find_with_current(region, SecretKey::Name(&resource))
+                            .await
+                    }
                     Err(e) => Err(e),
                 }
             }
         }
         .map_err(store_err)?;
-        if let Some(r) = &mut found {
+        if let Some((r, _)) = &mut found {
             self.reads.overlay(r);
         }
         Ok(found)
