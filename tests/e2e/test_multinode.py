@@ -3,11 +3,16 @@ killed with `kill -9` and restarted at random moments and PostgreSQL itself rest
 
 Afterwards: every acknowledged write is there with the right labels; no idempotent write
 (a PutSecretValue retried with its ClientRequestToken on another node) was applied twice;
-no rotation ran twice or on two nodes at once (the rotation function's own log counts);
+no rotation ran twice or on two nodes at once (the rotation function's own log counts),
+neither one started by RotateSecret nor one that came due on its schedule;
 and every read that began more than the stated delay after a write was acknowledged
 returned that write or a newer one. The stated delay is two change-feed heartbeats (2 s):
 the longest a node may take to notice that its feed stalled silently. Notices themselves
 arrive within milliseconds.
+
+Scheduled rotations come due by the service clock: the nodes run with `--dev` (on the
+shared database and a fixed root key, as any node) so that the test can move every node's
+clock forward by the same amount (a restarted node is moved again as it comes back).
 
 Needs the local PostgreSQL and the right to restart it (`pg_ctlcluster`, as `.ci/run`
 has); it runs in the normal suite, on a schema of its own.
@@ -32,6 +37,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -45,6 +51,8 @@ CHAOS_SECONDS = 24.0
 WRITERS = 6
 READERS = 6
 ROTATED = 4
+SCHEDULED = 3
+DAY = 86400
 
 
 def _free_port() -> int:
@@ -79,6 +87,8 @@ class Node:
         self.proc: subprocess.Popen | None = None
         self.log: list[str] = []
         self.lock = threading.Lock()
+        # Seconds every node's service clock is ahead; a node that starts catches up.
+        self.clock_offset = 0
 
     def start(self, timeout: float = 60.0) -> None:
         """Starts the node; retries while it cannot (the database may be restarting)."""
@@ -86,7 +96,7 @@ class Node:
         while True:
             self.log = []
             proc = subprocess.Popen(
-                [str(arca_binary()), "server", "--config", str(self.config),
+                [str(arca_binary()), "server", "--dev", "--config", str(self.config),
                  "--listen", f"127.0.0.1:{self.port}"],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT)
@@ -102,12 +112,19 @@ class Node:
                 if LISTEN_RE.search(line):
                     with self.lock:
                         self.proc = proc
+                    if self.clock_offset:
+                        self.post_advance(self.clock_offset)
                     return
             proc.kill()
             proc.wait(timeout=10)
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name} did not start:\n" + "\n".join(self.log[-30:]))
             time.sleep(0.5)
+
+    def post_advance(self, seconds: int) -> None:
+        r = requests.post(f"{self.endpoint}/_arca/dev/advance-clock",
+                          params={"seconds": str(seconds)}, timeout=10)
+        assert r.status_code < 300, f"{self.name}: advance-clock {r.status_code} {r.text}"
 
     def kill9(self) -> None:
         with self.lock:
@@ -123,6 +140,25 @@ class Node:
 
 _clients: dict = {}
 _clients_lock = threading.Lock()
+
+
+def advance_clocks(nodes: list[Node], seconds: int) -> None:
+    """Moves every node's service clock forward; a node down now catches up as it starts."""
+    for n in nodes:
+        n.clock_offset += seconds
+        if n.up():
+            n.post_advance(seconds)
+
+
+def succeeded(nodes: list[Node], arn: str, test_only: bool = False) -> int:
+    """RotationSucceeded events of a secret in the trail: rotations, or configuration tests
+    (RotateImmediately=False)."""
+    events = subprocess.run([str(arca_binary()), "events", "--secret", arn],
+                            env=nodes[0].env, capture_output=True, text=True, timeout=60)
+    assert events.returncode == 0, events.stderr
+    found = [json.loads(l) for l in events.stdout.splitlines() if l.strip()]
+    return sum(1 for e in found if e.get("name") == "RotationSucceeded"
+               and bool((e.get("detail") or {}).get("testOnly")) == test_only)
 
 
 def client(node: Node):
@@ -195,6 +231,16 @@ def test_three_nodes_survive_kills_and_a_database_restart(cluster):
     for i in range(ROTATED):
         arn = sm.create_secret(Name=f"multi/r{i}", SecretString="initial")["ARN"]
         rotated.append(arn)
+    # Scheduled: daily, first configured with RotateImmediately=False (testSecret alone).
+    scheduled = []
+    for i in range(SCHEDULED):
+        arn = sm.create_secret(Name=f"multi/s{i}", SecretString="initial")["ARN"]
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=FUNCTION_ARN,
+                         RotationRules={"AutomaticallyAfterDays": 1}, RotateImmediately=False)
+        scheduled.append(arn)
+    # The schedule counts from when that test ended, so it must end before clocks move.
+    wait_until(lambda: all(succeeded(nodes, arn, test_only=True) == 1 for arn in scheduled),
+               timeout=60, interval=0.5, what="the scheduled secrets' configuration tests")
 
     stop = threading.Event()
     acked: dict[str, list[tuple[int, str, float]]] = {n: [] for n in names}
@@ -281,10 +327,15 @@ def test_three_nodes_survive_kills_and_a_database_restart(cluster):
     pg_restarted = False
     kills = 0
     pending_rotations = list(rotated)
+    clocks_moved = False
     while time.monotonic() - began < CHAOS_SECONDS:
         time.sleep(rnd.uniform(1.0, 2.5))
         if pending_rotations:
             threading.Thread(target=rotate, args=(pending_rotations.pop(),), daemon=True).start()
+        if not clocks_moved and time.monotonic() - began > CHAOS_SECONDS / 4:
+            # Every scheduled rotation comes due on every node at once.
+            advance_clocks(nodes, 2 * DAY)
+            clocks_moved = True
         if not pg_restarted and time.monotonic() - began > CHAOS_SECONDS / 2:
             restart_postgres(pg_version)
             pg_restarted = True
@@ -342,7 +393,25 @@ def test_three_nodes_survive_kills_and_a_database_restart(cluster):
         return True
 
     wait_until(completed, timeout=90, interval=0.5, what="every rotation to complete")
-    for arn in rotated:
+    # The scheduled ones that came due during the chaos ran once each; a second window,
+    # with every node up, once more.
+    wait_until(lambda: all(succeeded(nodes, arn) == 1 for arn in scheduled), timeout=90,
+               interval=0.5, what="the scheduled rotations that came due under chaos")
+    advance_clocks(nodes, 2 * DAY)
+    wait_until(lambda: all(succeeded(nodes, arn) >= 2 for arn in scheduled), timeout=90,
+               interval=0.5, what="the second window's scheduled rotations")
+    time.sleep(1.5)  # a duplicate would show up by now (the scheduler looks every second)
+    for arn in scheduled:
+        assert succeeded(nodes, arn) == 2, arn
+        assert succeeded(nodes, arn, test_only=True) == 1, arn
+        versions = sm.list_secret_version_ids(SecretId=arn, IncludeDeprecated=True)["Versions"]
+        # The initial one, the configuration test's (AWSPENDING while it ran, as in AWS),
+        # and one per rotation: no window made two.
+        assert len(versions) == 4, versions
+        steps = (counts / (arn.rsplit(":", 1)[-1].replace("/", "__") + ".steps")).read_text()
+        created = {l.split()[2] for l in steps.splitlines() if l.startswith("start createSecret")}
+        assert len(created) == 2, steps
+    for arn in rotated + scheduled:
         key = arn.rsplit(":", 1)[-1].replace("/", "__")
         lines = [l.split() for l in (counts / f"{key}.steps").read_text().splitlines()]
         running: dict[str, str] = {}
@@ -354,8 +423,6 @@ def test_three_nodes_survive_kills_and_a_database_restart(cluster):
                 running[pid] = step
             else:
                 running.pop(words[4], None)
-        events = subprocess.run([str(arca_binary()), "events", "--secret", arn],
-                                env=nodes[0].env, capture_output=True, text=True, timeout=60)
-        assert events.returncode == 0, events.stderr
-        names = [json.loads(l).get("name") for l in events.stdout.splitlines() if l.strip()]
-        assert names.count("RotationSucceeded") == 1, (key, names)
+        if arn in rotated:
+            assert succeeded(nodes, arn) == 1, key
+
