@@ -1,20 +1,20 @@
-//! Group commit of secret changes: API writes that arrive while others are in flight share
-//! one transaction, with one statement per table for all of them, instead of a transaction
-//! and seven statements each.
+//! Group commit of secret writes: API writes (new secrets and changes to existing ones)
+//! that arrive while others are in flight share one transaction, with one statement per
+//! table for all of them, instead of a transaction and six or seven statements each.
 //!
 //! Why: on PostgreSQL most of a small write's cost is per statement (protocol, executor
 //! start, plan checks) and per transaction (commit, WAL flush), not per row, so sixteen
 //! concurrent PutSecretValue calls cost little more in one transaction than one does.
-//! A batch is all or nothing: if any change in it does not apply (its revision moved, its
-//! secret is gone, a version to restage is missing, a constraint refuses it), the batch is
-//! rolled back and each change runs again in its own transaction, which gives it exactly
-//! the outcome and error it would have had alone. Background jobs' fenced writes never
+//! A batch is all or nothing: if any write in it does not apply (its revision moved, its
+//! secret is gone, a version to restage is missing, its name is taken, a constraint
+//! refuses it), the batch is rolled back and each write runs again in its own transaction,
+//! which gives it exactly the outcome and error it would have had alone. Background jobs' fenced writes never
 //! join a batch. A change is acknowledged only after the batch's commit.
 //!
 //! Batching needs no waiting: a runner takes one change, then whatever else is already
 //! queued (up to `MAX_BATCH`), so a lone writer's change goes out at once, alone.
 
-use arca_store::{Result, SecretChange, StoreError};
+use arca_store::{Effects, NewVersion, Result, SecretChange, SecretRecord, StoreError};
 use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
@@ -29,8 +29,20 @@ const MAX_BATCH: usize = 32;
 /// Changes waiting for the runner.
 const QUEUE: usize = 1024;
 
+/// A write the batcher commits.
+pub(crate) enum Write {
+    /// A change to an existing secret, under its revision check.
+    Update(SecretChange),
+    /// A new secret with its first versions and the durable work its creation causes.
+    Create {
+        secret: SecretRecord,
+        versions: Vec<NewVersion>,
+        effects: Effects,
+    },
+}
+
 struct Job {
-    change: SecretChange,
+    write: Write,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -50,12 +62,12 @@ impl Batcher {
         Batcher { queue }
     }
 
-    /// Applies `change`, alone or with others, once it is committed.
-    pub(crate) async fn update(&self, change: SecretChange) -> Result<()> {
+    /// Applies `write`, alone or with others; returns once it is committed.
+    pub(crate) async fn write(&self, write: Write) -> Result<()> {
         let (reply, outcome) = oneshot::channel();
         let stopped = || StoreError::Backend("the write batcher has stopped".to_owned());
         self.queue
-            .send(Job { change, reply })
+            .send(Job { write, reply })
             .await
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
@@ -77,10 +89,15 @@ async fn runner(db: Db, mut rx: mpsc::Receiver<Job>) {
 
 /// Commits `jobs` together, or one by one if they cannot all apply, and answers each.
 async fn run(db: &Db, jobs: Vec<Job>) {
-    let changes: Vec<&SecretChange> = jobs.iter().map(|j| &j.change).collect();
-    match together(db, &changes).await {
+    let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
+    match together(db, &writes).await {
         Ok(true) => {
+            let changes: Vec<&SecretChange> = updates(&writes).collect();
             db.after_change(&changes);
+            for (_, _, effects) in creates(&writes) {
+                db.after_write(write::effects_ordered(effects));
+                db.after_create();
+            }
             for j in jobs {
                 let _ = j.reply.send(Ok(()));
             }
@@ -95,7 +112,14 @@ async fn run(db: &Db, jobs: Vec<Job>) {
         ),
     }
     join_all(jobs.into_iter().map(|j| async move {
-        let out = db.update_alone(&j.change).await;
+        let out = match &j.write {
+            Write::Update(change) => db.update_alone(change).await,
+            Write::Create {
+                secret,
+                versions,
+                effects,
+            } => db.create_alone(secret, versions, effects).await,
+        };
         let _ = j.reply.send(out);
     }))
     .await;
@@ -107,10 +131,25 @@ async fn run(db: &Db, jobs: Vec<Job>) {
 /// order; COMMIT. Statements find a secret's row by ARN (not by an id read back first)
 /// so that none waits for another's answer; each runs even if an earlier one did not
 /// apply, and then the whole transaction is rolled back.
-async fn together(db: &Db, cs: &[&SecretChange]) -> WResult<bool> {
-    let stmts = statements(cs)?;
-    let (events, outbox) = (all_of(cs, |c| &c.events), all_of(cs, |c| &c.outbox));
-    let (audit, deliveries) = (all_of(cs, |c| &c.audit), all_of(cs, |c| &c.deliveries));
+async fn together(db: &Db, ws: &[&Write]) -> WResult<bool> {
+    let stmts = statements(ws)?;
+    // The log rows in batch order.
+    let (mut events, mut outbox, mut audit, mut deliveries) = (vec![], vec![], vec![], vec![]);
+    for w in ws {
+        match w {
+            Write::Update(c) => {
+                events.extend(c.events.iter().cloned());
+                outbox.extend(c.outbox.iter().cloned());
+                audit.extend(c.audit.iter().cloned());
+                deliveries.extend(c.deliveries.iter().cloned());
+            }
+            Write::Create { effects: e, .. } => {
+                outbox.extend(e.outbox.iter().cloned());
+                audit.extend(e.audit.iter().cloned());
+                deliveries.extend(e.deliveries.iter().cloned());
+            }
+        }
+    }
     let mut client = db.client().await?;
     let tx = client.transaction().await.map_err(pg("begin"))?;
     // Prepared first (cached per connection after the first batch), so that each
@@ -166,9 +205,26 @@ async fn together(db: &Db, cs: &[&SecretChange]) -> WResult<bool> {
     Ok(true)
 }
 
-/// Every change's items of one kind, in batch order.
-fn all_of<T: Clone>(cs: &[&SecretChange], f: impl Fn(&SecretChange) -> &Vec<T>) -> Vec<T> {
-    cs.iter().flat_map(|c| f(c).iter().cloned()).collect()
+/// The batch's changes to existing secrets, in order.
+fn updates<'a>(ws: &'a [&'a Write]) -> impl Iterator<Item = &'a SecretChange> + 'a {
+    ws.iter().filter_map(|w| match w {
+        Write::Update(c) => Some(c),
+        Write::Create { .. } => None,
+    })
+}
+
+/// The batch's new secrets, in order.
+fn creates<'a>(
+    ws: &'a [&'a Write],
+) -> impl Iterator<Item = (&'a SecretRecord, &'a [NewVersion], &'a Effects)> + 'a {
+    ws.iter().filter_map(|w| match w {
+        Write::Create {
+            secret,
+            versions,
+            effects,
+        } => Some((secret, versions.as_slice(), effects)),
+        Write::Update(_) => None,
+    })
 }
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -203,7 +259,85 @@ fn text_list(items: &[String], what: &'static str) -> WResult<String> {
 /// The batch's statements in the order they must run: the secret rows (which takes their
 /// locks and checks their revisions), tags, then versions (removals before restaging
 /// before insertions, as one change alone does).
-fn statements(cs: &[&SecretChange]) -> WResult<Vec<Stmt>> {
+fn statements(ws: &[&Write]) -> WResult<Vec<Stmt>> {
+    let mut out = Vec::new();
+    let news: Vec<&SecretRecord> = creates(ws).map(|(s, _, _)| s).collect();
+    if !news.is_empty() {
+        out.push(insert_secrets(&news)?);
+    }
+    let cs: Vec<&SecretChange> = updates(ws).collect();
+    if !cs.is_empty() {
+        out.extend(update_secrets(&cs)?);
+    }
+    // Every write's tags and new versions, in batch order.
+    let tags = ws.iter().map(|w| match w {
+        Write::Update(c) => (c.secret.arn.as_str(), c.secret.tags.as_slice()),
+        Write::Create { secret, .. } => (secret.arn.as_str(), secret.tags.as_slice()),
+    });
+    let (mut arn, mut position, mut key, mut value) = (vec![], vec![], vec![], vec![]);
+    for (a, tags) in tags {
+        for (i, (k, v)) in tags.iter().enumerate() {
+            arn.push(a.to_owned());
+            position.push(i as i32);
+            key.push(k.clone());
+            value.push(v.clone());
+        }
+    }
+    if !arn.is_empty() {
+        out.push(Stmt {
+            sql: "INSERT INTO tags (secret_id, position, key, value) \
+                  SELECT s.id, d.position, d.key, d.value \
+                  FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) \
+                  AS d(arn, position, key, value) JOIN secrets s ON s.arn = d.arn",
+            params: vec![boxed(arn), boxed(position), boxed(key), boxed(value)],
+            expect: None,
+            what: "insert tags",
+        });
+    }
+    out.extend(version_statements(ws, &cs)?);
+    Ok(out)
+}
+
+/// The new secrets' rows, with their change notices (revision 1).
+fn insert_secrets(news: &[&SecretRecord]) -> WResult<Stmt> {
+    fn of<T: ToSql + Sync + Send + 'static>(
+        news: &[&SecretRecord],
+        f: impl Fn(&SecretRecord) -> T,
+    ) -> Param {
+        boxed(news.iter().map(|s| f(s)).collect::<Vec<T>>())
+    }
+    let extra = news
+        .iter()
+        .map(|s| write::json(&s.extra, "encode extra"))
+        .collect::<WResult<Vec<String>>>()?;
+    Ok(Stmt {
+        sql: INSERT_SECRETS,
+        params: vec![
+            of(news, |s| s.region.clone()),
+            of(news, |s| s.arn.clone()),
+            of(news, |s| s.name.clone()),
+            of(news, |s| s.description.clone()),
+            of(news, |s| s.kms_key_id.clone()),
+            of(news, |s| s.secret_type.clone()),
+            of(news, |s| s.owning_service.clone()),
+            of(news, |s| s.primary_region.clone()),
+            of(news, |s| s.created_at),
+            of(news, |s| s.last_changed_at),
+            of(news, |s| s.last_accessed_day),
+            of(news, |s| s.deleted_at),
+            of(news, |s| s.purge_at),
+            boxed(extra),
+            of(news, |s| s.rotation_due_at),
+        ],
+        // A name taken fails the statement (unique constraint), which fails the batch.
+        expect: Some(news.len() as u64),
+        what: "insert secrets",
+    })
+}
+
+/// The changed secrets' rows under their revision checks, then the removal of their tags
+/// (the tag insert that follows writes every batch member's tags).
+fn update_secrets(cs: &[&SecretChange]) -> WResult<Vec<Stmt>> {
     let extra = cs
         .iter()
         .map(|c| write::json(&c.secret.extra, "encode extra"))
@@ -239,26 +373,12 @@ fn statements(cs: &[&SecretChange]) -> WResult<Vec<Stmt>> {
         expect: None,
         what: "delete tags",
     });
-    let (mut arn, mut position, mut key, mut value) = (vec![], vec![], vec![], vec![]);
-    for c in cs {
-        for (i, (k, v)) in c.secret.tags.iter().enumerate() {
-            arn.push(c.secret.arn.clone());
-            position.push(i as i32);
-            key.push(k.clone());
-            value.push(v.clone());
-        }
-    }
-    if !arn.is_empty() {
-        out.push(Stmt {
-            sql: "INSERT INTO tags (secret_id, position, key, value) \
-                  SELECT s.id, d.position, d.key, d.value \
-                  FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) \
-                  AS d(arn, position, key, value) JOIN secrets s ON s.arn = d.arn",
-            params: vec![boxed(arn), boxed(position), boxed(key), boxed(value)],
-            expect: None,
-            what: "insert tags",
-        });
-    }
+    Ok(out)
+}
+
+/// Version removals and label moves of the changes, then every write's new versions.
+fn version_statements(ws: &[&Write], cs: &[&SecretChange]) -> WResult<Vec<Stmt>> {
+    let mut out = Vec::new();
     let (mut arn, mut version) = (vec![], vec![]);
     for c in cs {
         for v in &c.removed_versions {
@@ -297,9 +417,17 @@ fn statements(cs: &[&SecretChange]) -> WResult<Vec<Stmt>> {
             what: "restage versions",
         });
     }
-    let new: Vec<(&str, &arca_store::NewVersion)> = cs
+    let new: Vec<(&str, &NewVersion)> = ws
         .iter()
-        .flat_map(|c| c.new_versions.iter().map(|nv| (c.secret.arn.as_str(), nv)))
+        .flat_map(|w| {
+            let (arn, versions) = match w {
+                Write::Update(c) => (c.secret.arn.as_str(), c.new_versions.as_slice()),
+                Write::Create {
+                    secret, versions, ..
+                } => (secret.arn.as_str(), versions.as_slice()),
+            };
+            versions.iter().map(move |nv| (arn, nv))
+        })
         .collect();
     if !new.is_empty() {
         let list = |f: fn(&arca_store::VersionRecord) -> &Vec<String>, what| {
@@ -350,6 +478,22 @@ fn statements(cs: &[&SecretChange]) -> WResult<Vec<Stmt>> {
     }
     Ok(out)
 }
+
+/// New secret rows in batch order, with their change notices (queued for the commit); one
+/// row back per row inserted.
+const INSERT_SECRETS: &str = "WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], \
+     $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], \
+     $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[]) \
+     WITH ORDINALITY AS d(region, arn, name, description, kms_key_id, secret_type, \
+     owning_service, primary_region, created_at, last_changed_at, last_accessed_day, \
+     deleted_at, purge_at, extra, rotation_due_at, n)), \
+     i AS (INSERT INTO secrets (region, arn, name, description, kms_key_id, secret_type, \
+     owning_service, primary_region, created_at, last_changed_at, last_accessed_day, \
+     deleted_at, purge_at, extra, rotation_due_at, revision) \
+     SELECT region, arn, name, description, kms_key_id, secret_type, owning_service, \
+     primary_region, created_at, last_changed_at, last_accessed_day, deleted_at, purge_at, \
+     extra::json, rotation_due_at, 1 FROM d ORDER BY n RETURNING arn) \
+     SELECT arca_notify('s 1 ' || arn) FROM i";
 
 /// Every secret row under its revision check, with its change notice (queued for the
 /// commit); one row back per row updated.

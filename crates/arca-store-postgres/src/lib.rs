@@ -56,8 +56,6 @@ const ANALYZE_EVERY: u64 = 100_000;
 pub struct PostgresStore {
     db: Db,
     batcher: batch::Batcher,
-    /// Secrets created by this node, for `ANALYZE_EVERY`.
-    created: std::sync::atomic::AtomicU64,
     /// For the change feed's own connection.
     dialer: connect::Dialer,
     /// The change feed's listeners, stopped with the store.
@@ -141,10 +139,10 @@ impl PostgresStore {
             pool,
             target: target.into(),
             sequencer,
+            created: Default::default(),
         };
         Ok(PostgresStore {
             batcher: batch::Batcher::start(db.clone()),
-            created: Default::default(),
             db,
             dialer,
             feeds: Default::default(),
@@ -168,31 +166,6 @@ impl PostgresStore {
     fn after_write(&self, ordered: bool) {
         self.db.after_write(ordered);
     }
-
-    /// Counts a created secret; every `ANALYZE_EVERY`th starts an `ANALYZE` of the secret
-    /// tables in the background (it samples, so it takes well under a second at 1M).
-    fn after_create(&self) {
-        let n = self
-            .created
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        if !n.is_multiple_of(ANALYZE_EVERY) {
-            return;
-        }
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            let analyzed = match db.client().await {
-                Ok(c) => c
-                    .batch_execute("ANALYZE secrets, versions, tags")
-                    .await
-                    .map_err(|e| StoreError::Backend(error::describe(&e))),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = analyzed {
-                tracing::warn!(error = %e, "refreshing the planner's statistics failed");
-            }
-        });
-    }
 }
 
 /// What a write needs: the pool, the database's name for errors, and the sequencer to
@@ -202,6 +175,8 @@ pub(crate) struct Db {
     pool: Pool,
     target: Arc<str>,
     sequencer: Arc<Sequencer>,
+    /// Secrets created by this node, for `ANALYZE_EVERY`.
+    created: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -215,9 +190,49 @@ impl Db {
         }
     }
 
+    /// Counts a created secret; every `ANALYZE_EVERY`th starts an `ANALYZE` of the secret
+    /// tables in the background (it samples, so it takes well under a second at 1M).
+    fn after_create(&self) {
+        let n = self
+            .created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if !n.is_multiple_of(ANALYZE_EVERY) {
+            return;
+        }
+        let db = self.clone();
+        tokio::spawn(async move {
+            let analyzed = match db.client().await {
+                Ok(c) => c
+                    .batch_execute("ANALYZE secrets, versions, tags")
+                    .await
+                    .map_err(|e| StoreError::Backend(error::describe(&e))),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = analyzed {
+                tracing::warn!(error = %e, "refreshing the planner's statistics failed");
+            }
+        });
+    }
+
     /// After committed changes: wake the sequencer if they left log rows.
     fn after_change(&self, changes: &[&SecretChange]) {
         self.after_write(changes.iter().any(|c| write::change_ordered(c)));
+    }
+
+    /// A new secret in a transaction of its own.
+    async fn create_alone(
+        &self,
+        secret: &SecretRecord,
+        versions: &[NewVersion],
+        effects: &Effects,
+    ) -> Result<()> {
+        in_tx!(self, |tx| write::create_secret(
+            &tx, secret, versions, effects
+        ))?;
+        self.after_write(write::effects_ordered(effects));
+        self.after_create();
+        Ok(())
     }
 
     /// `change` in a transaction of its own.
@@ -252,12 +267,17 @@ impl Store for PostgresStore {
         versions: &[NewVersion],
         effects: &Effects,
     ) -> Result<()> {
-        in_tx!(self, |tx| write::create_secret(
-            &tx, secret, versions, effects
-        ))?;
-        self.after_write(write::effects_ordered(effects));
-        self.after_create();
-        Ok(())
+        // A fenced write must be checked against its lease in its own transaction.
+        if effects.fence.is_some() {
+            return self.db.create_alone(secret, versions, effects).await;
+        }
+        self.batcher
+            .write(batch::Write::Create {
+                secret: secret.clone(),
+                versions: versions.to_vec(),
+                effects: effects.clone(),
+            })
+            .await
     }
 
     async fn update_secret(&self, change: &SecretChange) -> Result<()> {
@@ -265,7 +285,9 @@ impl Store for PostgresStore {
         if change.fence.is_some() {
             return self.db.update_alone(change).await;
         }
-        self.batcher.update(change.clone()).await
+        self.batcher
+            .write(batch::Write::Update(change.clone()))
+            .await
     }
 
     async fn delete_secret(&self, region: &str, arn: &str, effects: &Effects) -> Result<()> {

@@ -43,6 +43,7 @@ macro_rules! store_conformance_tests {
             update_versions_add_restage_remove_atomically,
             update_restaging_unknown_version_applies_nothing,
             concurrent_writes_to_many_secrets_each_apply_or_fail_alone,
+            concurrent_creates_each_land_whole_or_fail_alone,
             tags_keep_order_and_are_replaced,
             sealed_value_round_trip,
             find_with_current_is_find_plus_the_current_value,
@@ -1023,6 +1024,76 @@ pub async fn concurrent_writes_to_many_secrets_each_apply_or_fail_alone<S: Store
         .collect();
     audited.sort();
     assert_eq!(audited, applied);
+}
+
+/// Many creates at once (a backend may commit them together): each lands whole, with its
+/// tags, version, value and audit record; one whose name is taken fails with NameTaken and
+/// leaves nothing, without taking the others down with it.
+pub async fn concurrent_creates_each_land_whole_or_fail_alone<S: Store>(store: &S) {
+    const N: usize = 20;
+    let taken = secret(R1, "born-taken", T0);
+    create(store, &taken, None).await;
+    let mut news: Vec<SecretRecord> = (0..N)
+        .map(|i| {
+            let mut s = secret(R1, &format!("born-{i:02}"), T0 + i as Millis);
+            s.tags = vec![("i".into(), i.to_string()), ("b".into(), "x".into())];
+            s
+        })
+        .collect();
+    // Same name as `taken`, another ARN.
+    let mut dup = secret(R1, "born-taken", T0);
+    dup.arn = arn(R1, "born-taken").replace("-AbCdEf", "-XyZxYz");
+    news.push(dup);
+    let versions: Vec<NewVersion> = (0..=N)
+        .map(|i| version(&format!("first-{i}"), &["AWSCURRENT"], T0))
+        .collect();
+    let effects: Vec<Effects> = news
+        .iter()
+        .map(|s| Effects {
+            audit: vec![audit_entry("CreateSecret", Some(&s.arn), s.created_at)],
+            ..Effects::default()
+        })
+        .collect();
+    let create = |i: usize| {
+        store.create_secret_with(&news[i], std::slice::from_ref(&versions[i]), &effects[i])
+    };
+    // First creates that all land, then a mix with the taken name.
+    let mut outcomes = futures_util::future::join_all((0..N - 4).map(create)).await;
+    outcomes.extend(futures_util::future::join_all((N - 4..=N).map(create)).await);
+    for (i, out) in outcomes.iter().enumerate().take(N) {
+        assert!(out.is_ok(), "{i}: {out:?}");
+        let got = by_arn(store, &news[i]).await;
+        assert_eq!(got.tags, news[i].tags, "{i}");
+        assert_eq!(got.revision, 1);
+        assert_eq!(got.versions, vec![versions[i].version.clone()], "{i}");
+        assert_eq!(
+            store
+                .get_sealed_value(&news[i].arn, &versions[i].version.version_id)
+                .await
+                .expect("get"),
+            Some(versions[i].sealed.clone())
+        );
+    }
+    assert!(
+        matches!(outcomes[N], Err(StoreError::NameTaken)),
+        "{:?}",
+        outcomes[N]
+    );
+    assert!(store
+        .find_by_arn(R1, &news[N].arn)
+        .await
+        .expect("find")
+        .is_none());
+    let mut audited: Vec<String> = all_audit(store)
+        .await
+        .into_iter()
+        .filter(|r| r.entry.event_name == "CreateSecret")
+        .filter_map(|r| r.entry.resource)
+        .collect();
+    audited.sort();
+    let mut expected: Vec<String> = news[..N].iter().map(|s| s.arn.clone()).collect();
+    expected.sort();
+    assert_eq!(audited, expected);
 }
 
 pub async fn tags_keep_order_and_are_replaced<S: Store>(store: &S) {
