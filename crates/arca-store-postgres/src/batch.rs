@@ -15,7 +15,7 @@
 //! queued (up to `MAX_BATCH`), so a lone writer's change goes out at once, alone.
 
 use arca_store::{Effects, NewVersion, Result, SecretChange, SecretRecord, StoreError};
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
@@ -91,7 +91,7 @@ async fn runner(db: Db, mut rx: mpsc::Receiver<Job>) {
 async fn run(db: &Db, jobs: Vec<Job>) {
     let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
     match together(db, &writes).await {
-        Ok(true) => {
+        Outcome::Committed => {
             let changes: Vec<&SecretChange> = updates(&writes).collect();
             db.after_change(&changes);
             for (_, _, effects) in creates(&writes) {
@@ -103,10 +103,20 @@ async fn run(db: &Db, jobs: Vec<Job>) {
             }
             return;
         }
-        Ok(false) => {}
+        // The COMMIT itself failed: whether it took effect is unknown (a connection lost
+        // after the commit), so replaying the writes could apply them twice or refuse
+        // ones that did commit. Each caller gets the error, as a lone write would.
+        Outcome::CommitFailed(e) => {
+            let e = e.into_store().to_string();
+            for j in jobs {
+                let _ = j.reply.send(Err(StoreError::Backend(e.clone())));
+            }
+            return;
+        }
+        Outcome::RolledBack(None) => {}
         // A failure of the batch as such (the connection, a constraint that one of the
-        // changes breaks): each change alone says which, if any, is refused.
-        Err(e) => tracing::debug!(
+        // writes breaks): each write alone says which, if any, is refused.
+        Outcome::RolledBack(Some(e)) => tracing::debug!(
             error = %e.into_store(),
             "a batch of writes failed; retrying them one by one"
         ),
@@ -125,14 +135,27 @@ async fn run(db: &Db, jobs: Vec<Job>) {
     .await;
 }
 
-/// One transaction for all of `cs`: Ok(false), rolled back, if any of them does not apply.
+/// How a batch ended.
+enum Outcome {
+    Committed,
+    /// Rolled back before its commit: a write did not apply (`None`) or a statement failed.
+    RolledBack(Option<Fail>),
+    /// The commit was sent and failed: nothing is known of its effect.
+    CommitFailed(Fail),
+}
+
+/// One transaction for all of `ws`.
 ///
-/// Three round trips whatever the batch holds: BEGIN; every statement, pipelined in
-/// order; COMMIT. Statements find a secret's row by ARN (not by an id read back first)
-/// so that none waits for another's answer; each runs even if an earlier one did not
-/// apply, and then the whole transaction is rolled back.
-async fn together(db: &Db, ws: &[&Write]) -> WResult<bool> {
-    let stmts = statements(ws)?;
+/// Two round trips whatever the batch holds: BEGIN with every statement, pipelined in
+/// order; then COMMIT or ROLLBACK. Statements find a secret's row by ARN (not by an id
+/// read back first) so that none waits for another's answer; each runs even if an earlier
+/// one did not apply, and then the whole transaction is rolled back. The connection is
+/// never handed back inside the transaction: every path after BEGIN ends it.
+async fn together(db: &Db, ws: &[&Write]) -> Outcome {
+    let stmts = match statements(ws) {
+        Ok(s) => s,
+        Err(f) => return Outcome::RolledBack(Some(f)),
+    };
     // The log rows in batch order.
     let (mut events, mut outbox, mut audit, mut deliveries) = (vec![], vec![], vec![], vec![]);
     for w in ws {
@@ -150,16 +173,22 @@ async fn together(db: &Db, ws: &[&Write]) -> WResult<bool> {
             }
         }
     }
-    let mut client = db.client().await?;
-    let tx = client.transaction().await.map_err(pg("begin"))?;
+    let client = match db.client().await {
+        Ok(c) => c,
+        Err(e) => return Outcome::RolledBack(Some(Fail::Store(e))),
+    };
     // Prepared first (cached per connection after the first batch), so that each
-    // statement below is sent when first polled, in this order.
-    let prepared = join_all(stmts.iter().map(|s| tx.prepare_cached(s.sql))).await;
-    let prepared = prepared
+    // statement below is sent when first polled, in this order, right after BEGIN.
+    let prepared = join_all(stmts.iter().map(|s| client.prepare_cached(s.sql))).await;
+    let prepared = match prepared
         .into_iter()
         .zip(&stmts)
         .map(|(p, s)| p.map_err(pg(s.what)))
-        .collect::<WResult<Vec<_>>>()?;
+        .collect::<WResult<Vec<_>>>()
+    {
+        Ok(p) => p,
+        Err(f) => return Outcome::RolledBack(Some(f)),
+    };
     let params: Vec<Vec<&(dyn ToSql + Sync)>> = stmts
         .iter()
         .map(|s| {
@@ -169,27 +198,25 @@ async fn together(db: &Db, ws: &[&Write]) -> WResult<bool> {
                 .collect()
         })
         .collect();
+    // The statements' shapes never change, and PostgreSQL's default would plan each one
+    // again for every batch (its custom plans look cheaper for arrays of unknown length).
+    let begin = client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan");
     let runs = join_all(
         prepared
             .iter()
             .zip(&params)
-            .map(|(stmt, params)| tx.execute(stmt, params)),
+            .map(|(stmt, params)| client.execute(stmt, params)),
     );
     // The logs depend on nothing above and nothing depends on them.
     let logs = async {
-        write::append_events(&tx, &events).await?;
-        write::append_outbox(&tx, &outbox).await?;
-        write::append_audit(&tx, &audit).await?;
-        write::append_deliveries(&tx, &deliveries).await
+        write::append_events(&client, &events).await?;
+        write::append_outbox(&client, &outbox).await?;
+        write::append_audit(&client, &audit).await?;
+        write::append_deliveries(&client, &deliveries).await
     };
-    // The statements' shapes never change, and PostgreSQL's default would plan each one
-    // again for every batch (its custom plans look cheaper for arrays of unknown length).
-    let generic = tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan");
-    let (generic, (runs, logs)) =
-        futures_util::future::join(generic, futures_util::future::join(runs, logs)).await;
-    generic.map_err(pg("choose generic plans"))?;
+    let (begun, (runs, logs)) = join(begin, join(runs, logs)).await;
     let mut applies = true;
-    let mut results = Vec::with_capacity(runs.len() + 1);
+    let mut results = vec![begun.map_err(pg("begin"))];
     for (r, s) in runs.into_iter().zip(&stmts) {
         match r {
             Ok(n) => applies &= s.expect.is_none_or(|e| e == n),
@@ -197,12 +224,18 @@ async fn together(db: &Db, ws: &[&Write]) -> WResult<bool> {
         }
     }
     results.push(logs.map(|_| ()));
-    write::first_cause(results)?;
-    if !applies {
-        return Ok(false);
+    let failed = write::first_cause(results).err();
+    if failed.is_none() && applies {
+        return match client.batch_execute("COMMIT").await {
+            Ok(()) => Outcome::Committed,
+            Err(e) => Outcome::CommitFailed(Fail::Pg("commit", e)),
+        };
     }
-    tx.commit().await.map_err(pg("commit"))?;
-    Ok(true)
+    if client.batch_execute("ROLLBACK").await.is_err() {
+        // Not known to be outside the transaction: never reuse this connection.
+        drop(deadpool_postgres::Object::take(client));
+    }
+    Outcome::RolledBack(failed)
 }
 
 /// The batch's changes to existing secrets, in order.

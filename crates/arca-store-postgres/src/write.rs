@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use arca_types::time::Millis;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use crate::changes::notify;
@@ -99,7 +99,7 @@ pub(crate) fn json(v: &impl serde::Serialize, what: &'static str) -> WResult<Str
 }
 
 async fn exec(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
     what: &'static str,
@@ -109,7 +109,7 @@ async fn exec(
 }
 
 async fn rows(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
     what: &'static str,
@@ -469,7 +469,7 @@ pub(crate) async fn touch_accessed(tx: &Transaction<'_>, touches: &[AccessTouch]
 // ----- ordered logs (numbered later by the sequencer) -----
 
 pub(crate) async fn append_events(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     events: &[EventRecord],
 ) -> WResult<Vec<i64>> {
     let mut row_ids = Vec::with_capacity(events.len());
@@ -496,7 +496,7 @@ pub(crate) async fn append_events(
     Ok(row_ids)
 }
 
-pub(crate) async fn append_outbox(tx: &Transaction<'_>, entries: &[OutboxEntry]) -> WResult<()> {
+pub(crate) async fn append_outbox(tx: &impl GenericClient, entries: &[OutboxEntry]) -> WResult<()> {
     for e in entries {
         exec(
             tx,
@@ -529,7 +529,7 @@ fn col<'a, R, T>(rows: &'a [R], f: impl Fn(&'a R) -> T) -> Vec<T> {
 }
 
 /// Inserts audit records unchained; the sequencer numbers and chains them in order.
-pub(crate) async fn append_audit(tx: &Transaction<'_>, entries: &[AuditEntry]) -> WResult<()> {
+pub(crate) async fn append_audit(tx: &impl GenericClient, entries: &[AuditEntry]) -> WResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -579,7 +579,7 @@ pub(crate) async fn append_audit(tx: &Transaction<'_>, entries: &[AuditEntry]) -
     Ok(())
 }
 
-pub(crate) async fn append_deliveries(tx: &Transaction<'_>, ds: &[NewDelivery]) -> WResult<()> {
+pub(crate) async fn append_deliveries(tx: &impl GenericClient, ds: &[NewDelivery]) -> WResult<()> {
     if ds.is_empty() {
         return Ok(());
     }
