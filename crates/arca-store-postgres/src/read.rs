@@ -690,16 +690,26 @@ pub(crate) async fn encryption_keys(c: &Client) -> Result<Vec<EncryptionKeyRecor
 
 // ----- listing -----
 
-/// The sort column for each order (`last_accessed_key` is `last_accessed_day` with NULL
-/// as the smallest value, see the schema).
-fn sort_column(sort: SortBy) -> &'static str {
+/// The sort column and its ARN tiebreak for each order (`last_accessed_key` is
+/// `last_accessed_day` with NULL as the smallest value; the LastChangedDate order lives in
+/// `secret_changed`, joined as `o`: see the schema).
+fn sort_columns(sort: SortBy) -> (&'static str, &'static str) {
     match sort {
-        SortBy::Name => "s.name",
-        SortBy::CreatedDate => "s.created_at",
-        SortBy::LastChangedDate => "s.last_changed_at",
-        SortBy::LastAccessedDate => "s.last_accessed_key",
+        SortBy::Name => ("s.name", "s.arn"),
+        SortBy::CreatedDate => ("s.created_at", "s.arn"),
+        SortBy::LastChangedDate => ("o.last_changed_at", "o.arn"),
+        SortBy::LastAccessedDate => ("s.last_accessed_key", "s.arn"),
     }
 }
+
+/// The LastChangedDate order's candidates: the narrow table's index, then the rows.
+static SECRET_LISTED_BY_CHANGED: LazyLock<String> = LazyLock::new(|| {
+    SECRET_LISTED.replacen(
+        " FROM secrets s",
+        " FROM secret_changed o JOIN secrets s ON s.id = o.secret_id",
+        1,
+    )
+});
 
 #[derive(Clone)]
 enum SortValue {
@@ -815,13 +825,16 @@ fn candidate_sql(
     name_filter: Option<&[NameRange]>,
     batch: usize,
 ) -> (String, Vec<Param>) {
-    let col = sort_column(q.sort_by);
+    let (col, tie) = sort_columns(q.sort_by);
     let (cmp, dir) = if q.descending {
         ("<", "DESC")
     } else {
         (">", "ASC")
     };
-    let mut sql = format!("{} WHERE s.region = $1", *SECRET_LISTED);
+    let mut sql = match q.sort_by {
+        SortBy::LastChangedDate => format!("{} WHERE o.region = $1", *SECRET_LISTED_BY_CHANGED),
+        _ => format!("{} WHERE s.region = $1", *SECRET_LISTED),
+    };
     let mut args: Vec<Param> = vec![Box::new(region.to_owned())];
     if !q.include_planned_deletion {
         sql.push_str(" AND s.deleted_at IS NULL");
@@ -842,7 +855,7 @@ fn candidate_sql(
         args.push(v.param());
         let n = args.len();
         args.push(Box::new(arn.clone()));
-        sql.push_str(&format!(" AND ({col}, s.arn) {cmp} (${n}, ${})", n + 1));
+        sql.push_str(&format!(" AND ({col}, {tie}) {cmp} (${n}, ${})", n + 1));
     }
     if let Some(seg) = segment {
         sql.push_str(" AND ");
@@ -862,7 +875,7 @@ fn candidate_sql(
     }
     args.push(Box::new(limit(batch)));
     sql.push_str(&format!(
-        " ORDER BY {col} {dir}, s.arn {dir} LIMIT ${}",
+        " ORDER BY {col} {dir}, {tie} {dir} LIMIT ${}",
         args.len()
     ));
     (sql, args)

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/002_leases_and_changes.sql")),
     (3, include_str!("../migrations/003_notify_plpgsql.sql")),
     (4, include_str!("../migrations/004_hot_label_moves.sql")),
+    (5, include_str!("../migrations/005_changed_order_apart.sql")),
 ];
 
 /// The newest schema this build knows.
