@@ -87,7 +87,7 @@ class Node:
         self.proc: subprocess.Popen | None = None
         self.log: list[str] = []
         self.lock = threading.Lock()
-        # Seconds every node's service clock is ahead; a node that starts catches up.
+        # Seconds every node's service clock is ahead; a node starts that far ahead.
         self.clock_offset = 0
 
     def start(self, timeout: float = 60.0) -> None:
@@ -95,10 +95,13 @@ class Node:
         deadline = time.monotonic() + timeout
         while True:
             self.log = []
+            # A restarted node starts on the others' time: were it behind them even for a
+            # moment, it would find the attempts they lease expired, by its own clock.
+            env = dict(self.env, ARCA_DEV_CLOCK_OFFSET_SECS=str(self.clock_offset))
             proc = subprocess.Popen(
                 [str(arca_binary()), "server", "--dev", "--config", str(self.config),
                  "--listen", f"127.0.0.1:{self.port}"],
-                env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT)
             lines: "queue.Queue[str | None]" = queue.Queue()
             threading.Thread(target=_drain, args=(proc.stdout, self.log, lines), daemon=True).start()
@@ -112,8 +115,6 @@ class Node:
                 if LISTEN_RE.search(line):
                     with self.lock:
                         self.proc = proc
-                    if self.clock_offset:
-                        self.post_advance(self.clock_offset)
                     return
             proc.kill()
             proc.wait(timeout=10)
@@ -143,7 +144,7 @@ _clients_lock = threading.Lock()
 
 
 def advance_clocks(nodes: list[Node], seconds: int) -> None:
-    """Moves every node's service clock forward; a node down now catches up as it starts."""
+    """Moves every node's service clock forward; a node down now starts that far ahead."""
     for n in nodes:
         n.clock_offset += seconds
         if n.up():

@@ -1016,14 +1016,7 @@ pub async fn concurrent_writes_to_many_secrets_each_apply_or_fail_alone<S: Store
         .collect();
     with_events.sort();
     assert_eq!(with_events, applied);
-    let mut audited: Vec<String> = all_audit(store)
-        .await
-        .into_iter()
-        .filter(|r| r.entry.event_name == "PutSecretValue")
-        .filter_map(|r| r.entry.resource)
-        .collect();
-    audited.sort();
-    assert_eq!(audited, applied);
+    assert_eq!(audited(store, "PutSecretValue").await, applied);
 }
 
 /// Many creates at once (a backend may commit them together): each lands whole, with its
@@ -1084,16 +1077,9 @@ pub async fn concurrent_creates_each_land_whole_or_fail_alone<S: Store>(store: &
         .await
         .expect("find")
         .is_none());
-    let mut audited: Vec<String> = all_audit(store)
-        .await
-        .into_iter()
-        .filter(|r| r.entry.event_name == "CreateSecret")
-        .filter_map(|r| r.entry.resource)
-        .collect();
-    audited.sort();
     let mut expected: Vec<String> = news[..N].iter().map(|s| s.arn.clone()).collect();
     expected.sort();
-    assert_eq!(audited, expected);
+    assert_eq!(audited(store, "CreateSecret").await, expected);
 }
 
 pub async fn tags_keep_order_and_are_replaced<S: Store>(store: &S) {
@@ -2259,6 +2245,18 @@ fn audit_entry(name: &str, resource: Option<&str>, time: Millis) -> AuditEntry {
         batch: 0,
         detail: format!("{{\"requestID\":\"{time}\"}}"),
     }
+}
+
+/// The resources of every audit record of `event_name`, sorted.
+async fn audited<S: Store>(store: &S, event_name: &str) -> Vec<String> {
+    let mut out: Vec<String> = all_audit(store)
+        .await
+        .into_iter()
+        .filter(|r| r.entry.event_name == event_name)
+        .filter_map(|r| r.entry.resource)
+        .collect();
+    out.sort();
+    out
 }
 
 async fn all_audit<S: Store>(store: &S) -> Vec<AuditRecord> {

@@ -1154,6 +1154,12 @@ async fn server(
 
     let offset_clock = OffsetClock::new();
     let clock: Arc<dyn Clock> = if dev {
+        // A dev node can start with its clock already moved (what advance-clock does): a
+        // test that restarts one of several dev nodes on one database brings it back on
+        // the others' time, or for a moment it would judge their leases by its own.
+        if let Some(secs) = dev_clock_offset_secs()? {
+            offset_clock.advance(secs.saturating_mul(1000));
+        }
         Arc::new(offset_clock.clone())
     } else {
         Arc::new(SystemClock)
@@ -1472,5 +1478,23 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// `ARCA_DEV_CLOCK_OFFSET_SECS`: with `--dev`, seconds the service clock starts ahead.
+fn dev_clock_offset_secs() -> anyhow::Result<Option<i64>> {
+    match std::env::var("ARCA_DEV_CLOCK_OFFSET_SECS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|s| *s >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "ARCA_DEV_CLOCK_OFFSET_SECS must be a whole number of seconds, 0 or more"
+                )
+            }),
+        _ => Ok(None),
     }
 }
