@@ -546,7 +546,14 @@ fn main() -> Result<()> {
                 if a.postgres {
                     env.database = Some(systems::postgres_schema("arca_scale")?);
                 }
-                scale::run(&env, &a).await
+                let ran = scale::run(&env, &a).await;
+                // A million secrets take gigabytes; keep them only when asked to.
+                if a.postgres && !a.common.keep {
+                    if let Err(e) = systems::drop_postgres_schema("arca_scale") {
+                        eprintln!("arca-bench: {e:#}");
+                    }
+                }
+                ran
             }
             Some(Cmd::Replication(a)) => {
                 let env = make_env(&a.common)?;

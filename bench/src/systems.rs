@@ -337,6 +337,36 @@ pub fn postgres_schema(schema: &str) -> Result<String> {
     Ok(format!("{url}{sep}options=-csearch_path%3D{schema}"))
 }
 
+/// The on-disk size of the tables (with their indexes and TOAST) of the schema that the
+/// sessions of `url` use; None if psql cannot tell.
+pub fn postgres_schema_bytes(url: &str) -> Option<u64> {
+    let out = Command::new("psql")
+        .args([url, "-At", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')",
+        )
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Drops a schema made by `postgres_schema`.
+pub fn drop_postgres_schema(schema: &str) -> Result<()> {
+    let url = std::env::var("ARCA_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
+    run_quiet(
+        Command::new("psql")
+            .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")),
+    )
+    .context("dropping the benchmark schema")
+}
+
 /// Creates a root key in `data_dir` (a fresh directory).
 pub fn arca_init(env: &Env, data_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(data_dir)?;
