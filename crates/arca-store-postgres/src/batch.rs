@@ -92,12 +92,12 @@ async fn run(db: &Db, jobs: Vec<Job>) {
     let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
     match together(db, &writes).await {
         Outcome::Committed => {
-            let changes: Vec<&SecretChange> = updates(&writes).collect();
-            db.after_change(&changes);
-            for (_, _, effects) in creates(&writes) {
-                db.after_write(write::effects_ordered(effects));
-                db.after_create();
-            }
+            // One wake of the sequencer for the batch, if it left any log rows.
+            db.after_write(
+                updates(&writes).any(write::change_ordered)
+                    || creates(&writes).any(|(_, _, e)| write::effects_ordered(e)),
+            );
+            creates(&writes).for_each(|_| db.after_create());
             for j in jobs {
                 let _ = j.reply.send(Ok(()));
             }
@@ -275,12 +275,9 @@ fn boxed<T: ToSql + Sync + Send + 'static>(v: T) -> Param {
     Box::new(v)
 }
 
-/// Owned column values of `cs`.
-fn column<T: ToSql + Sync + Send + 'static>(
-    cs: &[&SecretChange],
-    f: impl Fn(&SecretChange) -> T,
-) -> Param {
-    boxed(cs.iter().map(|c| f(c)).collect::<Vec<T>>())
+/// One column of the batch's rows, owned, as an array parameter.
+fn column<R, T: ToSql + Sync + Send + 'static>(rows: &[R], f: impl Fn(&R) -> T) -> Param {
+    boxed(rows.iter().map(f).collect::<Vec<T>>())
 }
 
 /// Stage lists (and key id lists) travel as JSON arrays, one text per row: PostgreSQL
@@ -333,12 +330,6 @@ fn statements(ws: &[&Write]) -> WResult<Vec<Stmt>> {
 
 /// The new secrets' rows, with their change notices (revision 1).
 fn insert_secrets(news: &[&SecretRecord]) -> WResult<Stmt> {
-    fn of<T: ToSql + Sync + Send + 'static>(
-        news: &[&SecretRecord],
-        f: impl Fn(&SecretRecord) -> T,
-    ) -> Param {
-        boxed(news.iter().map(|s| f(s)).collect::<Vec<T>>())
-    }
     let extra = news
         .iter()
         .map(|s| write::json(&s.extra, "encode extra"))
@@ -346,21 +337,21 @@ fn insert_secrets(news: &[&SecretRecord]) -> WResult<Stmt> {
     Ok(Stmt {
         sql: INSERT_SECRETS,
         params: vec![
-            of(news, |s| s.region.clone()),
-            of(news, |s| s.arn.clone()),
-            of(news, |s| s.name.clone()),
-            of(news, |s| s.description.clone()),
-            of(news, |s| s.kms_key_id.clone()),
-            of(news, |s| s.secret_type.clone()),
-            of(news, |s| s.owning_service.clone()),
-            of(news, |s| s.primary_region.clone()),
-            of(news, |s| s.created_at),
-            of(news, |s| s.last_changed_at),
-            of(news, |s| s.last_accessed_day),
-            of(news, |s| s.deleted_at),
-            of(news, |s| s.purge_at),
+            column(news, |s| s.region.clone()),
+            column(news, |s| s.arn.clone()),
+            column(news, |s| s.name.clone()),
+            column(news, |s| s.description.clone()),
+            column(news, |s| s.kms_key_id.clone()),
+            column(news, |s| s.secret_type.clone()),
+            column(news, |s| s.owning_service.clone()),
+            column(news, |s| s.primary_region.clone()),
+            column(news, |s| s.created_at),
+            column(news, |s| s.last_changed_at),
+            column(news, |s| s.last_accessed_day),
+            column(news, |s| s.deleted_at),
+            column(news, |s| s.purge_at),
             boxed(extra),
-            of(news, |s| s.rotation_due_at),
+            column(news, |s| s.rotation_due_at),
         ],
         // A name taken fails the statement (unique constraint), which fails the batch.
         expect: Some(news.len() as u64),
@@ -471,39 +462,15 @@ fn version_statements(ws: &[&Write], cs: &[&SecretChange]) -> WResult<Vec<Stmt>>
         out.push(Stmt {
             sql: INSERT_VERSIONS,
             params: vec![
-                boxed(new.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>()),
-                boxed(
-                    new.iter()
-                        .map(|(_, nv)| nv.version.version_id.clone())
-                        .collect::<Vec<_>>(),
-                ),
+                column(&new, |(a, _)| a.to_string()),
+                column(&new, |(_, nv)| nv.version.version_id.clone()),
                 boxed(list(|v| &v.stages, "encode stages")?),
-                boxed(
-                    new.iter()
-                        .map(|(_, nv)| nv.version.created_at)
-                        .collect::<Vec<_>>(),
-                ),
-                boxed(
-                    new.iter()
-                        .map(|(_, nv)| nv.version.last_accessed_day)
-                        .collect::<Vec<_>>(),
-                ),
+                column(&new, |(_, nv)| nv.version.created_at),
+                column(&new, |(_, nv)| nv.version.last_accessed_day),
                 boxed(list(|v| &v.kms_key_ids, "encode key ids")?),
-                boxed(
-                    new.iter()
-                        .map(|(_, nv)| nv.version.value_digest.clone())
-                        .collect::<Vec<_>>(),
-                ),
-                boxed(
-                    new.iter()
-                        .map(|(_, nv)| nv.version.has_value)
-                        .collect::<Vec<_>>(),
-                ),
-                boxed(
-                    new.iter()
-                        .map(|(_, nv)| nv.sealed.0.clone())
-                        .collect::<Vec<_>>(),
-                ),
+                column(&new, |(_, nv)| nv.version.value_digest.clone()),
+                column(&new, |(_, nv)| nv.version.has_value),
+                column(&new, |(_, nv)| nv.sealed.0.clone()),
             ],
             expect: None,
             what: "insert versions",

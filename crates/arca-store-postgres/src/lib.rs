@@ -215,11 +215,6 @@ impl Db {
         });
     }
 
-    /// After committed changes: wake the sequencer if they left log rows.
-    fn after_change(&self, changes: &[&SecretChange]) {
-        self.after_write(changes.iter().any(|c| write::change_ordered(c)));
-    }
-
     /// A new secret in a transaction of its own.
     async fn create_alone(
         &self,
@@ -238,7 +233,7 @@ impl Db {
     /// `change` in a transaction of its own.
     async fn update_alone(&self, change: &SecretChange) -> Result<()> {
         in_tx!(self, |tx| write::update_secret(&tx, change))?;
-        self.after_change(&[change]);
+        self.after_write(write::change_ordered(change));
         Ok(())
     }
 }
