@@ -328,15 +328,14 @@ def test_three_nodes_survive_kills_and_a_database_restart(cluster):
     pg_restarted = False
     kills = 0
     pending_rotations = list(rotated)
-    clocks_moved = False
+    # Every scheduled rotation comes due on every node at once, as the chaos begins. The
+    # clocks move before any attempt runs: nodes briefly on different times would judge
+    # each other's attempt leases by their own clocks.
+    advance_clocks(nodes, 2 * DAY)
     while time.monotonic() - began < CHAOS_SECONDS:
         time.sleep(rnd.uniform(1.0, 2.5))
         if pending_rotations:
             threading.Thread(target=rotate, args=(pending_rotations.pop(),), daemon=True).start()
-        if not clocks_moved and time.monotonic() - began > CHAOS_SECONDS / 4:
-            # Every scheduled rotation comes due on every node at once.
-            advance_clocks(nodes, 2 * DAY)
-            clocks_moved = True
         if not pg_restarted and time.monotonic() - began > CHAOS_SECONDS / 2:
             restart_postgres(pg_version)
             pg_restarted = True
