@@ -351,7 +351,7 @@ async fn deliver(state: &ApiState, ctx: &RequestCtx, body: &[u8], request_id: &s
     const OP: &str = arca_core::DELIVER_OPERATION;
     ctx.authorize(OP).map_err(|e| (OP, e))?;
     let req: arca_types::replication::DeliverRequest = codec::decode(body).map_err(|e| (OP, e))?;
-    let outcomes = state.arca.deliver(&ctx.region, req.deliveries).await;
+    let outcomes = state.arca.deliver(&ctx.region, req.deliveries, None).await;
     let resp = codec::ok(
         &arca_types::replication::DeliverResponse { outcomes },
         request_id,

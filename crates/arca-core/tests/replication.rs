@@ -120,12 +120,12 @@ async fn deliveries_are_idempotent_and_never_move_a_replica_back() {
     // Debug output of a delivery never shows a value.
     assert!(!format!("{first:?}").contains("v1"));
     assert_eq!(state.values.len(), 1);
-    let applied = arca.deliver(REPLICA, vec![first.clone()]).await;
+    let applied = arca.deliver(REPLICA, vec![first.clone()], None).await;
     assert!(matches!(applied[0], Outcome::Applied { .. }), "{applied:?}");
     assert_eq!(replica_value(&arca).await, "v1");
 
     // A replay changes nothing.
-    let again = arca.deliver(REPLICA, vec![first.clone()]).await;
+    let again = arca.deliver(REPLICA, vec![first.clone()], None).await;
     assert!(matches!(again[0], Outcome::Applied { .. }));
     assert_eq!(replica_value(&arca).await, "v1");
 
@@ -133,9 +133,9 @@ async fn deliveries_are_idempotent_and_never_move_a_replica_back() {
     // and is ignored.
     put(&arca, "v2").await;
     let second = delivery(&arca).await;
-    arca.deliver(REPLICA, vec![second]).await;
+    arca.deliver(REPLICA, vec![second], None).await;
     assert_eq!(replica_value(&arca).await, "v2");
-    let late = arca.deliver(REPLICA, vec![first]).await;
+    let late = arca.deliver(REPLICA, vec![first], None).await;
     assert!(matches!(late[0], Outcome::Applied { .. }));
     assert_eq!(
         replica_value(&arca).await,
@@ -154,7 +154,9 @@ async fn a_delivery_without_the_values_the_replica_lacks_asks_for_them() {
     };
     let wanted: Vec<String> = state.values.iter().map(|v| v.version_id.clone()).collect();
     state.values.clear();
-    let out = arca.deliver(REPLICA, vec![Delivery::Sync(state)]).await;
+    let out = arca
+        .deliver(REPLICA, vec![Delivery::Sync(state)], None)
+        .await;
     assert_eq!(
         out,
         vec![Outcome::Missing {
@@ -171,4 +173,64 @@ async fn a_delivery_without_the_values_the_replica_lacks_asks_for_them() {
         )
         .await;
     assert!(gone.is_err());
+}
+
+#[tokio::test]
+async fn a_delivery_under_a_lost_lease_applies_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arca = instance(&dir).await;
+    create_replicated(&arca).await;
+    let store = arca.store();
+    // The replication job's lease, granted to "a" and then, once it ran out, to "b".
+    let a = store
+        .acquire_lease("replication", "a", 1)
+        .await
+        .expect("lease")
+        .expect("granted");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b = store
+        .acquire_lease("replication", "b", 60_000)
+        .await
+        .expect("lease")
+        .expect("granted after expiry");
+    let fence = |holder: &str, token: i64| arca_store::Fence {
+        job: "replication".into(),
+        holder: holder.into(),
+        token,
+    };
+    let stale = fence("a", a.token);
+
+    // "a" stalled while building its delivery and sends it now: the region refuses it.
+    let first = delivery(&arca).await;
+    let out = arca
+        .deliver(REPLICA, vec![first.clone()], Some(&stale))
+        .await;
+    assert!(matches!(out[0], Outcome::Retry { .. }), "{out:?}");
+    let absent = arca
+        .describe_secret(
+            &RequestCtx::new(REPLICA),
+            DescribeSecretRequest {
+                secret_id: Some("s".into()),
+            },
+        )
+        .await;
+    assert!(absent.is_err(), "a replica was created under a lost lease");
+    // Nor can it record the region's answer in the primary's status.
+    let entries = store.due_outbox(i64::MAX, 100).await.expect("outbox");
+    let applied = Outcome::Applied {
+        last_accessed_day: None,
+    };
+    assert!(arca
+        .delivered(&entries, &applied, Some(&stale))
+        .await
+        .is_err());
+
+    // The holder's delivery applies.
+    let current = fence("b", b.token);
+    let out = arca.deliver(REPLICA, vec![first], Some(&current)).await;
+    assert!(matches!(out[0], Outcome::Applied { .. }), "{out:?}");
+    assert_eq!(replica_value(&arca).await, "v1");
+    arca.delivered(&entries, &applied, Some(&current))
+        .await
+        .expect("status recorded by the holder");
 }

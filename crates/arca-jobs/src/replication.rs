@@ -33,10 +33,15 @@ pub struct LinkError(pub String);
 #[async_trait]
 pub trait Link: Send + Sync {
     /// Delivers in order; one outcome per delivery, or the link failed as a whole.
+    /// `fence` is the replication job's lease: a region this deployment serves applies
+    /// the deliveries only while it holds. (Another deployment cannot check it; there the
+    /// primary revision that each replica records keeps a late delivery from undoing a
+    /// newer one.)
     async fn deliver(
         &self,
         region: &str,
         deliveries: Vec<Delivery>,
+        fence: &Fence,
     ) -> Result<Vec<Outcome>, LinkError>;
 }
 
@@ -51,8 +56,9 @@ impl Link for LocalLink {
         &self,
         region: &str,
         deliveries: Vec<Delivery>,
+        fence: &Fence,
     ) -> Result<Vec<Outcome>, LinkError> {
-        Ok(self.arca.deliver(region, deliveries).await)
+        Ok(self.arca.deliver(region, deliveries, Some(fence)).await)
     }
 }
 
@@ -110,6 +116,7 @@ impl Link for RemoteLink {
         &self,
         region: &str,
         deliveries: Vec<Delivery>,
+        _fence: &Fence,
     ) -> Result<Vec<Outcome>, LinkError> {
         let mut outcomes = Vec::with_capacity(deliveries.len());
         for batch in split_by_size(deliveries, MAX_REQUEST_BYTES)? {
@@ -356,7 +363,7 @@ impl ReplicationJob {
             let outcomes = if deliveries.is_empty() {
                 Vec::new()
             } else {
-                match link.deliver(region, deliveries).await {
+                match link.deliver(region, deliveries, fence).await {
                     Ok(o) => {
                         self.mark_up(region);
                         o
@@ -376,13 +383,13 @@ impl ReplicationJob {
             };
             let mut later: Vec<(Vec<OutboxEntry>, String)> = Vec::new();
             for (g, outcome) in sending.into_iter().zip(outcomes) {
-                match self.arca.delivered(g, &outcome).await? {
+                match self.arca.delivered(g, &outcome, Some(fence)).await? {
                     Delivered::Done => done.extend(g.iter().map(|e| e.id)),
                     Delivered::Retry(reason) => later.push((g.clone(), reason)),
                     Delivered::Resend(ids) => {
                         // Once more, with the values the region lacks.
                         let again = match self.arca.prepare_delivery(g, &ids).await? {
-                            Some(d) => link.deliver(region, vec![d]).await,
+                            Some(d) => link.deliver(region, vec![d], fence).await,
                             None => {
                                 done.extend(g.iter().map(|e| e.id));
                                 continue;
@@ -396,7 +403,7 @@ impl ReplicationJob {
                             },
                             Err(LinkError(reason)) => Outcome::Retry { message: reason },
                         };
-                        match self.arca.delivered(g, &outcome).await? {
+                        match self.arca.delivered(g, &outcome, Some(fence)).await? {
                             Delivered::Done => done.extend(g.iter().map(|e| e.id)),
                             Delivered::Retry(reason) => later.push((g.clone(), reason)),
                             Delivered::Resend(_) => later

@@ -12,7 +12,9 @@ use crate::keys::ResolvedKey;
 use crate::ops::{mark_ever_tagged, metadata_change, Writer};
 use crate::value::Value;
 use crate::{Arca, RequestCtx};
-use arca_store::{NewVersion, SealedValue, SecretChange, SecretRecord, StoreError, VersionRecord};
+use arca_store::{
+    Effects, Fence, NewVersion, SealedValue, SecretChange, SecretRecord, StoreError, VersionRecord,
+};
 use arca_types::replication::{Delivery, Outcome, ReplicaState, ReplicaValue};
 use arca_types::ApiError;
 use std::collections::HashMap;
@@ -30,23 +32,34 @@ fn retry(what: &str, e: impl std::fmt::Display) -> Outcome {
 impl Arca {
     /// Applies deliveries addressed to `region`, one outcome each, in order. They concern
     /// different secrets (the sender sends one per secret), so they run concurrently.
-    pub async fn deliver(&self, region: &str, deliveries: Vec<Delivery>) -> Vec<Outcome> {
-        let runs = deliveries.into_iter().map(|d| self.deliver_one(region, d));
+    /// `fence`: the delivering job's lease, when the deliveries come from this
+    /// deployment's own replication job (a region it serves itself): every write then
+    /// commits only while that lease holds. Deliveries from another deployment come
+    /// without one; their order is kept by the primary revision each replica records.
+    pub async fn deliver(
+        &self,
+        region: &str,
+        deliveries: Vec<Delivery>,
+        fence: Option<&Fence>,
+    ) -> Vec<Outcome> {
+        let runs = deliveries
+            .into_iter()
+            .map(|d| self.deliver_one(region, d, fence));
         futures_util::future::join_all(runs).await
     }
 
-    async fn deliver_one(&self, region: &str, d: Delivery) -> Outcome {
+    async fn deliver_one(&self, region: &str, d: Delivery, fence: Option<&Fence>) -> Outcome {
         match d {
-            Delivery::Sync(state) => self.apply_sync(region, state).await,
+            Delivery::Sync(state) => self.apply_sync(region, state, fence).await,
             Delivery::Remove { primary_arn, name } => {
-                self.apply_remove(region, &primary_arn, &name).await
+                self.apply_remove(region, &primary_arn, &name, fence).await
             }
             Delivery::Promoted {
                 primary_arn,
                 replica_region,
                 ..
             } => match self
-                .replica_promoted(region, &primary_arn, &replica_region)
+                .replica_promoted(region, &primary_arn, &replica_region, fence)
                 .await
             {
                 Ok(()) => Outcome::Applied {
@@ -57,7 +70,11 @@ impl Arca {
         }
     }
 
-    async fn apply_sync(&self, region: &str, st: ReplicaState) -> Outcome {
+    async fn apply_sync(&self, region: &str, st: ReplicaState, fence: Option<&Fence>) -> Outcome {
+        let effects = Effects {
+            fence: fence.cloned(),
+            ..Effects::default()
+        };
         let Some(arn) = replica_arn(&st.primary_arn, region, &self.account) else {
             return Outcome::Failed {
                 message: "The primary secret's ARN is not a Secrets Manager ARN.".into(),
@@ -85,24 +102,20 @@ impl Arca {
             }
         };
         let outcome = match existing {
-            None => self.create_replica(region, &arn, &st, &key).await,
+            None => self.create_replica(region, &arn, &st, &key, &effects).await,
             Some(s) if replica_of(&s).is_some_and(|o| o.primary_arn == st.primary_arn) => {
-                self.update_replica(s, &st, &key).await
+                self.update_replica(s, &st, &key, fence).await
             }
             Some(s) if promoted_from(&s).as_deref() == Some(st.primary_arn.as_str()) => {
                 Outcome::Promoted
             }
             Some(s) if st.force_overwrite => {
-                if let Err(e) = self
-                    .store
-                    .delete_secret(region, &s.arn, &Default::default())
-                    .await
-                {
+                if let Err(e) = self.store.delete_secret(region, &s.arn, &effects).await {
                     return retry("replacing the secret of the same name failed", e);
                 }
                 self.cache.invalidate(region, &s.name, &s.arn);
                 tracing::info!(arn = %s.arn, "secret of the same name overwritten by a replica");
-                self.create_replica(region, &arn, &st, &key).await
+                self.create_replica(region, &arn, &st, &key, &effects).await
             }
             Some(_) => Outcome::Failed {
                 message: NAME_EXISTS_MESSAGE.into(),
@@ -221,6 +234,7 @@ impl Arca {
         arn: &str,
         st: &ReplicaState,
         key: &ResolvedKey,
+        effects: &Effects,
     ) -> Outcome {
         let versions = match self.seal_new_versions(arn, st, &[], key) {
             Ok(v) => v,
@@ -249,7 +263,7 @@ impl Arca {
         let record = self.replica_record(blank, st, key);
         match self
             .store
-            .create_secret_with(&record, &versions, &Default::default())
+            .create_secret_with(&record, &versions, effects)
             .await
         {
             Ok(()) => {
@@ -271,6 +285,7 @@ impl Arca {
         s: SecretRecord,
         st: &ReplicaState,
         key: &ResolvedKey,
+        fence: Option<&Fence>,
     ) -> Outcome {
         let held = replica_of(&s).map_or(i64::MIN, |o| o.revision);
         let last_accessed_day = {
@@ -316,6 +331,7 @@ impl Arca {
             new_versions: added,
             restaged,
             removed_versions: removed,
+            fence: fence.cloned(),
             ..metadata_change(SecretRecord {
                 revision: expected_revision,
                 ..record
@@ -330,7 +346,17 @@ impl Arca {
         }
     }
 
-    async fn apply_remove(&self, region: &str, primary_arn: &str, name: &str) -> Outcome {
+    async fn apply_remove(
+        &self,
+        region: &str,
+        primary_arn: &str,
+        name: &str,
+        fence: Option<&Fence>,
+    ) -> Outcome {
+        let effects = Effects {
+            fence: fence.cloned(),
+            ..Effects::default()
+        };
         let found = match self.store.find_by_name(region, name).await {
             Ok(f) => f,
             Err(e) => return retry("reading the replica failed", e),
@@ -339,11 +365,7 @@ impl Arca {
             found.filter(|s| replica_of(s).is_some_and(|o| o.primary_arn == primary_arn))
         {
             let _guard = self.write_locks.lock(&s.arn).await;
-            if let Err(e) = self
-                .store
-                .delete_secret(region, &s.arn, &Default::default())
-                .await
-            {
+            if let Err(e) = self.store.delete_secret(region, &s.arn, &effects).await {
                 return retry("deleting the replica failed", e);
             }
             self.cache.invalidate(region, &s.name, &s.arn);
@@ -361,8 +383,9 @@ impl Arca {
         region: &str,
         primary_arn: &str,
         replica_region: &str,
+        fence: Option<&Fence>,
     ) -> Result<(), ApiError> {
-        let ctx = RequestCtx::new(region);
+        let ctx = RequestCtx::fenced(region, fence.cloned());
         let result = self
             .modify_as(Writer::Replication, &ctx, primary_arn, |mut s| {
                 let list = replicas(&s);

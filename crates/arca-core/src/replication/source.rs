@@ -149,6 +149,7 @@ impl Arca {
         &self,
         entries: &[OutboxEntry],
         outcome: &Outcome,
+        fence: Option<&arca_store::Fence>,
     ) -> Result<Delivered, ApiError> {
         let Some(last) = entries.last() else {
             return Ok(Delivered::Done);
@@ -165,7 +166,7 @@ impl Arca {
             Outcome::Missing { version_ids } => return Ok(Delivered::Resend(version_ids.clone())),
             Outcome::Retry { message } => return Ok(Delivered::Retry(message.clone())),
             Outcome::Promoted => {
-                self.replica_promoted(&last.source_region, &last.arn, &last.target_region)
+                self.replica_promoted(&last.source_region, &last.arn, &last.target_region, fence)
                     .await?;
                 return Ok(Delivered::Done);
             }
@@ -194,7 +195,7 @@ impl Arca {
                 return Ok(Delivered::Done);
             }
         }
-        let ctx = RequestCtx::new(last.source_region.clone());
+        let ctx = RequestCtx::fenced(last.source_region.clone(), fence.cloned());
         let target = last.target_region.clone();
         let result = self
             .modify_as(Writer::Replication, &ctx, &last.arn, |mut s| {
