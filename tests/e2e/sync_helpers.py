@@ -110,13 +110,17 @@ class Moto:
 class CountingProxy:
     """Forwards every request to `upstream`, counting them by (method, kind), where kind
     is what a KV request reads: `data` (secret material), `metadata`, `list`, or `other`.
-    `down = True` answers every request with 503 instead."""
+    `down = True` answers every request with 503 instead. While `gate` is clear, value
+    reads wait for it (and `held` is set once one waits)."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.counts: Counter = Counter()
         self.paths: list[tuple[str, str]] = []
         self.down = False
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = threading.Event()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -128,7 +132,9 @@ class CountingProxy:
             def _any(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                proxy.record(self.command, self.path)
+                if proxy.record(self.command, self.path) == "data" and not proxy.gate.is_set():
+                    proxy.held.set()
+                    proxy.gate.wait(timeout=60)
                 if proxy.down:
                     payload = b'{"errors":["proxy: upstream is down"]}'
                     self.send_response(503)
@@ -160,7 +166,7 @@ class CountingProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.lock = threading.Lock()
 
-    def record(self, method: str, path: str):
+    def record(self, method: str, path: str) -> str:
         p = path.split("?")[0]
         if "list=true" in path or method == "LIST":
             kind = "list"
@@ -175,6 +181,7 @@ class CountingProxy:
         with self.lock:
             self.counts[kind] += 1
             self.paths.append((method, p))
+        return kind
 
     def reset(self):
         with self.lock:

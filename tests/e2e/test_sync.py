@@ -5,13 +5,16 @@ same SDK path). A counting proxy in front of OpenBao proves what each pass read;
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import sqlite3
 import subprocess
 import time
 import uuid
 
 import boto3
+import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
@@ -74,11 +77,12 @@ def write_private(path, text: str):
 
 
 def job_toml(name: str, address: str, prefix: str, token_file=None, *, mount="secret",
-             extra: str = "", source_extra: str = "", target: str = "", approle=None) -> str:
+             extra: str = "", source_extra: str = "", target: str = "", approle=None,
+             interval: int = 3600) -> str:
     creds = (f"token_file = {toml_str(str(token_file))}\n" if token_file else
              f"approle_role_id = {toml_str(approle[0])}\n"
              f"approle_secret_id_file = {toml_str(str(approle[1]))}\n")
-    return (f"[[sync]]\nname = {toml_str(name)}\ninterval_secs = 3600\n{extra}"
+    return (f"[[sync]]\nname = {toml_str(name)}\ninterval_secs = {interval}\n{extra}"
             f"[sync.source]\naddress = {toml_str(address)}\nmount = {toml_str(mount)}\n"
             f"prefixes = [{toml_str(prefix)}]\n{creds}{source_extra}"
             f"[sync.target]\n{target}")
@@ -87,9 +91,9 @@ def job_toml(name: str, address: str, prefix: str, token_file=None, *, mount="se
 class Site:
     """An Arca server running sync jobs, and the `arca sync` commands against it."""
 
-    def __init__(self, workdir, config: str):
+    def __init__(self, workdir, config: str, extra_env: dict | None = None):
         self.workdir = workdir
-        self.srv = start_server(workdir, config)
+        self.srv = start_server(workdir, config, extra_env=extra_env)
         self.sm = boto3.client("secretsmanager", endpoint_url=self.srv.endpoint,
                                region_name=REGION, aws_access_key_id=ACCESS_KEY,
                                aws_secret_access_key=SECRET_KEY)
@@ -136,8 +140,8 @@ class Site:
 def site_factory(tmp_path):
     sites = []
 
-    def make(config: str) -> Site:
-        s = Site(tmp_path, config)
+    def make(config: str, extra_env: dict | None = None) -> Site:
+        s = Site(tmp_path, config, extra_env)
         sites.append(s)
         return s
 
@@ -463,7 +467,6 @@ def test_failures_reach_a_webhook_through_a_rule(bao, proxy, prefix, site_factor
 def test_jobs_added_and_removed_while_the_server_runs(bao, proxy, prefix, tmp_path):
     """`arca sync add/list/remove` on the server's database: the running server starts an
     added job within seconds and stops a removed one."""
-    import base64
     tok = write_private(tmp_path / "bao.token", token_for(bao, prefix))
     bao.put("secret", f"{prefix}added", {"k": "1"})
     env = {"ARCA_DATABASE": str(tmp_path / "arca.db"),
@@ -498,6 +501,95 @@ def test_jobs_added_and_removed_while_the_server_runs(bao, proxy, prefix, tmp_pa
         wait_until(lambda: raw.call("ArcaSync.GetStatus", {"Job": "added"}).status == 400,
                    timeout=20, what="the removed job to stop")
         assert arca("list") == ""
+    finally:
+        stop_server(srv)
+
+
+def _leases(db):
+    c = sqlite3.connect(db, timeout=30, isolation_level=None)
+    c.execute("PRAGMA busy_timeout = 30000")
+    return c
+
+
+def test_a_pass_that_lost_its_lease_writes_nothing(bao, proxy, prefix, site_factory, tmp_path):
+    """Another node takes the job's lease while this node's pass reads a value (a pause, a
+    partition): the pass's write is refused. Once the lease comes back, the next pass
+    writes."""
+    tok = write_private(tmp_path / "bao.token", token_for(bao, prefix))
+    db = tmp_path / "arca.db"
+    env = {"ARCA_DATABASE": str(db), "ARCA_ROOT_KEY": base64.b64encode(os.urandom(32)).decode()}
+    site = site_factory(job_toml("fenced", proxy.address, prefix, tok, interval=1), env)
+    name = f"{prefix}db"
+
+    proxy.gate.clear()
+    try:
+        bao.put("secret", name, {"password": "p1"})
+        assert proxy.held.wait(timeout=30), "no pass read the new value"
+        # Another node now holds the job's lease (a new grant: a higher token).
+        with _leases(db) as c:
+            n = c.execute("UPDATE leases SET holder = 'another-node', token = token + 1, "
+                          "expires_at = ?1 WHERE job = 'sync/fenced'",
+                          (int(time.time() * 1000) + 600_000,)).rowcount
+            assert n == 1
+    finally:
+        proxy.gate.set()
+
+    def lost():
+        p = site.status("fenced")["Jobs"][0].get("last_pass") or {}
+        errors = [f["error"] for f in p.get("failures", [])]
+        return errors if any("lease was lost" in e for e in errors) else None
+
+    wait_until(lost, timeout=30, what="the pass to find its lease lost")
+    with pytest.raises(ClientError) as e:
+        site.sm.describe_secret(SecretId=name)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    # The other node "gives the lease up": this node takes it (a new token) and writes.
+    with _leases(db) as c:
+        c.execute("UPDATE leases SET expires_at = 0 WHERE job = 'sync/fenced'")
+    assert wait_until(lambda: _value_or_none(site, name), timeout=30,
+                      what="the next holder's pass") == '{"password":"p1"}'
+
+
+def _value_or_none(site, name):
+    try:
+        return site.value(name)
+    except ClientError:
+        return None
+
+
+def test_an_api_write_carrying_a_lost_lease_is_refused(site_factory, tmp_path):
+    """The fence a sync job sends with its writes into Arca (x-arca-fence): a write under
+    a lease that no longer holds is refused whole; under the current grant it applies."""
+    db = tmp_path / "arca.db"
+    env = {"ARCA_DATABASE": str(db), "ARCA_ROOT_KEY": base64.b64encode(os.urandom(32)).decode()}
+    srv = start_server(tmp_path, "", extra_env=env)
+    try:
+        sm = boto3.client("secretsmanager", endpoint_url=srv.endpoint, region_name=REGION,
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                          config=botocore.config.Config(retries={"total_max_attempts": 1}))
+        sm.create_secret(Name="fenced", SecretString="v1")
+        # The purge job's lease, which the server holds from its start.
+        with _leases(db) as c:
+            holder, token = wait_until(
+                lambda: c.execute("SELECT holder, token FROM leases WHERE job = 'purge' "
+                                  "AND expires_at > ?1", (int(time.time() * 1000),)).fetchone(),
+                timeout=20, what="the purge lease")
+        fence = {"value": ""}
+        sm.meta.events.register("before-sign.secrets-manager.PutSecretValue",
+                                lambda request, **_: request.headers.__setitem__(
+                                    "x-arca-fence", fence["value"]))
+        for stale in (f"{token - 1} {holder} purge", f"{token} another-node purge",
+                      f"{token} {holder} no-such-job"):
+            fence["value"] = stale
+            with pytest.raises(ClientError) as e:
+                sm.put_secret_value(SecretId="fenced", SecretString="late")
+            assert e.value.response["Error"]["Code"] == "InternalServiceError", stale
+        assert sm.get_secret_value(SecretId="fenced")["SecretString"] == "v1"
+        assert len(sm.list_secret_version_ids(SecretId="fenced")["Versions"]) == 1
+        fence["value"] = f"{token} {holder} purge"
+        sm.put_secret_value(SecretId="fenced", SecretString="v2")
+        assert sm.get_secret_value(SecretId="fenced")["SecretString"] == "v2"
     finally:
         stop_server(srv)
 

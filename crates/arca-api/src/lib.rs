@@ -310,7 +310,13 @@ async fn serve_one(
             .access_keys
             .is_replication_key(&principal.access_key_id),
         call: None,
-        fence: None,
+        // A background job of this deployment calling through the API (a sync job writing
+        // here) sends its lease along: the call's writes then commit only while it holds.
+        fence: parts
+            .headers
+            .get(arca_store::FENCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(arca_store::Fence::parse),
     };
     if audited {
         let who = caller(parts, conn, Some(principal.access_key_id));

@@ -140,6 +140,9 @@ impl Store for GatedStore {
     async fn release_lease(&self, fence: &arca_store::Fence) -> Result<()> {
         self.inner.release_lease(fence).await
     }
+    async fn lease_holds(&self, fence: &arca_store::Fence) -> Result<bool> {
+        self.inner.lease_holds(fence).await
+    }
     async fn list_deliveries(
         &self,
         state: DeliveryState,

@@ -563,6 +563,10 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| write::release_lease(&tx, fence))
     }
 
+    async fn lease_holds(&self, fence: &Fence) -> Result<bool> {
+        read::lease_holds(&self.client().await?, fence).await
+    }
+
     fn watch_changes(&self, sink: Arc<dyn ChangeSink>) {
         let feed = changes::spawn(self.dialer.clone(), self.db.target.to_string(), sink);
         self.feeds

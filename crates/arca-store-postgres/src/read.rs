@@ -14,10 +14,10 @@ use crate::error::{json_err, pg_store};
 use arca_store::names::{prefix_ranges, NameRange};
 use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, DeliveryRecord,
-    DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListQuery, NewDelivery,
-    OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, RuleRecord, SealedValue,
-    SecretKey, SecretPredicate, SecretRecord, SortBy, StoreError, SyncJobRecord, TargetRecord,
-    VersionRecord,
+    DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, Fence, KeyScope, ListQuery,
+    NewDelivery, OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, RuleRecord,
+    SealedValue, SecretKey, SecretPredicate, SecretRecord, SortBy, StoreError, SyncJobRecord,
+    TargetRecord, VersionRecord,
 };
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -461,6 +461,18 @@ pub(crate) async fn outbox_for(c: &Client, arn: &str) -> Result<Vec<OutboxEntry>
     )
     .await?;
     outbox_rows(&rows)
+}
+
+pub(crate) async fn lease_holds(c: &Client, f: &Fence) -> Result<bool> {
+    let rows = query(
+        c,
+        "SELECT 1 FROM leases WHERE job = $1 AND holder = $2 AND token = $3 \
+         AND expires_at > arca_now_ms()",
+        &[&f.job, &f.holder, &f.token],
+        "check lease",
+    )
+    .await?;
+    Ok(!rows.is_empty())
 }
 
 pub(crate) async fn outbox_len(c: &Client) -> Result<u64> {

@@ -718,6 +718,15 @@ impl Store for SqliteStore {
         self.write(move |c| write::release_lease(c, &fence)).await
     }
 
+    async fn lease_holds(&self, fence: &Fence) -> Result<bool> {
+        let conn = self.readers.get()?;
+        match write::check_fence(&conn, Some(fence)) {
+            Ok(()) => Ok(true),
+            Err(StoreError::LeaseLost) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn wipe_secrets(&self) -> Result<()> {
         self.write(write::wipe_secrets).await
     }

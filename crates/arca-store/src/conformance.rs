@@ -2879,6 +2879,15 @@ pub async fn a_write_fenced_by_a_lost_lease_commits_nothing<S: Store>(store: &S)
         .expect("acquire")
         .expect("granted");
     let fa = fence("purge", "node-a", a.token);
+    assert!(store.lease_holds(&fa).await.expect("check"));
+    assert!(!store
+        .lease_holds(&fence("purge", "node-b", a.token))
+        .await
+        .expect("check"));
+    assert!(!store
+        .lease_holds(&fence("purge", "node-a", a.token + 1))
+        .await
+        .expect("check"));
     let s = secret(R1, "fenced", T0);
     store
         .create_secret_with(
@@ -2907,6 +2916,14 @@ pub async fn a_write_fenced_by_a_lost_lease_commits_nothing<S: Store>(store: &S)
         .await
         .expect("acquire")
         .expect("taken over");
+    assert!(
+        !store.lease_holds(&fa).await.expect("check"),
+        "a's lease is gone"
+    );
+    assert!(store
+        .lease_holds(&fence("purge", "node-b", b.token))
+        .await
+        .expect("check"));
     let found = store
         .find_by_arn(R1, &s.arn)
         .await

@@ -23,6 +23,29 @@ pub struct Fence {
     pub token: i64,
 }
 
+/// The request header that carries a [`Fence`] with a call to an Arca endpoint (a sync
+/// job writing into this deployment through its API), so that the call's writes commit
+/// only while the job's lease holds. A fence can only make a write fail, never allow one:
+/// any caller may send it.
+pub const FENCE_HEADER: &str = "x-arca-fence";
+
+impl Fence {
+    /// The fence as one header value: `token holder job` (the job's name, which may hold
+    /// spaces, last).
+    pub fn encode(&self) -> String {
+        format!("{} {} {}", self.token, self.holder, self.job)
+    }
+
+    /// Reads back what [`Fence::encode`] wrote; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Fence> {
+        let mut parts = s.splitn(3, ' ');
+        let token = parts.next()?.parse().ok()?;
+        let holder = parts.next().filter(|h| !h.is_empty())?.to_owned();
+        let job = parts.next().filter(|j| !j.is_empty())?.to_owned();
+        Some(Fence { job, holder, token })
+    }
+}
+
 impl fmt::Debug for Fence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Fence({}@{}#{})", self.job, self.holder, self.token)
@@ -117,5 +140,18 @@ mod tests {
         assert_eq!(Change::parse("s x arn"), None);
         assert_eq!(Change::parse("d"), None);
         assert_eq!(Change::parse("?"), None);
+    }
+
+    #[test]
+    fn fences_round_trip_through_their_header_value() {
+        let f = Fence {
+            job: "sync/kv to arca".into(),
+            holder: "host-12-00ab".into(),
+            token: 42,
+        };
+        assert_eq!(Fence::parse(&f.encode()), Some(f));
+        for bad in ["", "42", "42 host", "x host job", "42  job"] {
+            assert_eq!(Fence::parse(bad), None, "{bad:?}");
+        }
     }
 }

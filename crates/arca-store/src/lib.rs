@@ -288,6 +288,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<LeaseGrant>>;
     /// Gives a lease up, if `fence` still names its current grant.
     async fn release_lease(&self, fence: &Fence) -> Result<()>;
+    /// Whether `fence` still names its lease's current, unexpired grant, by the store's
+    /// clock: what a job checks before a write that the store cannot fence itself (a
+    /// call to another endpoint).
+    async fn lease_holds(&self, fence: &Fence) -> Result<bool>;
     /// Starts delivering the changes committed through this database (by any node) to
     /// `sink`. Backends that serve one process (SQLite) have no other writers and
     /// deliver nothing: that process's own writes update its caches directly.

@@ -2,11 +2,12 @@
 //! trigger, `arca sync run` and `plan`), the status, and the events a pass leaves in the
 //! trail (`SyncSucceeded`, `SyncFailed`), which rules can route to webhooks.
 
-use super::{unix_ms, Report, SyncJob};
+use super::{unix_ms, Guard, Report, SyncJob};
 use crate::worker::{Job, JobError, Lease, Pass};
 use arca_core::schedule::RotationSchedule;
 use arca_core::sync::{RunRequest, SyncControl};
 use arca_core::Arca;
+use arca_store::Fence;
 use arca_types::{ApiError, ErrorCode};
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -27,10 +28,15 @@ impl Runner {
         Self { job, arca }
     }
 
-    /// A pass, and (unless it only planned) its event.
-    pub async fn pass(&self, dry_run: bool, only: &[String]) -> Report {
+    /// A pass, and (unless it only planned) its event; with `fence`, its writes are made
+    /// under that lease (the scheduled passes).
+    pub async fn pass(&self, dry_run: bool, only: &[String], fence: Option<Fence>) -> Report {
         let before = self.job.last_report().map(|r| r.outcome);
-        let r = self.job.pass(dry_run, only).await;
+        let guard = fence.map(|fence| Guard {
+            store: self.arca.store().clone(),
+            fence,
+        });
+        let r = self.job.pass(dry_run, only, guard.as_ref()).await;
         if !dry_run {
             self.record(&r, before.as_deref()).await;
         }
@@ -168,11 +174,11 @@ impl Job for SyncWorkerJob {
         self.lease
     }
 
-    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+    async fn run(&self, lease: &Lease) -> Result<Pass, JobError> {
         if !self.due() {
             return Ok(Pass::Idle);
         }
-        let r = self.runner.pass(false, &[]).await;
+        let r = self.runner.pass(false, &[], Some(lease.fence())).await;
         let writes = writes(&r);
         match r.outcome.as_str() {
             "failed" => {
@@ -250,11 +256,11 @@ impl SyncControl for SyncJobs {
         }
         if req.no_wait {
             tokio::spawn(async move {
-                runner.pass(req.dry_run, &req.paths).await;
+                runner.pass(req.dry_run, &req.paths, None).await;
             });
             return Ok(json!({"Queued": true}));
         }
-        let r = runner.pass(req.dry_run, &req.paths).await;
+        let r = runner.pass(req.dry_run, &req.paths, None).await;
         serde_json::to_value(&r).map_err(|_| ApiError::internal())
     }
 

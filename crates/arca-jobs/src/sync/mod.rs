@@ -28,6 +28,25 @@ use target::{SdkTarget, Write};
 /// Source metadata requests and target writes in flight at once, at most.
 const CONCURRENCY: usize = 16;
 
+/// The lease a scheduled pass runs under. Each write first checks that it still holds
+/// (the only check a write to another endpoint can have), and carries it to the target
+/// ([`arca_store::FENCE_HEADER`]), so that an Arca target commits the write only while it
+/// holds: a node that lost the job's lease in the middle of a pass writes nothing more.
+pub struct Guard {
+    pub store: Arc<dyn arca_store::Store>,
+    pub fence: arca_store::Fence,
+}
+
+impl Guard {
+    async fn check(&self) -> Result<(), String> {
+        match self.store.lease_holds(&self.fence).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the job's lease was lost: another node runs it now".into()),
+            Err(e) => Err(format!("checking the job's lease failed: {e}")),
+        }
+    }
+}
+
 /// What a job is: where from, where to, how names map, what deletions do.
 pub struct JobSpec {
     pub name: String,
@@ -223,8 +242,9 @@ impl SyncJob {
 
     /// One pass: writes unless `dry_run` (then only plans, and reads no secret material
     /// for KV v2). With `only`, the pass looks at those source paths alone (and at the
-    /// target secrets synced from them): what the push trigger asks for.
-    pub async fn pass(&self, dry_run: bool, only: &[String]) -> Report {
+    /// target secrets synced from them): what the push trigger asks for. With `guard`,
+    /// every write is made under that lease.
+    pub async fn pass(&self, dry_run: bool, only: &[String], guard: Option<&Guard>) -> Report {
         let _one = self.running.lock().await;
         let job = self.spec.name.clone();
         let (req0, reads0) = (
@@ -236,7 +256,7 @@ impl SyncJob {
             started: Some(unix_ms()),
             ..Default::default()
         };
-        let result = self.pass_inner(dry_run, only, &mut report).await;
+        let result = self.pass_inner(dry_run, only, guard, &mut report).await;
         self.progress.start("", 0);
         match result {
             Ok(()) => {
@@ -266,6 +286,7 @@ impl SyncJob {
         &self,
         dry_run: bool,
         only: &[String],
+        guard: Option<&Guard>,
         report: &mut Report,
     ) -> Result<(), String> {
         let src = |e: SourceError| format!("source: {e}");
@@ -358,7 +379,7 @@ impl SyncJob {
         self.progress.start("writing", writes.len() as u64);
         let outcomes: Vec<(Step, Result<(), String>)> = stream::iter(writes)
             .map(|s| async {
-                let r = self.apply(&s, &values).await;
+                let r = self.apply(&s, &values, guard).await;
                 self.progress.step();
                 (s, r)
             })
@@ -550,7 +571,16 @@ impl SyncJob {
     }
 
     /// Carries out one writing step.
-    async fn apply(&self, s: &Step, values: &tokio::sync::Mutex<Values>) -> Result<(), String> {
+    async fn apply(
+        &self,
+        s: &Step,
+        values: &tokio::sync::Mutex<Values>,
+        guard: Option<&Guard>,
+    ) -> Result<(), String> {
+        if let Some(g) = guard {
+            g.check().await?;
+        }
+        let fence = guard.map(|g| &g.fence);
         let t = |e: target::TargetError| {
             if e.exists {
                 format!("conflict: {}", e.message)
@@ -561,7 +591,7 @@ impl SyncJob {
         if let Action::Delete { force, window_days } = s.action {
             return self
                 .target
-                .delete(&s.name, force, window_days)
+                .delete(&s.name, force, window_days, fence)
                 .await
                 .map_err(t);
         }
@@ -588,11 +618,11 @@ impl SyncJob {
             description: &description,
         };
         match s.action {
-            Action::Create => self.target.create(&w).await.map_err(t),
-            Action::Update => self.target.update(&w).await.map_err(t),
+            Action::Create => self.target.create(&w, fence).await.map_err(t),
+            Action::Update => self.target.update(&w, fence).await.map_err(t),
             Action::Restore => {
-                self.target.restore(&s.name).await.map_err(t)?;
-                self.target.update(&w).await.map_err(t)
+                self.target.restore(&s.name, fence).await.map_err(t)?;
+                self.target.update(&w, fence).await.map_err(t)
             }
             _ => Ok(()),
         }

@@ -6,7 +6,9 @@
 
 use super::plan::{Existing, KEY_TAG, OWNER_TAG, PATH_TAG, VERSION_TAG};
 use crate::remote::RemoteEndpoint;
+use arca_store::{Fence, FENCE_HEADER};
 use arca_types::secret::SecretString;
+use aws_sdk_secretsmanager::config::http::HttpRequest;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 pub struct SdkTarget {
@@ -113,6 +115,17 @@ impl SdkTarget {
         tags
     }
 
+    /// Adds `fence` to a write's request (see [`FENCE_HEADER`]); other endpoints ignore
+    /// the header.
+    fn fenced(fence: Option<&Fence>) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
+        let value = fence.map(Fence::encode);
+        move |req: &mut HttpRequest| {
+            if let Some(v) = &value {
+                req.headers_mut().insert(FENCE_HEADER, v.clone());
+            }
+        }
+    }
+
     fn err<E: std::error::Error>(&self, op: &str, name: &str, e: &E) -> TargetError {
         TargetError {
             message: self.endpoint.failed(op, name, e),
@@ -121,7 +134,7 @@ impl SdkTarget {
     }
 
     /// Creates the secret with its tags. A name already taken is a conflict.
-    pub async fn create(&self, w: &Write<'_>) -> Result<(), TargetError> {
+    pub async fn create(&self, w: &Write<'_>, fence: Option<&Fence>) -> Result<(), TargetError> {
         // The SDK takes owned buffers and does not zeroize them (a limit of the SDK).
         let r = self
             .endpoint
@@ -133,6 +146,8 @@ impl SdkTarget {
             .set_kms_key_id(w.kms_key_id.map(str::to_owned))
             .secret_string(w.value.expose())
             .set_tags(Some(Self::tags(w)))
+            .customize()
+            .mutate_request(Self::fenced(fence))
             .send()
             .await;
         match r {
@@ -149,13 +164,15 @@ impl SdkTarget {
     }
 
     /// Puts the new value (idempotent through the token), then moves the version tag.
-    pub async fn update(&self, w: &Write<'_>) -> Result<(), TargetError> {
+    pub async fn update(&self, w: &Write<'_>, fence: Option<&Fence>) -> Result<(), TargetError> {
         self.endpoint
             .client()
             .put_secret_value()
             .secret_id(w.name)
             .client_request_token(w.token)
             .secret_string(w.value.expose())
+            .customize()
+            .mutate_request(Self::fenced(fence))
             .send()
             .await
             .map_err(|e| self.err("PutSecretValue", w.name, &e))?;
@@ -166,17 +183,21 @@ impl SdkTarget {
             .tag_resource()
             .secret_id(w.name)
             .set_tags(Some(Self::tags(w)))
+            .customize()
+            .mutate_request(Self::fenced(fence))
             .send()
             .await
             .map_err(|e| self.err("TagResource", w.name, &e))?;
         Ok(())
     }
 
-    pub async fn restore(&self, name: &str) -> Result<(), TargetError> {
+    pub async fn restore(&self, name: &str, fence: Option<&Fence>) -> Result<(), TargetError> {
         self.endpoint
             .client()
             .restore_secret()
             .secret_id(name)
+            .customize()
+            .mutate_request(Self::fenced(fence))
             .send()
             .await
             .map(|_| ())
@@ -188,6 +209,7 @@ impl SdkTarget {
         name: &str,
         force: bool,
         window_days: u32,
+        fence: Option<&Fence>,
     ) -> Result<(), TargetError> {
         let mut call = self.endpoint.client().delete_secret().secret_id(name);
         call = if force {
@@ -195,7 +217,9 @@ impl SdkTarget {
         } else {
             call.recovery_window_in_days(i64::from(window_days))
         };
-        call.send()
+        call.customize()
+            .mutate_request(Self::fenced(fence))
+            .send()
             .await
             .map(|_| ())
             .map_err(|e| self.err("DeleteSecret", name, &e))
