@@ -58,7 +58,9 @@ pub struct RotationJob {
     pub test_only: bool,
     pub attempt: u32,
     pub started_at: Millis,
-    /// A runner holds the attempt until then.
+    /// A runner holds the attempt until then, by the store's shared clock when it has
+    /// one (PostgreSQL: the database server's, so that nodes whose clocks differ agree on
+    /// when a lease ran out), else by this node's.
     pub lease_until: Option<Millis>,
     /// A failed attempt is retried from then.
     pub retry_at: Option<Millis>,
@@ -110,10 +112,13 @@ pub(crate) fn set_rotation_state(s: &mut SecretRecord, state: &RotationState) {
     s.rotation_due_at = due_at(state);
 }
 
-/// The one time the scheduler must look at a secret with this state.
+/// The one time the scheduler must look at a secret with this state. A job that no
+/// runner has claimed yet is due at once, whatever the scheduler's clock says: the node
+/// that accepted RotateSecret may not be the one running the scheduler, and their clocks
+/// may differ.
 fn due_at(state: &RotationState) -> Option<Millis> {
     match &state.job {
-        Some(job) => Some(job.lease_until.or(job.retry_at).unwrap_or(job.started_at)),
+        Some(job) => Some(job.lease_until.or(job.retry_at).unwrap_or(0)),
         None if state.enabled => state.next_rotation_at,
         None => None,
     }
@@ -404,6 +409,15 @@ impl Arca {
             .due_for_rotation(now, limit)
             .await
             .map_err(store_err)?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_now = self
+            .store
+            .shared_clock()
+            .await
+            .map_err(store_err)?
+            .unwrap_or(now);
         let mut claimed = Vec::new();
         for (region, arn) in due {
             let ctx = RequestCtx::fenced(region.clone(), fence.cloned());
@@ -423,11 +437,18 @@ impl Arca {
                     };
                     let job = match st.job.take() {
                         Some(job) => {
-                            let leased = job.lease_until.is_some_and(|l| l > now);
+                            let leased = job.lease_until.is_some_and(|l| l > lease_now);
                             let waiting = job.retry_at.is_some_and(|r| r > now);
                             if leased || waiting {
                                 st.job = Some(job);
+                                let before = secret.rotation_due_at;
                                 set_rotation_state(&mut secret, &st);
+                                // The lease is by the shared clock and the scheduler looks by
+                                // this node's: a node whose clock runs ahead looks early, and
+                                // finds nothing to write.
+                                if secret.rotation_due_at == before {
+                                    return Ok((None, None));
+                                }
                                 return Ok((Some(metadata_change(secret)), None));
                             }
                             job
@@ -464,7 +485,7 @@ impl Arca {
                     };
                     let mut job = job;
                     job.attempt += 1;
-                    job.lease_until = Some(now + lease_ms);
+                    job.lease_until = Some(lease_now + lease_ms);
                     job.retry_at = None;
                     st.job = Some(job.clone());
                     set_rotation_state(&mut secret, &st);

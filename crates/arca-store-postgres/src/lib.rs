@@ -18,6 +18,8 @@ mod error;
 mod read;
 mod schema;
 mod sequence;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod write;
 
 pub use changes::HEARTBEAT as CHANGE_FEED_HEARTBEAT;
@@ -324,6 +326,10 @@ impl Store for PostgresStore {
 
     async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>> {
         read::due_for_rotation(&self.client().await?, now, limit).await
+    }
+
+    async fn shared_clock(&self) -> Result<Option<Millis>> {
+        read::clock(&self.client().await?).await.map(Some)
     }
 
     async fn append_event(&self, event: &EventRecord) -> Result<i64> {

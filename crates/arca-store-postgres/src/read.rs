@@ -463,6 +463,13 @@ pub(crate) async fn outbox_for(c: &Client, arn: &str) -> Result<Vec<OutboxEntry>
     outbox_rows(&rows)
 }
 
+pub(crate) async fn clock(c: &Client) -> Result<Millis> {
+    let rows = query(c, "SELECT arca_now_ms()", &[], "read the clock").await?;
+    rows.first()
+        .map(|r| r.get::<_, i64>(0))
+        .ok_or_else(|| StoreError::Backend("the clock query returned no row".into()))
+}
+
 pub(crate) async fn lease_holds(c: &Client, f: &Fence) -> Result<bool> {
     let rows = query(
         c,

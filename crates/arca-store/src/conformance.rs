@@ -88,6 +88,7 @@ macro_rules! store_conformance_tests {
             wipe_secrets_keeps_keys,
             a_lease_is_exclusive_renewed_taken_over_and_released,
             a_write_fenced_by_a_lost_lease_commits_nothing,
+            a_shared_clock_tells_the_time,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -2811,6 +2812,23 @@ fn fence(job: &str, holder: &str, token: i64) -> crate::Fence {
         holder: holder.to_owned(),
         token,
     }
+}
+
+/// A shared clock (the database server's) tells the time, and never goes back between
+/// two reads. (The database runs beside the tests, so it agrees with this clock closely.)
+pub async fn a_shared_clock_tells_the_time<S: Store>(store: &S) {
+    use arca_types::time::{Clock, SystemClock};
+    let Some(first) = store.shared_clock().await.expect("clock") else {
+        return;
+    };
+    let wall = SystemClock.now_millis();
+    assert!((first - wall).abs() < 60_000, "{first} vs {wall}");
+    let second = store
+        .shared_clock()
+        .await
+        .expect("clock")
+        .expect("still shared");
+    assert!(second >= first);
 }
 
 pub async fn a_lease_is_exclusive_renewed_taken_over_and_released<S: Store>(store: &S) {

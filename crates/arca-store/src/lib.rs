@@ -145,6 +145,13 @@ pub trait Store: Send + Sync + 'static {
     /// Secrets (any region) whose rotation_due_at <= now, earliest first: (region, arn).
     async fn due_for_rotation(&self, now: Millis, limit: usize) -> Result<Vec<(String, String)>>;
 
+    /// The time by the clock that every node sharing this store agrees on (the database
+    /// server's), for leases kept in rows the nodes share; `None` when one process serves
+    /// the store (SQLite), whose own clock is then the only one.
+    async fn shared_clock(&self) -> Result<Option<Millis>> {
+        Ok(None)
+    }
+
     // ----- events -----
 
     /// Appends an event that no write causes; returns its id (strictly increasing).
