@@ -5,7 +5,7 @@
 
 mod common;
 
-use arca_store::{RotationFunctionRecord, Store};
+use arca_store::Store;
 use arca_store_postgres::testing::fresh_schema;
 use arca_store_postgres::PostgresStore;
 use arca_types::secret::SecretString;
@@ -29,15 +29,7 @@ async fn a_node_whose_clock_runs_ahead_does_not_take_over_a_held_attempt() {
     let a = Node::over(open().await, &ManualClock::new(now), script.clone()).await;
     // B's clock is an hour ahead of A's (and of the database's).
     let b = Node::over(open().await, &ManualClock::new(now + HOUR), script).await;
-    a.store
-        .put_rotation_function(&RotationFunctionRecord {
-            arn: FUNCTION_ARN.into(),
-            spec: serde_json::json!({"type": "builtin", "kind": "generic"}),
-            sealed_secret: None,
-            created_at: now,
-        })
-        .await
-        .expect("bind rotation function");
+    common::bind_rotation_function(a.store.as_ref(), now).await;
     let arn = a
         .arca
         .create_secret(

@@ -215,6 +215,19 @@ pub struct Env {
     node: Option<Node>,
 }
 
+/// Binds `FUNCTION_ARN` to Arca's generic built-in rotator.
+pub async fn bind_rotation_function(store: &dyn Store, at: Millis) {
+    store
+        .put_rotation_function(&RotationFunctionRecord {
+            arn: FUNCTION_ARN.into(),
+            spec: serde_json::json!({"type": "builtin", "kind": "generic"}),
+            sealed_secret: None,
+            created_at: at,
+        })
+        .await
+        .expect("bind rotation function");
+}
+
 pub fn ctx() -> RequestCtx {
     RequestCtx::new(REGION)
 }
@@ -225,15 +238,7 @@ impl Env {
         let clock = ManualClock::new(T0);
         let script = Arc::new(Script::default());
         let node = Node::open(&dir.path().join("arca.db"), &clock, script.clone()).await;
-        node.store
-            .put_rotation_function(&RotationFunctionRecord {
-                arn: FUNCTION_ARN.into(),
-                spec: serde_json::json!({"type": "builtin", "kind": "generic"}),
-                sealed_secret: None,
-                created_at: T0,
-            })
-            .await
-            .expect("bind rotation function");
+        bind_rotation_function(node.store.as_ref(), T0).await;
         Env {
             dir,
             clock,
