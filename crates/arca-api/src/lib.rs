@@ -46,11 +46,16 @@ pub struct ApiState {
     /// clock forward to end deletion windows.
     pub auth_clock: Arc<dyn Clock>,
     signing_keys: SigningKeyCache,
+    /// Who every access key stands for until principals of their own exist: the
+    /// administrator of the deployment's account.
+    administrator: Arc<arca_core::authz::Identity>,
 }
 
 impl ApiState {
     pub fn new(arca: Arc<Arca>, access_keys: Arc<AccessKeys>, dev: Option<DevHooks>) -> Self {
+        let administrator = Arc::new(arca_core::authz::Identity::administrator(arca.account()));
         Self {
+            administrator,
             arca,
             access_keys,
             verify: VerifyConfig::default(),
@@ -69,6 +74,8 @@ impl ApiState {
 /// record copies neither.
 pub(crate) struct Connection {
     ip: Arc<str>,
+    /// Whether the connection is TLS (aws:SecureTransport).
+    tls: bool,
     user_agent: std::sync::Mutex<Option<(http::HeaderValue, Arc<str>)>>,
 }
 
@@ -93,9 +100,10 @@ fn intern(s: &str) -> Arc<str> {
 }
 
 impl Connection {
-    pub(crate) fn new(peer: std::net::SocketAddr) -> Self {
+    pub(crate) fn new(peer: std::net::SocketAddr, tls: bool) -> Self {
         Self {
             ip: intern(&peer.ip().to_string()),
+            tls,
             user_agent: std::sync::Mutex::new(None),
         }
     }
@@ -317,6 +325,7 @@ async fn serve_one(
             .get(arca_store::FENCE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(arca_store::Fence::parse),
+        access: None,
     };
     if audited {
         let who = caller(parts, conn, Some(principal.access_key_id));
@@ -344,7 +353,9 @@ async fn serve_one(
         Service::CloudTrail => cloudtrail(state, &ctx, body, target, request_id).await,
         Service::EventBridge => eventbridge(state, &ctx, body, target, request_id).await,
         Service::Sync => Box::pin(sync(state, &ctx, body, target, request_id)).await,
-        Service::SecretsManager => secrets_manager(state, &ctx, body, target, request_id).await,
+        Service::SecretsManager => {
+            secrets_manager(state, &mut ctx, body, target, request_id, conn).await
+        }
     };
     state
         .arca
@@ -520,18 +531,34 @@ async fn eventbridge(
 
 async fn secrets_manager(
     state: &ApiState,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     body: &[u8],
     target: Option<&str>,
     request_id: &str,
+    conn: &Connection,
 ) -> Served {
     let name = Operation::name_of(target).map_err(|e| ("-", e))?;
     let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
     let op_name = op.name();
     ctx.authorize(op_name).map_err(|e| (op_name, e))?;
+    let mut access =
+        arca_core::authz::Access::new(state.administrator.clone(), op_name, op.condition_keys());
+    access.source_ip = Some(conn.ip.clone());
+    access.secure_transport = conn.tls;
+    let access = Arc::new(access);
+    ctx.access = Some(access.clone());
     let resp = dispatch(&state.arca, ctx, op, request_id)
         .await
         .map_err(|e| (op_name, e))?;
+    // Fail closed: an operation that answered without asking the authorization point
+    // is a bug, and its answer is not sent.
+    if !access.decided() {
+        tracing::error!(
+            op = op_name,
+            "an operation answered without an authorization decision"
+        );
+        return Err((op_name, ApiError::internal()));
+    }
     Ok((op_name, resp))
 }
 
@@ -628,7 +655,7 @@ async fn dispatch(
         CreateSecret(r) => codec::ok(&Box::pin(arca.create_secret(ctx, r)).await?, request_id),
         DeleteSecret(r) => codec::ok(&Box::pin(arca.delete_secret(ctx, r)).await?, request_id),
         DescribeSecret(r) => codec::ok(&Box::pin(arca.describe_secret(ctx, r)).await?, request_id),
-        GetRandomPassword(r) => codec::ok(&arca.get_random_password(r)?, request_id),
+        GetRandomPassword(r) => codec::ok(&arca.get_random_password(ctx, r)?, request_id),
         ListSecretVersionIds(r) => codec::ok(
             &Box::pin(arca.list_secret_version_ids(ctx, r)).await?,
             request_id,
@@ -654,6 +681,26 @@ async fn dispatch(
         UpdateSecret(r) => codec::ok(&Box::pin(arca.update_secret(ctx, r)).await?, request_id),
         UpdateSecretVersionStage(r) => codec::ok(
             &Box::pin(arca.update_secret_version_stage(ctx, r)).await?,
+            request_id,
+        ),
+        PutResourcePolicy(r) => codec::ok(
+            &Box::pin(arca.put_resource_policy(ctx, r)).await?,
+            request_id,
+        ),
+        GetResourcePolicy(r) => codec::ok(
+            &Box::pin(arca.get_resource_policy(ctx, r)).await?,
+            request_id,
+        ),
+        DeleteResourcePolicy(r) => codec::ok(
+            &Box::pin(arca.delete_resource_policy(ctx, r)).await?,
+            request_id,
+        ),
+        ListResourcePolicies(r) => codec::ok(
+            &Box::pin(arca.list_resource_policies(ctx, r)).await?,
+            request_id,
+        ),
+        ValidateResourcePolicy(r) => codec::ok(
+            &Box::pin(arca.validate_resource_policy(ctx, r)).await?,
             request_id,
         ),
         Unsupported(name) => return Err(ApiError::operation_unsupported(name)),

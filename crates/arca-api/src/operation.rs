@@ -29,19 +29,19 @@ pub enum Operation {
     UntagResource(UntagResourceRequest),
     UpdateSecret(UpdateSecretRequest),
     UpdateSecretVersionStage(UpdateSecretVersionStageRequest),
+    PutResourcePolicy(PutResourcePolicyRequest),
+    GetResourcePolicy(ResourcePolicyRequest),
+    DeleteResourcePolicy(ResourcePolicyRequest),
+    ListResourcePolicies(ListResourcePoliciesRequest),
+    ValidateResourcePolicy(ValidateResourcePolicyRequest),
     /// A model operation Arca does not serve yet (replication, resource policies).
     Unsupported(&'static str),
 }
 
-/// Operations of the model that later issues bring (cross-account replicas, policies).
+/// Operations of the model that a later issue brings (cross-account replicas).
 const UNSUPPORTED: &[&str] = &[
     "AssociateCrossAccountReplica",
-    "DeleteResourcePolicy",
     "DisassociateCrossAccountReplica",
-    "GetResourcePolicy",
-    "ListResourcePolicies",
-    "PutResourcePolicy",
-    "ValidateResourcePolicy",
 ];
 
 impl Operation {
@@ -74,6 +74,11 @@ impl Operation {
             "UntagResource" => UntagResource(decode(body)?),
             "UpdateSecret" => UpdateSecret(decode(body)?),
             "UpdateSecretVersionStage" => UpdateSecretVersionStage(decode(body)?),
+            "PutResourcePolicy" => PutResourcePolicy(decode(body)?),
+            "GetResourcePolicy" => GetResourcePolicy(decode(body)?),
+            "DeleteResourcePolicy" => DeleteResourcePolicy(decode(body)?),
+            "ListResourcePolicies" => ListResourcePolicies(decode(body)?),
+            "ValidateResourcePolicy" => ValidateResourcePolicy(decode(body)?),
             other => match UNSUPPORTED.iter().find(|u| **u == other) {
                 Some(u) => Unsupported(u),
                 None => return Err(ApiError::unknown_operation()),
@@ -103,6 +108,11 @@ impl Operation {
             "UntagResource",
             "UpdateSecret",
             "UpdateSecretVersionStage",
+            "PutResourcePolicy",
+            "GetResourcePolicy",
+            "DeleteResourcePolicy",
+            "ListResourcePolicies",
+            "ValidateResourcePolicy",
         ];
         KNOWN
             .iter()
@@ -134,8 +144,46 @@ impl Operation {
             UntagResource(_) => "UntagResource",
             UpdateSecret(_) => "UpdateSecret",
             UpdateSecretVersionStage(_) => "UpdateSecretVersionStage",
+            PutResourcePolicy(_) => "PutResourcePolicy",
+            GetResourcePolicy(_) => "GetResourcePolicy",
+            DeleteResourcePolicy(_) => "DeleteResourcePolicy",
+            ListResourcePolicies(_) => "ListResourcePolicies",
+            ValidateResourcePolicy(_) => "ValidateResourcePolicy",
             Unsupported(n) => n,
         }
+    }
+
+    /// The request's condition keys, for the authorization point.
+    pub fn condition_keys(&self) -> arca_policy::Context {
+        use arca_core::authz::ConditionKeys;
+        use Operation::*;
+        let mut c = arca_policy::Context::new();
+        let keys: &dyn ConditionKeys = match self {
+            BatchGetSecretValue(r) => r,
+            CancelRotateSecret(r) | RestoreSecret(r) | StopReplicationToReplica(r) => r,
+            CreateSecret(r) => r,
+            DeleteSecret(r) => r,
+            DescribeSecret(r) => r,
+            GetRandomPassword(r) => r,
+            GetSecretValue(r) => r,
+            ListSecretVersionIds(r) => r,
+            ListSecrets(r) => r,
+            PutSecretValue(r) => r,
+            RemoveRegionsFromReplication(r) => r,
+            ReplicateSecretToRegions(r) => r,
+            RotateSecret(r) => r,
+            TagResource(r) => r,
+            UntagResource(r) => r,
+            UpdateSecret(r) => r,
+            UpdateSecretVersionStage(r) => r,
+            PutResourcePolicy(r) => r,
+            GetResourcePolicy(r) | DeleteResourcePolicy(r) => r,
+            ListResourcePolicies(r) => r,
+            ValidateResourcePolicy(r) => r,
+            Unsupported(_) => return c,
+        };
+        keys.condition_keys(&mut c);
+        c
     }
 }
 
@@ -155,8 +203,8 @@ mod tests {
         let op = Operation::parse("GetSecretValue", br#"{"SecretId":"x"}"#).unwrap();
         assert_eq!(op.name(), "GetSecretValue");
         assert!(matches!(
-            Operation::parse("PutResourcePolicy", b"{}").unwrap(),
-            Operation::Unsupported("PutResourcePolicy")
+            Operation::parse("AssociateCrossAccountReplica", b"{}").unwrap(),
+            Operation::Unsupported("AssociateCrossAccountReplica")
         ));
         assert_eq!(
             Operation::parse("Nope", b"{}").unwrap_err().code,

@@ -57,7 +57,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         match &tls {
             None => {
-                tokio::spawn(serve_connection(stream, peer, state, watcher));
+                tokio::spawn(serve_connection(stream, peer, false, state, watcher));
             }
             Some(acceptor) => {
                 // The handshake runs in the connection's task, so a slow client never
@@ -65,7 +65,9 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, state, watcher).await,
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, true, state, watcher).await
+                        }
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -87,12 +89,13 @@ pub async fn serve(
 async fn serve_connection<S>(
     stream: S,
     peer: std::net::SocketAddr,
+    tls: bool,
     state: Arc<ApiState>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(crate::Connection::new(peer));
+    let conn = Arc::new(crate::Connection::new(peer, tls));
     let svc = service_fn(move |req| {
         let state = state.clone();
         let conn = conn.clone();

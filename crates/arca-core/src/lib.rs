@@ -7,6 +7,7 @@ pub mod access;
 mod accessed;
 mod answer;
 pub mod audit;
+pub mod authz;
 mod cache;
 pub mod events;
 mod feed;
@@ -49,6 +50,9 @@ pub struct RequestCtx {
     /// Background work under a lease: every write the call makes commits only while the
     /// lease holds.
     pub fence: Option<arca_store::Fence>,
+    /// Who is calling and what for, from the API layer (None: the service's own
+    /// background work, which acts with the service's authority).
+    pub access: Option<Arc<authz::Access>>,
 }
 
 /// What a scoped caller may act on.
@@ -80,6 +84,7 @@ impl RequestCtx {
             replication_link: false,
             call: None,
             fence: None,
+            access: None,
         }
     }
 
@@ -131,6 +136,8 @@ pub struct Arca {
     pub(crate) delivery_wakeup: Arc<tokio::sync::Notify>,
     /// The sync jobs this process runs, once the server has started them.
     sync: std::sync::OnceLock<Arc<dyn sync::SyncControl>>,
+    /// Resource policies compiled once per distinct text.
+    pub(crate) policies: authz::PolicyCache,
 }
 
 impl Arca {
@@ -168,6 +175,7 @@ impl Arca {
             routes,
             delivery_wakeup,
             sync: std::sync::OnceLock::new(),
+            policies: Default::default(),
         }
     }
 

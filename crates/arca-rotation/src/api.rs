@@ -144,7 +144,7 @@ impl SecretsApi for CoreSecretsApi {
         req: GetRandomPasswordRequest,
     ) -> Result<SecretString, ApiError> {
         self.arca
-            .get_random_password(req)
+            .get_random_password(&arca_core::RequestCtx::new(String::new()), req)
             .map(|r| r.random_password)
     }
 }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     InvalidNextToken,
     LimitExceeded,
     ResourceExists,
+    MalformedPolicyDocument,
+    PublicPolicy,
     // Front-end errors (AWS common errors for JSON protocols; not in the service model,
     // so SDKs surface them as generic errors with this code).
     Validation,
@@ -80,6 +82,8 @@ impl ErrorCode {
             InvalidNextToken => "InvalidNextTokenException",
             LimitExceeded => "LimitExceededException",
             ResourceExists => "ResourceExistsException",
+            MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            PublicPolicy => "PublicPolicyException",
             Validation => "ValidationException",
             UnrecognizedClient => "UnrecognizedClientException",
             InvalidSignature => "InvalidSignatureException",

@@ -442,3 +442,76 @@ pub struct ArnResponse {
     #[serde(rename = "ARN")]
     pub arn: String,
 }
+
+// ---------- Resource policies ----------
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutResourcePolicyRequest {
+    pub secret_id: Option<String>,
+    pub resource_policy: Option<String>,
+    pub policy_name: Option<String>,
+    pub block_public_policy: Option<bool>,
+}
+
+/// GetResourcePolicy, DeleteResourcePolicy: the secret and the policy's name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyRequest {
+    pub secret_id: Option<String>,
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourcePoliciesRequest {
+    pub secret_id: Option<String>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicySummary {
+    pub policy_name: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourcePoliciesResponse {
+    pub resource_policies: Vec<ResourcePolicySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidateResourcePolicyRequest {
+    pub secret_id: Option<String>,
+    pub resource_policy: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidationErrorsEntry {
+    pub check_name: String,
+    pub error_message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidateResourcePolicyResponse {
+    pub policy_validation_passed: bool,
+    pub validation_errors: Vec<ValidationErrorsEntry>,
+}

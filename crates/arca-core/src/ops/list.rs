@@ -3,6 +3,7 @@
 //! (the last item's sort value and ARN), so they stay right while secrets come and go.
 
 use super::ensure_unscoped;
+use crate::authz::Target;
 use crate::cache::Cached;
 use crate::filter::{decode_list_token, encode_list_token, query_fingerprint, Filters};
 use crate::validate::{self, Check};
@@ -10,6 +11,9 @@ use crate::{store_err, Arca, RequestCtx};
 use arca_store::{CursorValue, ListCursor, ListQuery, SecretRecord, SortBy};
 use arca_types::wire::*;
 use arca_types::{ApiError, ErrorCode};
+
+/// What each member of a batch is authorized as.
+const GET: &str = "GetSecretValue";
 
 impl Arca {
     pub async fn list_secrets(
@@ -34,6 +38,7 @@ impl Arca {
         check.finish()?;
         let filters = Filters::parse(&req.filters)?;
         ensure_unscoped(ctx)?;
+        self.authorize(ctx, Target::Any)?;
         let limit = req.max_results.map_or(100, |n| n as usize);
         let sort_by = match req.sort_by.as_deref() {
             Some("last-accessed-date") => SortBy::LastAccessedDate,
@@ -135,15 +140,23 @@ impl Arca {
             (Some(_), Some(_)) | (None, None) => return Err(ApiError::ids_or_filters()),
             _ => {}
         }
+        // The batch itself, and ListSecrets when it filters (the model's "Required
+        // permissions"); each secret returned is a GetSecretValue of its own.
+        self.authorize(ctx, Target::Any)?;
+        if req.filters.is_some() {
+            self.authorize_as(ctx, "ListSecrets", Target::Any)?;
+        }
         let mut out = BatchGetSecretValueResponse::default();
         if let Some(ids) = &req.secret_id_list {
             if req.max_results.is_some() || req.next_token.is_some() {
                 return Err(ApiError::paging_needs_filters());
             }
             for id in ids {
-                let (arn, result) = match self.lookup_shared(ctx, id).await? {
-                    None => (id.clone(), Err(ApiError::secret_not_found())),
-                    Some(secret) => (secret.arn.clone(), self.read_current(&secret).await),
+                let (arn, result) = match self.lookup_shared_as(ctx, id, Some(GET)).await {
+                    Err(e) if e.code == ErrorCode::AccessDenied => (id.clone(), Err(e)),
+                    Err(e) => return Err(e),
+                    Ok(None) => (id.clone(), Err(ApiError::secret_not_found())),
+                    Ok(Some(secret)) => (secret.arn.clone(), self.read_current(&secret).await),
                 };
                 self.audit_member(ctx, &arn, result.as_ref().err()).await;
                 match result {
@@ -178,7 +191,14 @@ impl Arca {
                 .map(|s| encode_list_token(&cursor_of(s, SortBy::CreatedDate), fingerprint));
         }
         for secret in page.into_iter().map(Cached::new) {
-            let result = self.read_current(&secret).await;
+            let target = Target::Secret {
+                record: &secret.record,
+                id: &secret.record.arn,
+            };
+            let result = match self.authorize_as(ctx, GET, target) {
+                Ok(()) => self.read_current(&secret).await,
+                Err(e) => Err(e),
+            };
             self.audit_member(ctx, &secret.arn, result.as_ref().err())
                 .await;
             match result {

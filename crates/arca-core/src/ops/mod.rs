@@ -4,6 +4,7 @@
 //! a secret from a SecretId, sealing and opening values, and the optimistic-retry loop.
 
 mod list;
+mod policy;
 mod secrets;
 mod values;
 
@@ -38,6 +39,17 @@ fn scope_allows(
         }
         (Some(_), None) => Err(ApiError::access_denied()),
         _ => Ok(()),
+    }
+}
+
+/// What a decision about `secret_id` is on: the secret found, or the one named.
+fn target<'a>(secret_id: &'a str, found: Option<&'a SecretRecord>) -> crate::authz::Target<'a> {
+    match found {
+        Some(record) => crate::authz::Target::Secret {
+            record,
+            id: secret_id,
+        },
+        None => crate::authz::Target::Missing(secret_id),
     }
 }
 
@@ -92,6 +104,7 @@ impl Arca {
             secret_id,
             found.as_ref().map(|s| (s.arn.as_str(), s.name.as_str())),
         )?;
+        self.authorize(ctx, target(secret_id, found.as_ref()))?;
         Ok(found)
     }
 
@@ -113,6 +126,17 @@ impl Arca {
         ctx: &RequestCtx,
         secret_id: &str,
     ) -> Result<Option<Arc<Cached>>, ApiError> {
+        self.lookup_shared_as(ctx, secret_id, None).await
+    }
+
+    /// As `lookup_shared`, authorized for `operation` rather than the request's own
+    /// (a batch's members are each a GetSecretValue).
+    pub(crate) async fn lookup_shared_as(
+        &self,
+        ctx: &RequestCtx,
+        secret_id: &str,
+        operation: Option<&str>,
+    ) -> Result<Option<Arc<Cached>>, ApiError> {
         let found = self.lookup_shared_unscoped(ctx, secret_id, false).await?;
         note_found(ctx, found.as_ref().map(|s| s.arn.as_str()));
         scope_allows(
@@ -122,6 +146,11 @@ impl Arca {
                 .as_ref()
                 .map(|s| (s.record.arn.as_str(), s.record.name.as_str())),
         )?;
+        let target = target(secret_id, found.as_ref().map(|c| &c.record));
+        match operation {
+            Some(op) => self.authorize_as(ctx, op, target)?,
+            None => self.authorize(ctx, target)?,
+        }
         Ok(found)
     }
 

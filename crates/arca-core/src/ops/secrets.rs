@@ -44,6 +44,7 @@ impl Arca {
             Some(crate::SecretScope::Name(n)) if *n == name => {}
             _ => ensure_unscoped(ctx)?,
         }
+        self.authorize(ctx, crate::authz::Target::Missing(&name))?;
         let token = req.client_request_token.clone();
         let tags = validate::tag_pairs(req.tags.as_deref().unwrap_or_default())?;
         let wanted = crate::replication::wanted_regions(
@@ -523,8 +524,10 @@ impl Arca {
 
     pub fn get_random_password(
         &self,
+        ctx: &RequestCtx,
         req: GetRandomPasswordRequest,
     ) -> Result<GetRandomPasswordResponse, ApiError> {
+        self.authorize(ctx, crate::authz::Target::Any)?;
         Ok(GetRandomPasswordResponse {
             random_password: password::generate(&req)?,
         })

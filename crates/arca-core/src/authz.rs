@@ -1,0 +1,472 @@
+//! The one authorization point. The API layer puts the caller's `Identity` (from the
+//! verified access key) and the operation's condition keys in the request context; every
+//! operation, once it has resolved its secret (or found there is none), asks
+//! `Arca::authorize`, which evaluates the caller's identity policies and the secret's
+//! resource policy with arca-policy and refuses with AWS's AccessDeniedException.
+
+use crate::{Arca, RequestCtx};
+use arca_policy::{Context, Decision, Kind, Policy, Principal, PrincipalKind, Request, Value};
+use arca_store::SecretRecord;
+use arca_types::wire::*;
+use arca_types::ApiError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// AWS's refusal: `User: ARN is not authorized to perform: ACTION on resource: ID
+/// because no identity-based policy allows the ACTION action`. The resource is the
+/// SecretId as the caller gave it (recorded: AWS quotes names as given, whether or not
+/// the secret exists); an action on no resource names none.
+fn denied(
+    identity: &Identity,
+    operation: &str,
+    named: Option<&str>,
+    decision: Option<Decision>,
+) -> ApiError {
+    let action = format!("secretsmanager:{operation}");
+    // A stored policy that no longer parses refuses as an explicit deny would.
+    let reason = decision
+        .unwrap_or(Decision::ExplicitDeny(arca_policy::PolicyType::Resource))
+        .reason(&action);
+    let on = named
+        .map(|n| format!(" on resource: {n}"))
+        .unwrap_or_default();
+    ApiError::new(
+        arca_types::ErrorCode::AccessDenied,
+        format!(
+            "User: {} is not authorized to perform: {action}{on} {reason}",
+            identity.principal.arn
+        ),
+    )
+}
+
+/// Who is calling, with their identity policies compiled.
+#[derive(Debug)]
+pub struct Identity {
+    pub principal: Principal,
+    pub policies: Vec<Arc<Policy>>,
+    /// Some identity policy allows every action on every resource without a condition
+    /// and none denies anything: only a resource policy can then refuse, so a secret
+    /// without one needs no evaluation (the read path's fast case).
+    unrestricted: bool,
+}
+
+impl Identity {
+    pub fn new(principal: Principal, policies: Vec<Arc<Policy>>) -> Self {
+        let statements = || policies.iter().flat_map(|p| p.statements.iter());
+        let no_deny = statements().all(|s| s.effect == arca_policy::Effect::Allow);
+        let allow_all = statements().any(|s| {
+            s.effect == arca_policy::Effect::Allow
+                && s.conditions.is_empty()
+                && !s.action.negated
+                && s.action.items.iter().any(|p| p.is_any())
+                && s.resource
+                    .as_ref()
+                    .is_some_and(|r| !r.negated && r.items.iter().any(|p| p.is_any()))
+        });
+        let unrestricted = no_deny && (allow_all || principal.kind == PrincipalKind::Root);
+        Self {
+            principal,
+            policies,
+            unrestricted,
+        }
+    }
+
+    /// The administrator of `account`: what every access key created before principals
+    /// existed stands for (full access, as those keys always had).
+    pub fn administrator(account: &str) -> Self {
+        let admin = Policy::parse(ADMINISTRATOR_ACCESS, Kind::Identity)
+            .map(Arc::new)
+            .map(|p| vec![p])
+            .unwrap_or_default();
+        Self::new(
+            Principal {
+                arn: format!("arn:aws:iam::{account}:user/{ADMINISTRATOR}"),
+                account: account.to_owned(),
+                kind: PrincipalKind::User,
+                role_arn: None,
+                name: Some(ADMINISTRATOR.to_owned()),
+                userid: format!("AIDA{}", &stable_id(account)),
+                tags: Default::default(),
+            },
+            admin,
+        )
+    }
+}
+
+/// The administrator user's name.
+pub const ADMINISTRATOR: &str = "arca-admin";
+
+/// AWS's managed policy AdministratorAccess.
+pub const ADMINISTRATOR_ACCESS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// A stable unique-id-like suffix for a principal without a stored id.
+fn stable_id(seed: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(seed.as_bytes());
+    d.iter()
+        .take(8)
+        .map(|b| char::from(b'A' + b % 26))
+        .collect::<String>()
+        + "EXAMPLE"
+}
+
+/// The authorization part of one request's context.
+#[derive(Debug)]
+pub struct Access {
+    pub identity: Arc<Identity>,
+    /// The operation, e.g. `GetSecretValue` (the action is `secretsmanager:` + this).
+    pub operation: &'static str,
+    /// The request's own condition keys (secretsmanager:VersionStage, aws:TagKeys, ...).
+    pub keys: Context,
+    pub source_ip: Option<Arc<str>>,
+    pub secure_transport: bool,
+    /// Set once any authorization decision was made for the request: an operation that
+    /// answers without one is a bug, and the API layer fails it closed.
+    decided: AtomicBool,
+}
+
+impl Access {
+    pub fn new(identity: Arc<Identity>, operation: &'static str, keys: Context) -> Self {
+        Self {
+            identity,
+            operation,
+            keys,
+            source_ip: None,
+            secure_transport: false,
+            decided: AtomicBool::new(false),
+        }
+    }
+
+    pub fn decided(&self) -> bool {
+        self.decided.load(Ordering::Relaxed)
+    }
+}
+
+/// What a request is about, for its decision.
+pub(crate) enum Target<'a> {
+    /// An existing secret, and the id the caller named it by (what AWS's refusal quotes).
+    Secret {
+        record: &'a SecretRecord,
+        id: &'a str,
+    },
+    /// A secret that does not exist (yet), by the id the caller gave.
+    Missing(&'a str),
+    /// No resource (ListSecrets, GetRandomPassword, BatchGetSecretValue itself).
+    Any,
+}
+
+/// Where a secret's resource policy lives in its record (in `extra`, so no schema change).
+pub(crate) const RESOURCE_POLICY: &str = "resource_policy";
+
+pub(crate) fn resource_policy_text(s: &SecretRecord) -> Option<&str> {
+    s.extra.get(RESOURCE_POLICY).and_then(|v| v.as_str())
+}
+
+pub(crate) fn set_resource_policy(s: &mut SecretRecord, text: Option<&str>) {
+    if !s.extra.is_object() {
+        s.extra = serde_json::json!({});
+    }
+    if let Some(obj) = s.extra.as_object_mut() {
+        match text {
+            Some(t) => obj.insert(RESOURCE_POLICY.into(), t.into()),
+            None => obj.remove(RESOURCE_POLICY),
+        };
+    }
+}
+
+/// Compiled resource policies by their text: a policy is compiled once, not per request.
+#[derive(Default)]
+pub(crate) struct PolicyCache {
+    compiled: Mutex<HashMap<Arc<str>, Arc<Policy>>>,
+}
+
+/// Distinct policy texts kept compiled; past this the cache starts over.
+const POLICY_CACHE_MAX: usize = 10_000;
+
+impl PolicyCache {
+    fn get(&self, text: &str) -> Option<Arc<Policy>> {
+        let mut map = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = map.get(text) {
+            return Some(p.clone());
+        }
+        // Stored policies were validated when written; one that no longer parses is
+        // refused as a whole (fail closed: see `authorize`).
+        let p = Arc::new(Policy::parse(text, Kind::Resource).ok()?);
+        if map.len() >= POLICY_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(text.into(), p.clone());
+        Some(p)
+    }
+}
+
+impl Arca {
+    /// Decides whether the request may perform its operation on `target`.
+    pub(crate) fn authorize(&self, ctx: &RequestCtx, target: Target) -> Result<(), ApiError> {
+        match &ctx.access {
+            Some(a) => self.authorize_as(ctx, a.operation, target),
+            // Background work of this deployment (rotation, replication, event targets)
+            // acts with the service's own authority.
+            None => Ok(()),
+        }
+    }
+
+    /// As `authorize`, for `operation` (BatchGetSecretValue checks GetSecretValue on
+    /// each secret it returns).
+    pub(crate) fn authorize_as(
+        &self,
+        ctx: &RequestCtx,
+        operation: &str,
+        target: Target,
+    ) -> Result<(), ApiError> {
+        let Some(access) = &ctx.access else {
+            return Ok(());
+        };
+        access.decided.store(true, Ordering::Relaxed);
+        let identity = &access.identity;
+        let (resource, named, secret) = match target {
+            Target::Secret { record, id } => (record.arn.clone(), Some(id), Some(record)),
+            Target::Missing(id) => (self.arn_for_missing(&ctx.region, id), Some(id), None),
+            Target::Any => ("*".to_owned(), None, None),
+        };
+        let policy_text = secret.and_then(resource_policy_text);
+        if identity.unrestricted
+            && policy_text.is_none()
+            && identity.principal.account == self.account
+        {
+            return Ok(());
+        }
+        let policy = match policy_text {
+            Some(t) => match self.policies.get(t) {
+                Some(p) => Some(p),
+                None => {
+                    tracing::error!(arn = %resource, "a stored resource policy does not parse");
+                    return Err(denied(identity, operation, named, None));
+                }
+            },
+            None => None,
+        };
+        let context = self.context_for(ctx, access, secret);
+        let action = format!("secretsmanager:{operation}");
+        let identity_policies: Vec<&Policy> = identity.policies.iter().map(|p| &**p).collect();
+        let decision = arca_policy::evaluate(
+            &Request {
+                principal: &identity.principal,
+                action: &action,
+                resource: &resource,
+                resource_account: &self.account,
+                context: &context,
+            },
+            &identity_policies,
+            policy.as_deref(),
+        );
+        if decision.allowed() {
+            Ok(())
+        } else {
+            Err(denied(identity, operation, named, Some(decision)))
+        }
+    }
+
+    /// The resource a request about a secret that does not exist is decided on: the ARN
+    /// the caller gave, or the one a secret of that name would have, without its suffix.
+    fn arn_for_missing(&self, region: &str, id: &str) -> String {
+        if id.starts_with("arn:") {
+            id.to_owned()
+        } else {
+            format!(
+                "arn:aws:secretsmanager:{region}:{}:secret:{id}",
+                self.account
+            )
+        }
+    }
+
+    /// The request context: the request's own keys, the caller's connection, the time,
+    /// and the secret's (its ARN, tags and primary region).
+    fn context_for(
+        &self,
+        ctx: &RequestCtx,
+        access: &Access,
+        secret: Option<&SecretRecord>,
+    ) -> Context {
+        let mut c = access.keys.clone();
+        let now = self.clock.now_millis();
+        c.set("aws:CurrentTime", Value::Str(crate::audit::event_time(now)));
+        c.set("aws:EpochTime", Value::Num((now / 1000) as f64));
+        c.set("aws:SecureTransport", Value::Bool(access.secure_transport));
+        c.set("aws:RequestedRegion", Value::Str(ctx.region.clone()));
+        if let Some(ip) = &access.source_ip {
+            c.set("aws:SourceIp", Value::Str(ip.to_string()));
+        }
+        if let Some(s) = secret {
+            c.set("secretsmanager:SecretId", Value::Str(s.arn.clone()));
+            for (k, v) in &s.tags {
+                c.set(
+                    &format!("secretsmanager:ResourceTag/{k}"),
+                    Value::Str(v.clone()),
+                );
+                c.set(&format!("aws:ResourceTag/{k}"), Value::Str(v.clone()));
+            }
+            if let Some(p) = &s.primary_region {
+                c.set("secretsmanager:SecretPrimaryRegion", Value::Str(p.clone()));
+            }
+        }
+        c
+    }
+}
+
+/// The condition keys a request of each operation brings (the Service Authorization
+/// Reference's "Actions defined by AWS Secrets Manager").
+pub trait ConditionKeys {
+    fn condition_keys(&self, _c: &mut Context) {}
+}
+
+fn set_str(c: &mut Context, key: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        c.set(key, Value::Str(v.clone()));
+    }
+}
+
+fn set_bool(c: &mut Context, key: &str, v: Option<bool>) {
+    if let Some(v) = v {
+        c.set(key, Value::Bool(v));
+    }
+}
+
+/// aws:RequestTag/k for each tag and aws:TagKeys for their keys.
+fn set_tags(c: &mut Context, tags: &Option<Vec<Tag>>) {
+    let Some(tags) = tags else {
+        return;
+    };
+    let mut keys = Vec::new();
+    for t in tags {
+        if let Some(k) = &t.key {
+            keys.push(k.clone());
+            c.set(
+                &format!("aws:RequestTag/{k}"),
+                Value::Str(t.value.clone().unwrap_or_default()),
+            );
+        }
+    }
+    c.set("aws:TagKeys", Value::List(keys));
+}
+
+fn set_regions(c: &mut Context, regions: &Option<Vec<ReplicaRegion>>) {
+    if let Some(r) = regions {
+        let list = r.iter().filter_map(|r| r.region.clone()).collect();
+        c.set("secretsmanager:AddReplicaRegions", Value::List(list));
+    }
+}
+
+impl ConditionKeys for GetSecretValueRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_str(c, "secretsmanager:VersionId", &self.version_id);
+        set_str(c, "secretsmanager:VersionStage", &self.version_stage);
+    }
+}
+
+impl ConditionKeys for CreateSecretRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_str(c, "secretsmanager:Name", &self.name);
+        set_str(c, "secretsmanager:Description", &self.description);
+        set_str(c, "secretsmanager:KmsKeyId", &self.kms_key_id);
+        set_tags(c, &self.tags);
+        set_regions(c, &self.add_replica_regions);
+        set_bool(
+            c,
+            "secretsmanager:ForceOverwriteReplicaSecret",
+            self.force_overwrite_replica_secret,
+        );
+    }
+}
+
+impl ConditionKeys for UpdateSecretRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_str(c, "secretsmanager:Description", &self.description);
+        set_str(c, "secretsmanager:KmsKeyId", &self.kms_key_id);
+    }
+}
+
+impl ConditionKeys for DeleteSecretRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        if let Some(d) = self.recovery_window_in_days {
+            c.set("secretsmanager:RecoveryWindowInDays", Value::Num(d as f64));
+        }
+        set_bool(
+            c,
+            "secretsmanager:ForceDeleteWithoutRecovery",
+            self.force_delete_without_recovery,
+        );
+    }
+}
+
+impl ConditionKeys for RotateSecretRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_str(
+            c,
+            "secretsmanager:RotationLambdaARN",
+            &self.rotation_lambda_arn,
+        );
+        c.set(
+            "secretsmanager:ModifyRotationRules",
+            Value::Bool(self.rotation_rules.is_some()),
+        );
+        c.set(
+            "secretsmanager:RotateImmediately",
+            Value::Bool(self.rotate_immediately.unwrap_or(true)),
+        );
+    }
+}
+
+impl ConditionKeys for UpdateSecretVersionStageRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_str(c, "secretsmanager:VersionStage", &self.version_stage);
+    }
+}
+
+impl ConditionKeys for TagResourceRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_tags(c, &self.tags);
+    }
+}
+
+impl ConditionKeys for UntagResourceRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        if let Some(k) = &self.tag_keys {
+            c.set("aws:TagKeys", Value::List(k.clone()));
+        }
+    }
+}
+
+impl ConditionKeys for ReplicateSecretToRegionsRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        set_regions(c, &self.add_replica_regions);
+        set_bool(
+            c,
+            "secretsmanager:ForceOverwriteReplicaSecret",
+            self.force_overwrite_replica_secret,
+        );
+    }
+}
+
+impl ConditionKeys for PutResourcePolicyRequest {
+    fn condition_keys(&self, c: &mut Context) {
+        c.set(
+            "secretsmanager:BlockPublicPolicy",
+            Value::Bool(self.block_public_policy.unwrap_or(false)),
+        );
+    }
+}
+
+impl ConditionKeys for BatchGetSecretValueRequest {}
+impl ConditionKeys for SecretIdRequest {}
+impl ConditionKeys for DescribeSecretRequest {}
+impl ConditionKeys for GetRandomPasswordRequest {}
+impl ConditionKeys for ListSecretVersionIdsRequest {}
+impl ConditionKeys for ListSecretsRequest {}
+impl ConditionKeys for PutSecretValueRequest {}
+impl ConditionKeys for RemoveRegionsFromReplicationRequest {}
+impl ConditionKeys for ResourcePolicyRequest {}
+impl ConditionKeys for ListResourcePoliciesRequest {}
+impl ConditionKeys for ValidateResourcePolicyRequest {}
