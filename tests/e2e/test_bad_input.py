@@ -116,10 +116,8 @@ def test_get_request_is_rejected(server, raw):
 
 
 UNIMPLEMENTED = [
-    ("GetResourcePolicy", {"SecretId": "x"}),
-    ("PutResourcePolicy", {"SecretId": "x", "ResourcePolicy": "{}"}),
-    ("DeleteResourcePolicy", {"SecretId": "x"}),
-    ("ValidateResourcePolicy", {"ResourcePolicy": "{}"}),
+    ("AssociateCrossAccountReplica", {"SecretId": "x"}),
+    ("DisassociateCrossAccountReplica", {"SecretId": "x"}),
 ]
 
 
