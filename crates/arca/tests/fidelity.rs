@@ -50,6 +50,10 @@ where
         T::DecryptionFailure(x) => Some(("DecryptionFailure", m(x.message()))),
         T::EncryptionFailure(x) => Some(("EncryptionFailure", m(x.message()))),
         T::InternalServiceError(x) => Some(("InternalServiceError", m(x.message()))),
+        T::MalformedPolicyDocumentException(x) => {
+            Some(("MalformedPolicyDocumentException", m(x.message())))
+        }
+        T::PublicPolicyException(x) => Some(("PublicPolicyException", m(x.message()))),
         _ => None,
     };
     Seen {
