@@ -159,12 +159,7 @@ impl Condition {
     /// wildcard, no variable, and for addresses not the whole internet): the test of
     /// S3's and Secrets Manager's "the meaning of public".
     pub fn pins(&self, keys: &[&str]) -> bool {
-        struct NoVars;
-        impl Vars for NoVars {
-            fn var(&self, _: &str) -> Option<String> {
-                None
-            }
-        }
+        use crate::pattern::NoVars;
         if self.negated
             || self.if_exists
             || self.set == Some(SetQualifier::ForAllValues)

@@ -163,12 +163,7 @@ impl Policy {
     /// Whether the policy denies everyone, unconditionally, the right to change the
     /// policy again (the lockout ValidateResourcePolicy warns of).
     pub fn locks_out(&self) -> bool {
-        struct NoVars;
-        impl crate::pattern::Vars for NoVars {
-            fn var(&self, _: &str) -> Option<String> {
-                None
-            }
-        }
+        use crate::pattern::NoVars;
         let manages = |a: &Negatable<Vec<Pattern>>| {
             [
                 "secretsmanager:putresourcepolicy",

@@ -19,6 +19,15 @@ enum Piece {
     },
 }
 
+/// No variables at all: for judging a policy's text outside any request.
+pub(crate) struct NoVars;
+
+impl Vars for NoVars {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
 /// A compiled pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {

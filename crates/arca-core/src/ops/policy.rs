@@ -98,23 +98,7 @@ impl Arca {
                 "You can't attach a resource-based policy that allows broad access to the secret.",
             ));
         }
-        let now = self.now();
-        self.modify(ctx, &id, |mut secret| {
-            ensure_not_deleted(&secret)?;
-            let out = ResourcePolicyResponse {
-                arn: secret.arn.clone(),
-                name: secret.name.clone(),
-                resource_policy: None,
-                policy_name: Some(DEFAULT.to_owned()),
-            };
-            if resource_policy_text(&secret) == Some(text.as_str()) {
-                return Ok((None, out));
-            }
-            set_resource_policy(&mut secret, Some(&text));
-            secret.last_changed_at = now;
-            Ok((Some(metadata_change(secret)), out))
-        })
-        .await
+        self.write_policy(ctx, &id, Some(text)).await
     }
 
     pub async fn get_resource_policy(
@@ -155,8 +139,19 @@ impl Arca {
         let id = validate::present(id)?.to_owned();
         ensure_unscoped(ctx)?;
         writable_name(&req.policy_name)?;
+        self.write_policy(ctx, &id, None).await
+    }
+
+    /// Attaches `text` as the secret's policy (None: removes it); a write that changes
+    /// nothing (the same policy, or removing none) commits nothing.
+    async fn write_policy(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        text: Option<String>,
+    ) -> Result<ResourcePolicyResponse, ApiError> {
         let now = self.now();
-        self.modify(ctx, &id, |mut secret| {
+        self.modify(ctx, id, |mut secret| {
             ensure_not_deleted(&secret)?;
             let out = ResourcePolicyResponse {
                 arn: secret.arn.clone(),
@@ -164,11 +159,10 @@ impl Arca {
                 resource_policy: None,
                 policy_name: Some(DEFAULT.to_owned()),
             };
-            // Deleting a policy that is not there succeeds and changes nothing.
-            if resource_policy_text(&secret).is_none() {
+            if resource_policy_text(&secret) == text.as_deref() {
                 return Ok((None, out));
             }
-            set_resource_policy(&mut secret, None);
+            set_resource_policy(&mut secret, text.as_deref());
             secret.last_changed_at = now;
             Ok((Some(metadata_change(secret)), out))
         })
