@@ -3,7 +3,7 @@
 //! environment are held only in memory.
 
 use crate::keys::KeyService;
-use arca_store::{AccessKeyRecord, KeyScope, Store};
+use arca_store::{AccessKeyRecord, KeyOwner, KeyScope, Store};
 use arca_types::secret::SecretString;
 use arca_types::time::Millis;
 use rand::Rng;
@@ -18,6 +18,14 @@ pub struct AccessKeys {
     keys: Arc<KeyService>,
     store: Arc<dyn Store>,
     cache: RwLock<HashMap<String, SecretString, ahash::RandomState>>,
+    /// The IAM user each stored key belongs to (absent: the administrator).
+    owners: RwLock<HashMap<String, KeyOwner, ahash::RandomState>>,
+    /// Ids of the keys read from the store (the others came from configuration or were
+    /// issued to this process), so that a key deleted from the store is forgotten.
+    stored: RwLock<std::collections::HashSet<String, ahash::RandomState>>,
+    /// Held by a reread from its list to its last update, and by this process's own
+    /// key writes, so a reread that listed before a write never undoes it.
+    rereading: tokio::sync::Mutex<()>,
     /// Ids of the stored keys bound to the replication link.
     replication: RwLock<std::collections::HashSet<String, ahash::RandomState>>,
     /// Short-lived keys limited to one secret, issued to rotation commands; memory only.
@@ -52,6 +60,9 @@ impl AccessKeys {
             keys,
             store,
             cache: RwLock::new(cache),
+            owners: RwLock::new(HashMap::default()),
+            stored: RwLock::new(Default::default()),
+            rereading: tokio::sync::Mutex::new(()),
             replication: RwLock::new(Default::default()),
             scoped: RwLock::new(HashMap::default()),
             last_refresh: AtomicU64::new(0),
@@ -76,6 +87,16 @@ impl AccessKeys {
             .get(access_key_id)
             .filter(|k| k.expires_at > Instant::now())
             .map(|k| k.secret.clone())
+    }
+
+    /// The IAM user a key belongs to; `None` for the administrator's keys (those made
+    /// before principals existed, configured ones, and the process's own).
+    pub fn owner_of(&self, access_key_id: &str) -> Option<KeyOwner> {
+        self.owners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+            .cloned()
     }
 
     /// Whether the key is bound to the replication link.
@@ -148,7 +169,32 @@ impl AccessKeys {
 
     /// Re-reads stored keys (another process, such as the admin CLI, may have added one).
     pub async fn refresh(&self) -> Result<(), arca_store::StoreError> {
-        for rec in self.store.list_access_keys().await? {
+        let _one = self.rereading.lock().await;
+        let records = self.store.list_access_keys().await?;
+        {
+            // Keys deleted from the store since the last read are forgotten.
+            let now: std::collections::HashSet<&str, ahash::RandomState> =
+                records.iter().map(|r| r.access_key_id.as_str()).collect();
+            let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
+            let gone: Vec<String> = stored
+                .iter()
+                .filter(|id| !now.contains(id.as_str()))
+                .cloned()
+                .collect();
+            for id in gone {
+                stored.remove(&id);
+                self.forget(&id);
+            }
+            stored.extend(records.iter().map(|r| r.access_key_id.clone()));
+        }
+        for rec in records {
+            {
+                let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
+                match &rec.owner {
+                    Some(o) => owners.insert(rec.access_key_id.clone(), o.clone()),
+                    None => owners.remove(&rec.access_key_id),
+                };
+            }
             {
                 let mut repl = self.replication.write().unwrap_or_else(|p| p.into_inner());
                 if rec.enabled && rec.scope == KeyScope::Replication {
@@ -182,6 +228,46 @@ impl AccessKeys {
             }
         }
         Ok(())
+    }
+
+    fn forget(&self, id: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.owners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.replication
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Creates and stores a new key of IAM user `owner`; returns (id, secret).
+    pub async fn create_for(
+        &self,
+        owner: Option<KeyOwner>,
+        now: Millis,
+    ) -> Result<(String, SecretString), arca_store::StoreError> {
+        let (id, secret) = generate_pair();
+        self.store_key(&id, secret.clone(), None, KeyScope::Full, owner, now)
+            .await?;
+        Ok((id, secret))
+    }
+
+    /// Deletes a stored key; returns whether it existed. It stops working here at once
+    /// (other nodes on their next reread).
+    pub async fn delete(&self, access_key_id: &str) -> Result<bool, arca_store::StoreError> {
+        let _one = self.rereading.lock().await;
+        let existed = self.store.delete_access_key(access_key_id).await?;
+        self.stored
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(access_key_id);
+        self.forget(access_key_id);
+        Ok(existed)
     }
 
     /// Creates and stores a new key pair; returns (id, secret) for printing once.
@@ -218,6 +304,20 @@ impl AccessKeys {
         scope: KeyScope,
         now: Millis,
     ) -> Result<(), arca_store::StoreError> {
+        self.store_key(id, secret, description, scope, None, now)
+            .await
+    }
+
+    async fn store_key(
+        &self,
+        id: &str,
+        secret: SecretString,
+        description: Option<String>,
+        scope: KeyScope,
+        owner: Option<KeyOwner>,
+        now: Millis,
+    ) -> Result<(), arca_store::StoreError> {
+        let _one = self.rereading.lock().await;
         let sealed = self
             .keys
             .root()
@@ -230,8 +330,19 @@ impl AccessKeys {
                 created_at: now,
                 enabled: true,
                 scope,
+                owner: owner.clone(),
             })
             .await?;
+        self.stored
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned());
+        if let Some(o) = owner {
+            self.owners
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_owned(), o);
+        }
         if scope == KeyScope::Replication {
             self.replication
                 .write()
@@ -252,10 +363,15 @@ fn seal_purpose(id: &str) -> String {
 
 /// An AWS-shaped key pair: a 20-character id starting with AKIA and a 40-character secret.
 pub fn generate_pair() -> (String, SecretString) {
+    generate_pair_with_prefix("AKIA")
+}
+
+/// A key pair whose id starts with `prefix` (`ASIA` for temporary credentials, as AWS).
+pub fn generate_pair_with_prefix(prefix: &str) -> (String, SecretString) {
     const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut rng = rand::rngs::OsRng;
-    let id: String = "AKIA"
+    let id: String = prefix
         .chars()
         .chain((0..16).map(|_| ID_CHARS[rng.gen_range(0..ID_CHARS.len())] as char))
         .collect();

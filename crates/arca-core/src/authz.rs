@@ -19,25 +19,29 @@ use std::sync::{Arc, Mutex};
 /// the secret exists); an action on no resource names none.
 fn denied(
     identity: &Identity,
-    operation: &str,
+    action: &str,
     named: Option<&str>,
-    decision: Option<Decision>,
+    reason: Option<&str>,
 ) -> ApiError {
-    let action = format!("secretsmanager:{operation}");
-    // A stored policy that no longer parses refuses as an explicit deny would.
-    let reason = decision
-        .unwrap_or(Decision::ExplicitDeny(arca_policy::PolicyType::Resource))
-        .reason(&action);
     let on = named
         .map(|n| format!(" on resource: {n}"))
         .unwrap_or_default();
+    let because = reason.map(|r| format!(" {r}")).unwrap_or_default();
     ApiError::new(
         arca_types::ErrorCode::AccessDenied,
         format!(
-            "User: {} is not authorized to perform: {action}{on} {reason}",
+            "User: {} is not authorized to perform: {action}{on}{because}",
             identity.principal.arn
         ),
     )
+}
+
+/// Why a decision refused, as AWS words it; a stored policy that no longer parses
+/// refuses as an explicit deny would.
+fn reason(decision: Option<Decision>, action: &str) -> String {
+    decision
+        .unwrap_or(Decision::ExplicitDeny(arca_policy::PolicyType::Resource))
+        .reason(action)
 }
 
 /// Who is calling, with their identity policies compiled.
@@ -102,7 +106,7 @@ pub const ADMINISTRATOR_ACCESS: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 /// A stable unique-id-like suffix for a principal without a stored id.
-fn stable_id(seed: &str) -> String {
+pub(crate) fn stable_id(seed: &str) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(seed.as_bytes());
     d.iter()
@@ -141,6 +145,11 @@ impl Access {
 
     pub fn decided(&self) -> bool {
         self.decided.load(Ordering::Relaxed)
+    }
+
+    /// Records that the request was decided on (GetCallerIdentity needs no permission).
+    pub fn mark_decided(&self) {
+        self.decided.store(true, Ordering::Relaxed);
     }
 }
 
@@ -243,7 +252,13 @@ impl Arca {
                 Some(p) => Some(p),
                 None => {
                     tracing::error!(arn = %resource, "a stored resource policy does not parse");
-                    return Err(denied(identity, operation, named, None));
+                    let action = format!("secretsmanager:{operation}");
+                    return Err(denied(
+                        identity,
+                        &action,
+                        named,
+                        Some(&reason(None, &action)),
+                    ));
                 }
             },
             None => None,
@@ -265,7 +280,75 @@ impl Arca {
         if decision.allowed() {
             Ok(())
         } else {
-            Err(denied(identity, operation, named, Some(decision)))
+            Err(denied(
+                identity,
+                &action,
+                named,
+                Some(&reason(Some(decision), &action)),
+            ))
+        }
+    }
+
+    /// Decides an action of another service (IAM's, STS's) on `resource`, owned by
+    /// `resource_account`, with the request's `extra` condition keys and the resource's
+    /// own policy (a role's trust policy), if any.
+    pub(crate) fn authorize_action(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        resource: &str,
+        resource_account: &str,
+        extra: Context,
+        resource_policy: Option<&Policy>,
+    ) -> Result<(), ApiError> {
+        let Some(access) = &ctx.access else {
+            return Ok(());
+        };
+        access.decided.store(true, Ordering::Relaxed);
+        let identity = &access.identity;
+        if identity.unrestricted
+            && resource_policy.is_none()
+            && identity.principal.account == resource_account
+        {
+            return Ok(());
+        }
+        let mut context = self.context_for(ctx, access, None);
+        for (k, v) in extra.iter() {
+            context.set(k, v.clone());
+        }
+        let identity_policies: Vec<&Policy> = identity.policies.iter().map(|p| &**p).collect();
+        let decision = arca_policy::evaluate(
+            &Request {
+                principal: &identity.principal,
+                action,
+                resource,
+                resource_account,
+                context: &context,
+            },
+            &identity_policies,
+            resource_policy,
+        );
+        if decision.allowed() {
+            Ok(())
+        } else {
+            Err(denied(
+                identity,
+                action,
+                Some(resource),
+                Some(&reason(Some(decision), action)),
+            ))
+        }
+    }
+
+    /// A refusal that no policy decided (AssumeRole of a role that does not exist, which
+    /// AWS does not tell apart from one that does not trust the caller).
+    pub(crate) fn refuse(&self, ctx: &RequestCtx, action: &str, resource: &str) -> ApiError {
+        match &ctx.access {
+            Some(access) => {
+                access.mark_decided();
+                denied(&access.identity, action, Some(resource), None)
+            }
+            None => ApiError::access_denied(),
         }
     }
 

@@ -60,6 +60,14 @@ impl ChangeSink for Feed {
             Change::Keys => self.reread(true, false, false),
             Change::AccessKey { .. } => self.reread(false, true, false),
             Change::Rules => self.reread(false, false, true),
+            Change::Iam => {
+                let arca = arca.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = arca.iam.reload().await {
+                        tracing::warn!(error = %e, "rereading IAM entities after a change failed");
+                    }
+                });
+            }
         }
     }
 
@@ -74,6 +82,13 @@ impl ChangeSink for Feed {
             arca.cache.set_serving(true);
         }
         self.reread(true, true, true);
+        if let Some(arca) = self.arca.upgrade() {
+            tokio::spawn(async move {
+                if let Err(e) = arca.iam.reload().await {
+                    tracing::warn!(error = %e, "rereading IAM entities failed");
+                }
+            });
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod cache;
 pub mod events;
 mod feed;
 pub mod filter;
+pub mod iam;
 pub mod keys;
 mod locks;
 mod ops;
@@ -138,6 +139,8 @@ pub struct Arca {
     sync: std::sync::OnceLock<Arc<dyn sync::SyncControl>>,
     /// Resource policies compiled once per distinct text.
     pub(crate) policies: authz::PolicyCache,
+    /// IAM users, roles and managed policies, compiled.
+    pub(crate) iam: iam::Directory,
 }
 
 impl Arca {
@@ -159,7 +162,6 @@ impl Arca {
             cache.clone(),
         );
         Self {
-            store,
             keys,
             clock,
             account,
@@ -176,6 +178,8 @@ impl Arca {
             delivery_wakeup,
             sync: std::sync::OnceLock::new(),
             policies: Default::default(),
+            iam: iam::Directory::new(store.clone()),
+            store,
         }
     }
 
@@ -277,6 +281,11 @@ impl Arca {
 
     pub fn account(&self) -> &str {
         &self.account
+    }
+
+    /// The IAM directory (users, roles, policies) callers are resolved through.
+    pub fn iam(&self) -> &iam::Directory {
+        &self.iam
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -256,6 +256,23 @@ impl Store for GatedStore {
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         self.inner.list_access_keys().await
     }
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        self.inner.delete_access_key(access_key_id).await
+    }
+    async fn put_iam(&self, rec: &arca_store::IamRecord, create: bool) -> Result<()> {
+        self.inner.put_iam(rec, create).await
+    }
+    async fn delete_iam(
+        &self,
+        account: &str,
+        kind: arca_store::IamKind,
+        name: &str,
+    ) -> Result<bool> {
+        self.inner.delete_iam(account, kind, name).await
+    }
+    async fn list_iam(&self) -> Result<Vec<arca_store::IamRecord>> {
+        self.inner.list_iam().await
+    }
     async fn put_encryption_key(&self, key: &EncryptionKeyRecord) -> Result<()> {
         self.inner.put_encryption_key(key).await
     }

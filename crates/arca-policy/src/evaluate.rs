@@ -93,6 +93,11 @@ impl Context {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(&key.to_ascii_lowercase())
     }
+
+    /// Every key (lowercased) and its value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
 }
 
 /// One request to decide.

@@ -13,8 +13,10 @@ pub enum AuthErrorKind {
     IncompleteSignature,
     /// Scope, payload hash or signature does not match.
     InvalidSignature,
-    /// The access key id is unknown (or a session token was sent: Arca issues none).
+    /// The access key id is unknown, or its session token is not one Arca issued for it.
     UnrecognizedClient,
+    /// The session token of temporary credentials is past its expiry.
+    ExpiredToken,
     /// The request time is outside the allowed skew or the presigned URL has expired.
     /// AWS's JSON services report this as `InvalidSignatureException`.
     SignatureExpired,
@@ -38,6 +40,7 @@ impl AuthErrorKind {
                 ErrorCode::InvalidSignature
             }
             AuthErrorKind::UnrecognizedClient => ErrorCode::UnrecognizedClient,
+            AuthErrorKind::ExpiredToken => ErrorCode::ExpiredToken,
             AuthErrorKind::AccessDenied => ErrorCode::AccessDenied,
         }
     }
@@ -82,7 +85,15 @@ impl AuthError {
         )
     }
 
-    pub(crate) fn unrecognized_client() -> Self {
+    /// Temporary credentials past their expiry (AWS's text).
+    pub fn expired_token() -> Self {
+        Self::new(
+            AuthErrorKind::ExpiredToken,
+            "The security token included in the request is expired",
+        )
+    }
+
+    pub fn unrecognized_client() -> Self {
         Self::new(
             AuthErrorKind::UnrecognizedClient,
             "The security token included in the request is invalid.",

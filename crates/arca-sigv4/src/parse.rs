@@ -170,8 +170,9 @@ pub struct PresignedQuery {
     pub expires_secs: i64,
     pub signed_headers: Vec<String>,
     pub signature: Signature,
-    /// Whether `X-Amz-Security-Token` was present (its value is not kept: Arca issues none).
-    pub has_security_token: bool,
+    /// `X-Amz-Security-Token`, the session token of temporary credentials (redacted in
+    /// Debug).
+    pub security_token: Option<arca_types::secret::SecretString>,
 }
 
 pub const X_AMZ_ALGORITHM: &str = "X-Amz-Algorithm";
@@ -269,7 +270,7 @@ pub fn parse_presigned_query(query: &str) -> Result<Option<PresignedQuery>, Auth
         expires_secs,
         signed_headers: parse_signed_headers(&signed_headers)?,
         signature: Signature::from_provided(&signature),
-        has_security_token: token.is_some(),
+        security_token: token.map(arca_types::secret::SecretString::new),
     }))
 }
 
@@ -346,7 +347,7 @@ mod tests {
         let p = parse_presigned_query(q).expect("ok").expect("present");
         assert_eq!(p.credential.access_key_id, "AKID");
         assert_eq!(p.expires_secs, 3600);
-        assert!(!p.has_security_token);
+        assert!(p.security_token.is_none());
         for bad in ["0", "604801", "-1", "1e3", ""] {
             let q2 = q.replace("X-Amz-Expires=3600", &format!("X-Amz-Expires={bad}"));
             let e = parse_presigned_query(&q2).expect_err(bad);

@@ -42,6 +42,16 @@ impl Default for VerifyConfig {
 /// Returning `None` means UnrecognizedClientException.
 pub trait KeyLookup {
     fn secret_key(&self, access_key_id: &str) -> Option<SecretString>;
+    /// The secret of temporary credentials: `session_token` was issued with
+    /// `access_key_id`. The default knows no sessions.
+    fn session_key(
+        &self,
+        access_key_id: &str,
+        session_token: &str,
+    ) -> Result<SecretString, AuthError> {
+        let _ = (access_key_id, session_token);
+        Err(AuthError::unrecognized_client())
+    }
 }
 
 impl<F: Fn(&str) -> Option<SecretString>> KeyLookup for F {
@@ -91,7 +101,8 @@ struct AuthParams<'a> {
     request_time: i64,
     validity: Validity,
     presigned: bool,
-    has_security_token: bool,
+    /// The session token of temporary credentials, if the query carried one.
+    session_token: Option<&'a str>,
 }
 
 const DATE_REQUIRED: &str =
@@ -153,7 +164,7 @@ fn header_params<'a>(
         request_time,
         validity: Validity::Skew,
         presigned: false,
-        has_security_token: false,
+        session_token: None,
     })
 }
 
@@ -185,7 +196,7 @@ fn presigned_params<'a>(
         request_time,
         validity: Validity::Expires(q.expires_secs),
         presigned: true,
-        has_security_token: q.has_security_token,
+        session_token: q.security_token.as_ref().map(|t| t.expose()),
     })
 }
 
@@ -239,8 +250,8 @@ fn looks_like_region(region: &str) -> bool {
 /// Verifies a SigV4-signed request (header form or presigned query) at time `now_unix_secs`.
 ///
 /// Check order: shape -> algorithm -> host signed -> session token signed -> scope
-/// (terminator, service, region, date) -> clock -> payload hash -> session token (Arca issues
-/// none, so any token is unrecognized) -> key lookup -> signature (constant time).
+/// (terminator, service, region, date) -> clock -> payload hash -> key lookup (with the
+/// session token, for temporary credentials) -> signature (constant time).
 pub fn verify(
     req: &RequestParts,
     cfg: &VerifyConfig,
@@ -297,7 +308,7 @@ pub fn verify_cached(
             "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.",
         ));
     }
-    let has_security_token = params.has_security_token || token_header.is_some();
+    let session_token = params.session_token.or(token_header);
 
     let scope = &params.credential;
     if scope.terminator != TERMINATOR {
@@ -359,15 +370,13 @@ pub fn verify_cached(
         }
     }
 
-    // Arca issues no temporary credentials, so a session token can only be one it does not
-    // know: reject it explicitly rather than by letting the key lookup miss by accident.
-    if has_security_token {
-        return Err(AuthError::unrecognized_client());
-    }
-
-    let secret = keys
-        .secret_key(scope.access_key_id)
-        .ok_or_else(AuthError::unrecognized_client)?;
+    // Temporary credentials are known only together with their session token.
+    let secret = match session_token {
+        Some(token) => keys.session_key(scope.access_key_id, token.trim())?,
+        None => keys
+            .secret_key(scope.access_key_id)
+            .ok_or_else(AuthError::unrecognized_client)?,
+    };
 
     let exclude = params.presigned.then_some(X_AMZ_SIGNATURE);
     let creq_hash = hex32(&hash_canonical_request(

@@ -35,9 +35,9 @@ use deadpool_postgres::{Client, Pool};
 use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, ChangeSink, DeliveryOutcome,
     DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, Fence,
-    LeaseGrant, ListQuery, NewVersion, OutboxEntry, PurgeDue, ReadBatch, Result,
-    RotationFunctionRecord, RuleRecord, SealedValue, SecretChange, SecretKey, SecretPredicate,
-    SecretRecord, Store, StoreError, SyncJobRecord, TargetRecord,
+    IamKind, IamRecord, LeaseGrant, ListQuery, NewVersion, OutboxEntry, PurgeDue, ReadBatch,
+    Result, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange, SecretKey,
+    SecretPredicate, SecretRecord, Store, StoreError, SyncJobRecord, TargetRecord,
 };
 use error::{pg, Fail};
 use sequence::Sequencer;
@@ -542,6 +542,22 @@ impl Store for PostgresStore {
 
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         read::access_keys(&self.client().await?).await
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        in_tx!(self, |tx| write::delete_access_key(&tx, access_key_id))
+    }
+
+    async fn put_iam(&self, rec: &IamRecord, create: bool) -> Result<()> {
+        in_tx!(self, |tx| write::put_iam(&tx, rec, create))
+    }
+
+    async fn delete_iam(&self, account: &str, kind: IamKind, name: &str) -> Result<bool> {
+        in_tx!(self, |tx| write::delete_iam(&tx, account, kind, name))
+    }
+
+    async fn list_iam(&self) -> Result<Vec<IamRecord>> {
+        read::iam(&self.client().await?).await
     }
 
     async fn put_encryption_key(&self, key: &EncryptionKeyRecord) -> Result<()> {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/003_notify_plpgsql.sql")),
     (4, include_str!("../migrations/004_hot_label_moves.sql")),
     (5, include_str!("../migrations/005_changed_order_apart.sql")),
+    (6, include_str!("../migrations/006_iam.sql")),
 ];
 
 /// The newest schema this build knows.

@@ -14,9 +14,9 @@ use crate::changes::notify;
 use crate::error::{pg, Fail};
 use arca_store::{
     AccessKeyRecord, AccessTouch, AuditEntry, Change, DeliveryOutcome, Effects,
-    EncryptionKeyRecord, EventRecord, Fence, LeaseGrant, NewDelivery, NewVersion, OutboxEntry,
-    RotationFunctionRecord, RuleRecord, SecretChange, SecretRecord, StoreError, SyncJobRecord,
-    TargetRecord,
+    EncryptionKeyRecord, EventRecord, Fence, IamKind, IamRecord, LeaseGrant, NewDelivery,
+    NewVersion, OutboxEntry, RotationFunctionRecord, RuleRecord, SecretChange, SecretRecord,
+    StoreError, SyncJobRecord, TargetRecord,
 };
 
 pub(crate) type WResult<T> = std::result::Result<T, Fail>;
@@ -876,13 +876,15 @@ pub(crate) async fn delete_sync_job(tx: &Transaction<'_>, name: &str) -> WResult
 }
 
 pub(crate) async fn put_access_key(tx: &Transaction<'_>, k: &AccessKeyRecord) -> WResult<()> {
+    let owner = k.owner.as_ref();
     exec(
         tx,
         "INSERT INTO access_keys (access_key_id, sealed_secret, description, created_at, enabled, \
-         scope) VALUES ($1, $2, $3, $4, $5, $6) \
+         scope, owner_account, owner_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (access_key_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, \
          description = excluded.description, created_at = excluded.created_at, \
-         enabled = excluded.enabled, scope = excluded.scope",
+         enabled = excluded.enabled, scope = excluded.scope, \
+         owner_account = excluded.owner_account, owner_user = excluded.owner_user",
         &[
             &k.access_key_id,
             &k.sealed_secret,
@@ -890,12 +892,94 @@ pub(crate) async fn put_access_key(tx: &Transaction<'_>, k: &AccessKeyRecord) ->
             &k.created_at,
             &k.enabled,
             &k.scope.as_str(),
+            &owner.map(|o| o.account.as_str()),
+            &owner.map(|o| o.user.as_str()),
         ],
         "put access key",
     )
     .await?;
     let access_key_id = k.access_key_id.clone();
     notify(tx, &Change::AccessKey { access_key_id }).await
+}
+
+pub(crate) async fn delete_access_key(tx: &Transaction<'_>, id: &str) -> WResult<bool> {
+    let n = exec(
+        tx,
+        "DELETE FROM access_keys WHERE access_key_id = $1",
+        &[&id],
+        "delete access key",
+    )
+    .await?;
+    // Every node's key cache must forget it (at commit).
+    let access_key_id = id.to_owned();
+    notify(tx, &Change::AccessKey { access_key_id }).await?;
+    Ok(n > 0)
+}
+
+// ----- IAM principals and policies -----
+
+/// Creates (`NameTaken` if the key exists) or replaces (`NotFound` if it does not, and
+/// `created_at` is kept) one IAM entity.
+pub(crate) async fn put_iam(tx: &Transaction<'_>, r: &IamRecord, create: bool) -> WResult<()> {
+    // Every node authorizes by the entities: tell them (at commit).
+    notify(tx, &Change::Iam).await?;
+    let n = if create {
+        // DO NOTHING on the key alone: a concurrent create of the same entity waits for
+        // the first to commit, then inserts nothing; a taken name is told by the row count.
+        exec(
+            tx,
+            "INSERT INTO iam_entities (account, kind, name, document, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, kind, name) DO NOTHING",
+            &[
+                &r.account,
+                &r.kind.as_str(),
+                &r.name,
+                &r.document,
+                &r.created_at,
+                &r.updated_at,
+            ],
+            "insert iam entity",
+        )
+        .await?
+    } else {
+        exec(
+            tx,
+            "UPDATE iam_entities SET document = $4, updated_at = $5 \
+             WHERE account = $1 AND kind = $2 AND name = $3",
+            &[
+                &r.account,
+                &r.kind.as_str(),
+                &r.name,
+                &r.document,
+                &r.updated_at,
+            ],
+            "update iam entity",
+        )
+        .await?
+    };
+    match (n, create) {
+        (0, true) => Err(Fail::Store(StoreError::NameTaken)),
+        (0, false) => Err(Fail::Store(StoreError::NotFound)),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) async fn delete_iam(
+    tx: &Transaction<'_>,
+    account: &str,
+    kind: IamKind,
+    name: &str,
+) -> WResult<bool> {
+    // Every node authorizes by the entities: tell them (at commit).
+    notify(tx, &Change::Iam).await?;
+    let n = exec(
+        tx,
+        "DELETE FROM iam_entities WHERE account = $1 AND kind = $2 AND name = $3",
+        &[&account, &kind.as_str(), &name],
+        "delete iam entity",
+    )
+    .await?;
+    Ok(n > 0)
 }
 
 pub(crate) async fn put_encryption_key(
@@ -915,7 +999,7 @@ pub(crate) async fn put_encryption_key(
     notify(tx, &Change::Keys).await
 }
 
-/// Everything but keys and operator configuration. The log counters stay, so numbers are
+/// Everything but keys, IAM entities and operator configuration. The log counters stay, so numbers are
 /// not reused.
 pub(crate) async fn wipe_secrets(tx: &Transaction<'_>) -> WResult<()> {
     tx.batch_execute(

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arca_store::conformance::{change as change_of, secret, version};
-use arca_store::{Change, ChangeSink, EncryptionKeyRecord, Store, StoreError};
+use arca_store::{
+    AccessKeyRecord, Change, ChangeSink, EncryptionKeyRecord, IamKind, IamRecord, KeyOwner,
+    KeyScope, Store, StoreError,
+};
 use arca_store_postgres::PostgresStore;
 use tokio::sync::mpsc;
 
@@ -111,7 +114,52 @@ async fn what_one_node_commits_reaches_the_other_and_nothing_else_does() {
         next(&mut rx).await,
         Heard::Change(Change::Deleted { arn: s.arn.clone() })
     );
-    // The failed update sent nothing: the next notice is the one after it.
+    // IAM writes and access keys' removal reach the other node too; a refused create
+    // (the entity exists) sends nothing.
+    let user = IamRecord {
+        account: "111122223333".into(),
+        kind: IamKind::User,
+        name: "alice".into(),
+        document: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    a.put_iam(&user, true).await.expect("create user");
+    assert_eq!(next(&mut rx).await, Heard::Change(Change::Iam));
+    assert!(matches!(
+        a.put_iam(&user, true).await,
+        Err(StoreError::NameTaken)
+    ));
+    a.put_iam(&user, false).await.expect("replace user");
+    assert_eq!(next(&mut rx).await, Heard::Change(Change::Iam));
+    let key = AccessKeyRecord {
+        access_key_id: "AKIAFED".into(),
+        sealed_secret: vec![1],
+        description: None,
+        created_at: 1,
+        enabled: true,
+        scope: KeyScope::Full,
+        owner: Some(KeyOwner {
+            account: user.account.clone(),
+            user: user.name.clone(),
+        }),
+    };
+    a.put_access_key(&key).await.expect("put key");
+    let key_changed = Heard::Change(Change::AccessKey {
+        access_key_id: key.access_key_id.clone(),
+    });
+    assert_eq!(next(&mut rx).await, key_changed);
+    assert!(a
+        .delete_access_key(&key.access_key_id)
+        .await
+        .expect("delete key"));
+    assert_eq!(next(&mut rx).await, key_changed);
+    assert!(a
+        .delete_iam(&user.account, user.kind, &user.name)
+        .await
+        .expect("delete user"));
+    assert_eq!(next(&mut rx).await, Heard::Change(Change::Iam));
+    // The failed update and create sent nothing: each next notice was the one after it.
     let none = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
     assert!(none.is_err(), "no further notice: {none:?}");
 }

@@ -26,10 +26,10 @@ use tokio::sync::oneshot;
 
 use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, DeliveryOutcome, DeliveryRecord,
-    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, Fence, LeaseGrant,
-    ListQuery, NewVersion, OutboxEntry, PurgeDue, ReadBatch, Result, RotationFunctionRecord,
-    RuleRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord, Store, StoreError,
-    TargetRecord,
+    DeliveryState, Effects, EncryptionKeyRecord, EventQuery, EventRecord, Fence, IamKind,
+    IamRecord, LeaseGrant, ListQuery, NewVersion, OutboxEntry, PurgeDue, ReadBatch, Result,
+    RotationFunctionRecord, RuleRecord, SealedValue, SecretChange, SecretPredicate, SecretRecord,
+    Store, StoreError, TargetRecord,
 };
 use error::sql_err;
 use schema::Role;
@@ -689,6 +689,27 @@ impl Store for SqliteStore {
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         let conn = self.readers.get()?;
         read::access_keys(&conn)
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        let id = access_key_id.to_owned();
+        self.write(move |c| write::delete_access_key(c, &id)).await
+    }
+
+    async fn put_iam(&self, rec: &IamRecord, create: bool) -> Result<()> {
+        let rec = rec.clone();
+        self.write(move |c| write::put_iam(c, &rec, create)).await
+    }
+
+    async fn delete_iam(&self, account: &str, kind: IamKind, name: &str) -> Result<bool> {
+        let (account, name) = (account.to_owned(), name.to_owned());
+        self.write(move |c| write::delete_iam(c, &account, kind, &name))
+            .await
+    }
+
+    async fn list_iam(&self) -> Result<Vec<IamRecord>> {
+        let conn = self.readers.get()?;
+        read::iam(&conn)
     }
 
     async fn put_encryption_key(&self, key: &EncryptionKeyRecord) -> Result<()> {

@@ -12,9 +12,10 @@ use super::error::{json_err, sql_err};
 use arca_store::names::{prefix_ranges, NameRange};
 use arca_store::{
     AccessKeyRecord, AuditEntry, AuditQuery, AuditRecord, CursorValue, DeliveryRecord,
-    DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, KeyScope, ListQuery, NewDelivery,
-    OutboxEntry, OutboxKind, PurgeDue, Result, RotationFunctionRecord, RuleRecord, SealedValue,
-    SecretPredicate, SecretRecord, SortBy, StoreError, TargetRecord, VersionRecord,
+    DeliveryState, EncryptionKeyRecord, EventQuery, EventRecord, IamKind, IamRecord, KeyOwner,
+    KeyScope, ListQuery, NewDelivery, OutboxEntry, OutboxKind, PurgeDue, Result,
+    RotationFunctionRecord, RuleRecord, SealedValue, SecretPredicate, SecretRecord, SortBy,
+    StoreError, TargetRecord, VersionRecord,
 };
 
 /// Columns of `secrets`, in the order `secret_from_row` reads them.
@@ -712,11 +713,17 @@ fn access_key_from_row(r: &Row<'_>) -> rusqlite::Result<AccessKeyRecord> {
         created_at: r.get(3)?,
         enabled: r.get(4)?,
         scope: KeyScope::parse(&r.get::<_, String>(5)?).unwrap_or_default(),
+        // Both or neither (a CHECK in the schema).
+        owner: match (r.get(6)?, r.get(7)?) {
+            (Some(account), Some(user)) => Some(KeyOwner { account, user }),
+            _ => None,
+        },
     })
 }
 
 const ACCESS_KEY_COLS: &str =
-    "access_key_id, sealed_secret, description, created_at, enabled, scope";
+    "access_key_id, sealed_secret, description, created_at, enabled, scope, owner_account, \
+     owner_user";
 
 pub(super) fn access_key(conn: &Connection, id: &str) -> Result<Option<AccessKeyRecord>> {
     conn.prepare_cached(&format!(
@@ -739,6 +746,42 @@ pub(super) fn access_keys(conn: &Connection) -> Result<Vec<AccessKeyRecord>> {
         .map_err(sql_err("list access keys"))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(sql_err("list access keys"))
+}
+
+// ----- IAM principals and policies -----
+
+pub(super) fn iam(conn: &Connection) -> Result<Vec<IamRecord>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT account, kind, name, document, created_at, updated_at FROM iam_entities \
+             ORDER BY account, kind, name",
+        )
+        .map_err(sql_err("prepare iam list"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                IamRecord {
+                    account: r.get(0)?,
+                    kind: IamKind::User,
+                    name: r.get(2)?,
+                    document: r.get(3)?,
+                    created_at: r.get(4)?,
+                    updated_at: r.get(5)?,
+                },
+            ))
+        })
+        .map_err(sql_err("list iam entities"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (kind, mut rec) = row.map_err(sql_err("read iam entity"))?;
+        // The schema's CHECK admits only the kinds this build knows.
+        rec.kind = IamKind::parse(&kind).ok_or_else(|| {
+            StoreError::Backend("iam_entities.kind holds an unknown kind".to_owned())
+        })?;
+        out.push(rec);
+    }
+    Ok(out)
 }
 
 pub(super) fn encryption_keys(conn: &Connection) -> Result<Vec<EncryptionKeyRecord>> {

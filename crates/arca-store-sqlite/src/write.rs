@@ -8,9 +8,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::error::{is_name_taken, json_err, sql_err};
 use arca_store::{
     chain_hash, AccessKeyRecord, AuditEntry, DeliveryOutcome, Effects, EncryptionKeyRecord,
-    EventRecord, Fence, LeaseGrant, NewDelivery, NewVersion, OutboxEntry, Result,
-    RotationFunctionRecord, RuleRecord, SecretChange, SecretRecord, StoreError, TargetRecord,
-    GENESIS,
+    EventRecord, Fence, IamKind, IamRecord, LeaseGrant, NewDelivery, NewVersion, OutboxEntry,
+    Result, RotationFunctionRecord, RuleRecord, SecretChange, SecretRecord, StoreError,
+    TargetRecord, GENESIS,
 };
 
 /// The wall clock, for leases: never the dev clock that tests move, since a lease's
@@ -469,12 +469,14 @@ pub(super) fn touch_accessed(
 }
 
 pub(super) fn put_access_key(conn: &Connection, k: &AccessKeyRecord) -> Result<()> {
+    let owner = k.owner.as_ref();
     conn.prepare_cached(
         "INSERT INTO access_keys (access_key_id, sealed_secret, description, created_at, enabled, \
-         scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         scope, owner_account, owner_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (access_key_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, \
          description = excluded.description, created_at = excluded.created_at, \
-         enabled = excluded.enabled, scope = excluded.scope",
+         enabled = excluded.enabled, scope = excluded.scope, \
+         owner_account = excluded.owner_account, owner_user = excluded.owner_user",
     )
     .map_err(sql_err("prepare access key upsert"))?
     .execute(params![
@@ -484,9 +486,76 @@ pub(super) fn put_access_key(conn: &Connection, k: &AccessKeyRecord) -> Result<(
         k.created_at,
         k.enabled,
         k.scope.as_str(),
+        owner.map(|o| &o.account),
+        owner.map(|o| &o.user),
     ])
     .map_err(sql_err("put access key"))?;
     Ok(())
+}
+
+pub(super) fn delete_access_key(conn: &Connection, id: &str) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM access_keys WHERE access_key_id = ?1")
+        .map_err(sql_err("prepare access key delete"))?
+        .execute([id])
+        .map_err(sql_err("delete access key"))?;
+    Ok(n > 0)
+}
+
+/// Creates (`NameTaken` if the key exists) or replaces (`NotFound` if it does not, and
+/// `created_at` is kept) one IAM entity.
+pub(super) fn put_iam(conn: &Connection, r: &IamRecord, create: bool) -> Result<()> {
+    let n = if create {
+        // DO NOTHING on the key alone: a taken name is told by the row count, not by
+        // parsing a constraint message.
+        conn.prepare_cached(
+            "INSERT INTO iam_entities (account, kind, name, document, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account, kind, name) DO NOTHING",
+        )
+        .map_err(sql_err("prepare iam insert"))?
+        .execute(params![
+            r.account,
+            r.kind.as_str(),
+            r.name,
+            r.document,
+            r.created_at,
+            r.updated_at
+        ])
+        .map_err(sql_err("insert iam entity"))?
+    } else {
+        conn.prepare_cached(
+            "UPDATE iam_entities SET document = ?4, updated_at = ?5 \
+             WHERE account = ?1 AND kind = ?2 AND name = ?3",
+        )
+        .map_err(sql_err("prepare iam update"))?
+        .execute(params![
+            r.account,
+            r.kind.as_str(),
+            r.name,
+            r.document,
+            r.updated_at
+        ])
+        .map_err(sql_err("update iam entity"))?
+    };
+    match (n, create) {
+        (0, true) => Err(StoreError::NameTaken),
+        (0, false) => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn delete_iam(
+    conn: &Connection,
+    account: &str,
+    kind: IamKind,
+    name: &str,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM iam_entities WHERE account = ?1 AND kind = ?2 AND name = ?3")
+        .map_err(sql_err("prepare iam delete"))?
+        .execute(params![account, kind.as_str(), name])
+        .map_err(sql_err("delete iam entity"))?;
+    Ok(n > 0)
 }
 
 pub(super) fn put_encryption_key(conn: &Connection, k: &EncryptionKeyRecord) -> Result<()> {
@@ -580,7 +649,8 @@ pub(super) fn delete_sync_job(conn: &Connection, name: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Everything but keys and rotation-function bindings (operator configuration).
+/// Everything but keys, IAM entities and rotation-function bindings (operator
+/// configuration).
 pub(super) fn wipe_secrets(conn: &Connection) -> Result<()> {
     // Children first: deleting them directly is much cheaper than cascading per row.
     // The events' AUTOINCREMENT counter (in sqlite_sequence) survives, so ids are not reused.

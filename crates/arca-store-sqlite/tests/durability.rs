@@ -30,6 +30,7 @@ async fn data_is_in_the_file_after_close_and_visible_after_reopen() {
         created_at: T0,
         enabled: true,
         scope: KeyScope::Full,
+        owner: None,
     };
 
     let store = SqliteStore::open(&path).expect("open");
@@ -86,7 +87,7 @@ async fn the_file_stays_in_wal_mode_with_the_current_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
 }
 
 #[tokio::test]

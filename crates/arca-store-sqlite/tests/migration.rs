@@ -109,8 +109,9 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
             .get_access_key("AKIAOLD")
             .await
             .expect("get")
-            .map(|k| k.sealed_secret),
-        Some(vec![1])
+            .map(|k| (k.sealed_secret, k.owner)),
+        Some((vec![1], None)),
+        "a key from before principals has no owner"
     );
 
     // The new column and tables work on the migrated file.
@@ -144,9 +145,23 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
     };
     store.put_rotation_function(&f).await.expect("put function");
     store.close();
+    // A key's owner is both columns or neither, on the migrated file too.
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    for (account, user) in [(Some("111122223333"), None), (None, Some("alice"))] {
+        assert!(
+            raw.execute(
+                "UPDATE access_keys SET owner_account = ?1, owner_user = ?2 \
+                 WHERE access_key_id = 'AKIAOLD'",
+                params![account, user],
+            )
+            .is_err(),
+            "half an owner ({account:?}, {user:?}) is refused"
+        );
+    }
+    drop(raw);
 
     // Reopening applies nothing twice and keeps what was written after the upgrade.
-    assert_eq!(user_version(&path), 8);
+    assert_eq!(user_version(&path), 9);
     let store = SqliteStore::open(&path).expect("reopen");
     let events = store
         .list_events(&EventQuery {

@@ -13,10 +13,10 @@ use arca_types::time::{Millis, MILLIS_PER_DAY};
 use crate::{
     AccessKeyRecord, AccessTouch, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainWalk,
     CursorValue, DeliveryOutcome, DeliveryRecord, DeliveryState, Effects, EncryptionKeyRecord,
-    EventQuery, EventRecord, KeyScope, ListCursor, ListQuery, NewDelivery, NewVersion, OutboxEntry,
-    OutboxKind, PurgeDue, ReadBatch, RotationFunctionRecord, RuleRecord, SealedValue, SecretChange,
-    SecretKey, SecretRecord, SortBy, Store, StoreError, SyncJobRecord, TargetRecord, VersionRecord,
-    GENESIS,
+    EventQuery, EventRecord, IamKind, IamRecord, KeyOwner, KeyScope, ListCursor, ListQuery,
+    NewDelivery, NewVersion, OutboxEntry, OutboxKind, PurgeDue, ReadBatch, RotationFunctionRecord,
+    RuleRecord, SealedValue, SecretChange, SecretKey, SecretRecord, SortBy, Store, StoreError,
+    SyncJobRecord, TargetRecord, VersionRecord, GENESIS,
 };
 
 /// Expands into one `#[tokio::test]` per conformance case. `$make` is a path to an
@@ -84,6 +84,7 @@ macro_rules! store_conformance_tests {
             rotation_functions_upsert_list_delete,
             sync_jobs_upsert_list_delete,
             access_keys_round_trip,
+            iam_entities_round_trip,
             encryption_keys_round_trip,
             wipe_secrets_keeps_keys,
             a_lease_is_exclusive_renewed_taken_over_and_released,
@@ -2139,6 +2140,11 @@ pub async fn access_keys_round_trip<S: Store>(store: &S) {
         created_at: T0,
         enabled: true,
         scope: KeyScope::Full,
+        owner: None,
+    };
+    let alice = KeyOwner {
+        account: "111122223333".into(),
+        user: "alice".into(),
     };
     let b = AccessKeyRecord {
         access_key_id: "AKIABBBBBBBBBBBBBBBB".into(),
@@ -2147,6 +2153,7 @@ pub async fn access_keys_round_trip<S: Store>(store: &S) {
         created_at: T0 + 1,
         enabled: false,
         scope: KeyScope::Replication,
+        owner: Some(alice.clone()),
     };
     store.put_access_key(&a).await.expect("put");
     store.put_access_key(&b).await.expect("put");
@@ -2154,18 +2161,194 @@ pub async fn access_keys_round_trip<S: Store>(store: &S) {
         store.get_access_key(&a.access_key_id).await.expect("get"),
         Some(a.clone())
     );
+    // The owner round-trips.
+    assert_eq!(
+        store.get_access_key(&b.access_key_id).await.expect("get"),
+        Some(b.clone())
+    );
     assert_eq!(store.get_access_key("AKIANOPE").await.expect("get"), None);
-    // Put replaces.
+    // Put replaces, the owner included (set, then cleared again).
     let a2 = AccessKeyRecord {
         enabled: false,
         scope: KeyScope::Full,
         description: None,
+        owner: Some(alice.clone()),
         ..a.clone()
     };
     store.put_access_key(&a2).await.expect("put again");
+    assert_eq!(
+        store.get_access_key(&a.access_key_id).await.expect("get"),
+        Some(a2.clone())
+    );
+    let a3 = AccessKeyRecord {
+        owner: None,
+        ..a2.clone()
+    };
+    store.put_access_key(&a3).await.expect("put a third time");
     let mut all_keys = store.list_access_keys().await.expect("list");
     all_keys.sort_by(|x, y| x.access_key_id.cmp(&y.access_key_id));
-    assert_eq!(all_keys, [a2, b]);
+    assert_eq!(all_keys, [a3.clone(), b.clone()]);
+
+    // Delete says whether the key was there, and it is gone for good.
+    assert!(store
+        .delete_access_key(&b.access_key_id)
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_access_key(&b.access_key_id)
+        .await
+        .expect("delete again"));
+    assert!(!store
+        .delete_access_key("AKIANOPE")
+        .await
+        .expect("delete missing"));
+    assert_eq!(
+        store.get_access_key(&b.access_key_id).await.expect("get"),
+        None
+    );
+    assert_eq!(store.list_access_keys().await.expect("list"), [a3]);
+}
+
+// ----- IAM principals and policies -----
+
+fn iam(account: &str, kind: IamKind, name: &str, document: &str, at: Millis) -> IamRecord {
+    IamRecord {
+        account: account.into(),
+        kind,
+        name: name.into(),
+        document: document.into(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub async fn iam_entities_round_trip<S: Store>(store: &S) {
+    const A1: &str = "111122223333";
+    const A2: &str = "444455556666";
+    assert!(store.list_iam().await.expect("list").is_empty());
+    let u1 = iam(A1, IamKind::User, "alice", r#"{"path":"/"}"#, T0);
+    let r1 = iam(A1, IamKind::Role, "deployer", r#"{"trust":{}}"#, T0 + 1);
+    let p1 = iam(
+        A1,
+        IamKind::Policy,
+        "read-only",
+        r#"{"Version":"2012-10-17"}"#,
+        T0 + 2,
+    );
+    // The same names in another account, and one name shared by two kinds.
+    let u2 = iam(A2, IamKind::User, "alice", r#"{"path":"/other/"}"#, T0 + 3);
+    let r2 = iam(A2, IamKind::Role, "alice", "{}", T0 + 4);
+    let p2 = iam(A2, IamKind::Policy, "read-only", "{}", T0 + 5);
+    // Created out of order.
+    for r in [&p2, &u1, &r2, &p1, &u2, &r1] {
+        store.put_iam(r, true).await.expect("create");
+    }
+
+    // A second create is refused and changes nothing.
+    let again = iam(A1, IamKind::User, "alice", r#"{"changed":true}"#, T0 + 10);
+    assert!(matches!(
+        store.put_iam(&again, true).await,
+        Err(StoreError::NameTaken)
+    ));
+    // Replacing one that does not exist is refused and creates nothing.
+    let missing = iam(A1, IamKind::User, "bob", "{}", T0 + 10);
+    assert!(matches!(
+        store.put_iam(&missing, false).await,
+        Err(StoreError::NotFound)
+    ));
+    // Names are compared exactly, kinds and accounts apart.
+    let other_kind = iam(A1, IamKind::Policy, "alice", "{}", T0 + 10);
+    assert!(matches!(
+        store.put_iam(&other_kind, false).await,
+        Err(StoreError::NotFound)
+    ));
+    let other_account = iam(A2, IamKind::Role, "deployer", "{}", T0 + 10);
+    assert!(matches!(
+        store.put_iam(&other_account, false).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Listed by (account, kind as text, name): "policy" < "role" < "user".
+    assert_eq!(
+        store.list_iam().await.expect("list"),
+        [
+            p1.clone(),
+            r1.clone(),
+            u1.clone(),
+            p2.clone(),
+            r2.clone(),
+            u2.clone()
+        ]
+    );
+
+    // A replacement changes the document and updated_at and keeps created_at, whatever
+    // the record it was given says.
+    let replacement = IamRecord {
+        document: r#"{"path":"/","tags":[]}"#.into(),
+        created_at: T0 + 99,
+        updated_at: T0 + 20,
+        ..u1.clone()
+    };
+    store.put_iam(&replacement, false).await.expect("replace");
+    let u1b = IamRecord {
+        created_at: u1.created_at,
+        ..replacement
+    };
+    assert_eq!(
+        store.list_iam().await.expect("list"),
+        [
+            p1.clone(),
+            r1.clone(),
+            u1b.clone(),
+            p2.clone(),
+            r2.clone(),
+            u2.clone()
+        ]
+    );
+
+    // Delete says whether the entity was there; only that one goes.
+    assert!(store
+        .delete_iam(A1, IamKind::User, "alice")
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_iam(A1, IamKind::User, "alice")
+        .await
+        .expect("delete again"));
+    assert!(!store
+        .delete_iam(A1, IamKind::Policy, "alice")
+        .await
+        .expect("delete another kind"));
+    assert!(!store
+        .delete_iam("999999999999", IamKind::Role, "deployer")
+        .await
+        .expect("delete in another account"));
+    assert_eq!(
+        store.list_iam().await.expect("list"),
+        [p1, r1, p2, r2.clone(), u2.clone()]
+    );
+    // The name is free again.
+    store.put_iam(&u1, true).await.expect("create again");
+    assert!(store.list_iam().await.expect("list").contains(&u1));
+    // Deleting the user leaves its keys alone (arca-core checks for them first).
+    let key = AccessKeyRecord {
+        access_key_id: "AKIAOWNEDBYALICE".into(),
+        sealed_secret: vec![4],
+        description: None,
+        created_at: T0,
+        enabled: true,
+        scope: KeyScope::Full,
+        owner: Some(KeyOwner {
+            account: A2.into(),
+            user: "alice".into(),
+        }),
+    };
+    store.put_access_key(&key).await.expect("put key");
+    assert!(store
+        .delete_iam(A2, IamKind::User, "alice")
+        .await
+        .expect("delete owner"));
+    assert_eq!(store.list_access_keys().await.expect("list"), [key]);
 }
 
 pub async fn encryption_keys_round_trip<S: Store>(store: &S) {
@@ -2206,8 +2389,17 @@ pub async fn wipe_secrets_keeps_keys<S: Store>(store: &S) {
         created_at: T0,
         enabled: true,
         scope: KeyScope::Full,
+        owner: Some(KeyOwner {
+            account: "111122223333".into(),
+            user: "keeper".into(),
+        }),
     };
     store.put_access_key(&key).await.expect("put");
+    // IAM entities are operator configuration too: a wipe keeps them.
+    let user = iam("111122223333", IamKind::User, "keeper", "{}", T0);
+    let policy = iam("111122223333", IamKind::Policy, "p", "{}", T0);
+    store.put_iam(&user, true).await.expect("put user");
+    store.put_iam(&policy, true).await.expect("put policy");
     store.wipe_secrets().await.expect("wipe");
     assert_eq!(store.find_by_arn(R1, &s.arn).await.expect("find"), None);
     assert_eq!(
@@ -2226,6 +2418,7 @@ pub async fn wipe_secrets_keeps_keys<S: Store>(store: &S) {
             .is_empty());
     }
     assert_eq!(store.list_access_keys().await.expect("list"), [key]);
+    assert_eq!(store.list_iam().await.expect("list iam"), [policy, user]);
     // The name is free again.
     create(store, &s, None).await;
 }

@@ -65,6 +65,8 @@ pub enum Change {
     AccessKey { access_key_id: String },
     /// An event rule or target was added, changed or removed.
     Rules,
+    /// An IAM user, role or managed policy was added, changed or removed.
+    Iam,
 }
 
 impl Change {
@@ -77,6 +79,7 @@ impl Change {
             Change::Keys => "k".to_owned(),
             Change::AccessKey { access_key_id } => format!("a {access_key_id}"),
             Change::Rules => "r".to_owned(),
+            Change::Iam => "i".to_owned(),
         }
     }
 
@@ -95,6 +98,7 @@ impl Change {
             },
             "k" => Change::Keys,
             "r" => Change::Rules,
+            "i" => Change::Iam,
             "a" if !rest.is_empty() => Change::AccessKey {
                 access_key_id: rest.to_owned(),
             },
@@ -131,6 +135,7 @@ mod tests {
             },
             Change::Keys,
             Change::Rules,
+            Change::Iam,
             Change::AccessKey {
                 access_key_id: "AKIA1".into(),
             },

@@ -7,12 +7,14 @@
 mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod iam;
 mod lease;
 mod model;
 pub mod names;
 mod rules;
 
 pub use audit::*;
+pub use iam::*;
 pub use lease::*;
 pub use model::*;
 pub use rules::*;
@@ -275,6 +277,21 @@ pub trait Store: Send + Sync + 'static {
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+    /// Removes an access key; returns whether it existed.
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
+
+    // ----- IAM principals and policies -----
+
+    /// Stores one IAM entity: with `create`, a new one (`NameTaken` if (account, kind,
+    /// name) exists); without, a replacement of an existing one (`NotFound` if missing;
+    /// its `created_at` is kept).
+    async fn put_iam(&self, rec: &IamRecord, create: bool) -> Result<()>;
+    /// Deletes one entity; returns whether it existed. A user's access keys are not
+    /// touched (arca-core refuses to delete a user that still has keys, as IAM does).
+    async fn delete_iam(&self, account: &str, kind: IamKind, name: &str) -> Result<bool>;
+    /// Every entity, ordered by (account, kind as its text, name): few enough to hold
+    /// in memory.
+    async fn list_iam(&self) -> Result<Vec<IamRecord>>;
 
     // ----- key-encryption keys (wrapped by the root key) -----
 

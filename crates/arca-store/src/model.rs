@@ -310,6 +310,9 @@ pub struct AccessKeyRecord {
     pub created_at: Millis,
     pub enabled: bool,
     pub scope: KeyScope,
+    /// The IAM user the key belongs to; `None` for the keys that predate principals,
+    /// which stand for the default account's administrator.
+    pub owner: Option<crate::KeyOwner>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

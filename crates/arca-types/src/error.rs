@@ -53,6 +53,13 @@ pub enum ErrorCode {
     // EventBridge (botocore model events 2015-10-07).
     InvalidEventPattern,
     ManagedRule,
+    /// A session token past its expiry (every service; STS and IAM call it ExpiredToken).
+    ExpiredToken,
+    // IAM (botocore model iam 2010-05-08) and STS (sts 2011-06-15), Query protocol.
+    NoSuchEntity,
+    EntityAlreadyExists,
+    DeleteConflict,
+    InvalidInput,
 }
 
 impl ErrorCode {
@@ -99,6 +106,46 @@ impl ErrorCode {
             InvalidEventPattern => "InvalidEventPatternException",
             ManagedRule => "ManagedRuleException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
+            ExpiredToken => "ExpiredTokenException",
+            NoSuchEntity => "NoSuchEntity",
+            EntityAlreadyExists => "EntityAlreadyExists",
+            DeleteConflict => "DeleteConflict",
+            InvalidInput => "InvalidInput",
+        }
+    }
+
+    /// The `<Code>` a Query-protocol service (IAM, STS) answers with: the JSON services'
+    /// front-end errors have other names there (AWS's common errors for Query APIs).
+    pub fn query_code(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            UnrecognizedClient => "InvalidClientTokenId",
+            InvalidSignature => "SignatureDoesNotMatch",
+            AccessDenied => "AccessDenied",
+            ExpiredToken => "ExpiredToken",
+            Validation => "ValidationError",
+            UnknownOperation => "InvalidAction",
+            InternalServiceError => "ServiceFailure",
+            MalformedPolicyDocument => "MalformedPolicyDocument",
+            LimitExceeded => "LimitExceeded",
+            Serialization => "MalformedInput",
+            MissingAuthenticationToken => "MissingAuthenticationToken",
+            other => other.aws_type(),
+        }
+    }
+
+    /// The HTTP status a Query-protocol service answers with (IAM's per-error statuses).
+    pub fn query_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            UnrecognizedClient
+            | InvalidSignature
+            | AccessDenied
+            | ExpiredToken
+            | MissingAuthenticationToken => 403,
+            NoSuchEntity => 404,
+            EntityAlreadyExists | DeleteConflict | LimitExceeded => 409,
+            other => other.http_status(),
         }
     }
 

@@ -10,5 +10,5 @@ pub mod secret;
 pub mod time;
 pub mod wire;
 
-pub use error::{ApiError, ErrorCode};
+pub use error::{ApiError, ErrorCode, Shown, Violation};
 pub use secret::SecretBytes;
