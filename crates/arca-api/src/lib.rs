@@ -5,8 +5,10 @@
 
 pub mod codec;
 mod dev;
+mod iam;
 mod json;
 pub mod operation;
+mod query;
 mod server;
 pub mod tls;
 
@@ -166,14 +168,19 @@ pub(crate) async fn handle(
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
-    let result = serve_one(state, &parts, &body, target, request_id, conn).await;
+    let query = query::service_of(&parts, &body);
+    let result = serve_one(state, &parts, &body, target, query, request_id, conn).await;
     let (op, response) = match result {
         Ok((op, resp)) => (op, resp),
         Err((op, e)) => {
             if e.code == ErrorCode::InternalServiceError {
                 tracing::error!(op, request_id, "request failed with an internal error");
             }
-            (op, codec::error(&e, request_id))
+            let resp = match query {
+                Some(q) => query::error(q, &e, request_id),
+                None => codec::error(&e, request_id),
+            };
+            (op, resp)
         }
     };
     tracing::debug!(
@@ -198,6 +205,8 @@ enum Service {
     Replication,
     /// Arca's sync jobs: `ArcaSync.RunJob` (the push trigger) and `ArcaSync.GetStatus`.
     Sync,
+    /// IAM or STS, over the Query protocol.
+    Query(query::QueryService),
 }
 
 impl Service {
@@ -210,10 +219,25 @@ impl Service {
             // Arca's own link between deployments.
             Self::Replication => "replication.arca.local",
             Self::Sync => arca_core::sync::SYNC_SOURCE,
+            Self::Query(q) => q.event_source(),
         }
     }
 
-    fn of(target: Option<&str>) -> Self {
+    /// The action prefix that policies name this service's actions by (Secrets
+    /// Manager's actions are decided where their secret is resolved).
+    fn action_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::CloudTrail => Some("cloudtrail"),
+            Self::EventBridge => Some("events"),
+            Self::Sync => Some("arca-sync"),
+            Self::SecretsManager | Self::Replication | Self::Query(_) => None,
+        }
+    }
+
+    fn of(target: Option<&str>, query: Option<query::QueryService>) -> Self {
+        if let Some(q) = query {
+            return Self::Query(q);
+        }
         match target {
             Some(t) if t == arca_core::DELIVER_OPERATION => Self::Replication,
             Some(t) if t.starts_with(cloudtrail::TARGET_PREFIX) => Self::CloudTrail,
@@ -279,10 +303,16 @@ async fn serve_one(
     parts: &http::request::Parts,
     body: &[u8],
     target: Option<&str>,
+    query: Option<query::QueryService>,
     request_id: &str,
     conn: &Connection,
 ) -> Served {
-    let service = Service::of(target);
+    let service = Service::of(target, query);
+    let params = query.map(|_| query::Params::parse(body));
+    let target = match &params {
+        Some(p) => p.action(),
+        None => target,
+    };
     let audited = state.arca.audit_enabled();
     // The call's time, for its record (no clock read when nothing is recorded).
     let now = if audited {
@@ -292,14 +322,17 @@ async fn serve_one(
     };
     // Authenticate first: nothing about secrets, not even which operations exist, is
     // revealed to an unauthenticated caller.
-    let principal = match authenticate_refreshing(state, parts, body, service).await {
+    let authenticated = authenticate_refreshing(state, parts, body, service)
+        .await
+        .and_then(|(v, session)| Ok((identity_of(state, &v, session.as_ref())?, v)));
+    let (identity, principal) = match authenticated {
         Ok(p) => p,
         Err(e) => {
             if audited {
                 let (key, region) = claimed_scope(parts);
                 let call = Call::other(
                     &event_name(target),
-                    audit::EVENT_SOURCE,
+                    service.event_source(),
                     serde_json::Value::Null,
                     &region,
                     now,
@@ -340,6 +373,17 @@ async fn serve_one(
                 request_id,
                 who,
             ),
+            // A form body is not JSON: the call is named, its parameters are not kept
+            // (CreateAccessKey's and AssumeRole's answers hold credentials).
+            Service::Query(q) => Call::other(
+                &event_name(target),
+                q.event_source(),
+                serde_json::Value::Null,
+                &ctx.region,
+                now,
+                request_id,
+                who,
+            ),
             _ => {
                 let mut c = Call::new(&event_name(target), body, &ctx.region, now, request_id, who);
                 c.event_source = service.event_source();
@@ -348,7 +392,28 @@ async fn serve_one(
         };
         ctx.call = Some(Arc::new(call));
     }
+    // Every service but the replication link decides on the caller's policies: Secrets
+    // Manager where each secret is resolved, the others here, per action on `*`.
+    if service != Service::Replication {
+        let mut access =
+            arca_core::authz::Access::new(identity, "", arca_policy::Context::default());
+        access.source_ip = Some(conn.ip.clone());
+        access.secure_transport = conn.tls;
+        ctx.access = Some(Arc::new(access));
+    }
+    if let (Some(prefix), Some(op)) = (service.action_prefix(), target) {
+        let op_name = event_name(Some(op));
+        let action = format!("{prefix}:{op_name}");
+        if let Err(e) = state.arca.authorize_call(&ctx, &action) {
+            state.arca.finish_call(&ctx, Some(&e)).await;
+            return Err(("-", e));
+        }
+    }
     let result = match service {
+        Service::Query(q) => match &params {
+            Some(p) => Box::pin(query_call(state, &ctx, q, p, request_id)).await,
+            None => Err(("-", ApiError::internal())),
+        },
         Service::Replication => deliver(state, &ctx, body, request_id).await,
         Service::CloudTrail => cloudtrail(state, &ctx, body, target, request_id).await,
         Service::EventBridge => eventbridge(state, &ctx, body, target, request_id).await,
@@ -541,8 +606,12 @@ async fn secrets_manager(
     let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
     let op_name = op.name();
     ctx.authorize(op_name).map_err(|e| (op_name, e))?;
-    let mut access =
-        arca_core::authz::Access::new(state.administrator.clone(), op_name, op.condition_keys());
+    let identity = ctx
+        .access
+        .as_ref()
+        .map(|a| a.identity.clone())
+        .ok_or(("-", ApiError::internal()))?;
+    let mut access = arca_core::authz::Access::new(identity, op_name, op.condition_keys());
     access.source_ip = Some(conn.ip.clone());
     access.secure_transport = conn.tls;
     let access = Arc::new(access);
@@ -569,7 +638,7 @@ async fn authenticate_refreshing(
     parts: &http::request::Parts,
     body: &[u8],
     service: Service,
-) -> Result<arca_sigv4::Verified, ApiError> {
+) -> Result<(arca_sigv4::Verified, Option<Session>), ApiError> {
     match authenticate(state, parts, body, service) {
         Ok(r) => Ok(r),
         Err(e) if e.code == ErrorCode::UnrecognizedClient && state.access_keys.refresh_due() => {
@@ -587,7 +656,7 @@ fn authenticate(
     parts: &http::request::Parts,
     body: &[u8],
     service: Service,
-) -> Result<arca_sigv4::Verified, ApiError> {
+) -> Result<(arca_sigv4::Verified, Option<Session>), ApiError> {
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
     headers.extend(
         parts
@@ -603,9 +672,22 @@ fn authenticate(
         body,
     };
     let now = state.auth_clock.now_millis() / 1000;
-    let lookup = |id: &str| state.access_keys.lookup(id);
+    let lookup = Lookup {
+        state,
+        // Sessions expire by the service's clock (which `--dev` can move forward), as
+        // AssumeRole set their expiry by it; signatures are checked against real time.
+        now_secs: state.arca.clock().now_millis() / 1000,
+        session: std::cell::RefCell::new(None),
+    };
     let other_cfg;
     let cfg = match service {
+        Service::Query(q) => {
+            other_cfg = VerifyConfig {
+                service: q.signing_name().to_owned(),
+                ..state.verify.clone()
+            };
+            &other_cfg
+        }
         Service::CloudTrail | Service::EventBridge => {
             other_cfg = VerifyConfig {
                 service: if service == Service::CloudTrail {
@@ -621,12 +703,102 @@ fn authenticate(
         _ => &state.verify,
     };
     match verify_cached(&req, cfg, now, &lookup, Some(&state.signing_keys)) {
-        Ok(v) => Ok(v),
+        Ok(v) => Ok((v, lookup.session.into_inner())),
         Err(e) => {
             tracing::debug!(kind = ?e.kind, "request rejected by signature verification");
             Err(ApiError::new(e.kind.error_code(), e.message))
         }
     }
+}
+
+use arca_core::iam::sts::{Session, SessionError};
+
+/// The signing secrets: stored and configured keys, and the sessions that AssumeRole
+/// issued (known by their token; the opened session is kept for the caller's identity).
+struct Lookup<'a> {
+    state: &'a ApiState,
+    now_secs: i64,
+    session: std::cell::RefCell<Option<Session>>,
+}
+
+impl arca_sigv4::KeyLookup for Lookup<'_> {
+    fn secret_key(&self, access_key_id: &str) -> Option<arca_types::secret::SecretString> {
+        self.state.access_keys.lookup(access_key_id)
+    }
+
+    fn session_key(
+        &self,
+        access_key_id: &str,
+        session_token: &str,
+    ) -> Result<arca_types::secret::SecretString, arca_sigv4::AuthError> {
+        match self
+            .state
+            .arca
+            .open_session(access_key_id, session_token, self.now_secs)
+        {
+            Ok(s) => {
+                let secret = s.secret.clone();
+                *self.session.borrow_mut() = Some(s);
+                Ok(secret)
+            }
+            Err(SessionError::Expired) => Err(arca_sigv4::AuthError::expired_token()),
+            Err(SessionError::Unrecognized) => Err(arca_sigv4::AuthError::unrecognized_client()),
+        }
+    }
+}
+
+/// Who a verified request comes from: a session's role, a user's key, or (keys of no
+/// user) the administrator. A key or session whose principal is gone is unrecognized.
+fn identity_of(
+    state: &ApiState,
+    v: &arca_sigv4::Verified,
+    session: Option<&Session>,
+) -> Result<Arc<arca_core::authz::Identity>, ApiError> {
+    let gone = || {
+        ApiError::new(
+            ErrorCode::UnrecognizedClient,
+            "The security token included in the request is invalid.",
+        )
+    };
+    if let Some(s) = session {
+        return state.arca.session_identity(s).ok_or_else(gone);
+    }
+    match state.access_keys.owner_of(&v.access_key_id) {
+        None => Ok(state.administrator.clone()),
+        Some(owner) => state.arca.iam().user_identity(&owner).ok_or_else(gone),
+    }
+}
+
+/// An IAM or STS action: which one the form names, then its handler.
+async fn query_call(
+    state: &ApiState,
+    ctx: &RequestCtx,
+    service: query::QueryService,
+    p: &query::Params,
+    request_id: &str,
+) -> Served {
+    let Some(action) = iam::action_of(service, p) else {
+        let e = match p.action() {
+            None => ApiError::new(ErrorCode::UnknownOperation, "Missing Action"),
+            Some(a) => ApiError::new(
+                ErrorCode::UnknownOperation,
+                format!(
+                    "Could not find operation {} for version {}",
+                    a.chars().take(64).collect::<String>(),
+                    p.get("Version").unwrap_or_default()
+                ),
+            ),
+        };
+        return Err(("-", e));
+    };
+    if ctx.only_secret.is_some() {
+        return Err((action, ApiError::access_denied()));
+    }
+    let resp = match service {
+        query::QueryService::Iam => iam::iam(state, ctx, p, action, request_id).await,
+        query::QueryService::Sts => iam::sts(state, ctx, p, action, request_id).await,
+    };
+    resp.map(|r| (action, r)).map_err(|e| (action, e))
 }
 
 /// The one match from operation to handler. GetSecretValue, the hot path, is awaited

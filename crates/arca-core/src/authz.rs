@@ -291,7 +291,8 @@ impl Arca {
 
     /// Decides an action of another service (IAM's, STS's) on `resource`, owned by
     /// `resource_account`, with the request's `extra` condition keys and the resource's
-    /// own policy (a role's trust policy), if any.
+    /// own policy, if any: a role's trust policy for sts:AssumeRole, which must reach
+    /// the caller itself (see `arca_policy::evaluate_trust`).
     pub(crate) fn authorize_action(
         &self,
         ctx: &RequestCtx,
@@ -306,8 +307,10 @@ impl Arca {
         };
         access.decided.store(true, Ordering::Relaxed);
         let identity = &access.identity;
+        let trust = action == "sts:AssumeRole";
         if identity.unrestricted
             && resource_policy.is_none()
+            && !trust
             && identity.principal.account == resource_account
         {
             return Ok(());
@@ -317,27 +320,39 @@ impl Arca {
             context.set(k, v.clone());
         }
         let identity_policies: Vec<&Policy> = identity.policies.iter().map(|p| &**p).collect();
-        let decision = arca_policy::evaluate(
-            &Request {
-                principal: &identity.principal,
-                action,
-                resource,
-                resource_account,
-                context: &context,
-            },
-            &identity_policies,
-            resource_policy,
-        );
+        let request = Request {
+            principal: &identity.principal,
+            action,
+            resource,
+            resource_account,
+            context: &context,
+        };
+        let decision = match resource_policy {
+            Some(p) if trust => arca_policy::evaluate_trust(&request, &identity_policies, p),
+            _ => arca_policy::evaluate(&request, &identity_policies, resource_policy),
+        };
         if decision.allowed() {
             Ok(())
         } else {
+            // An action on no resource names none (as the Secrets Manager refusals do).
+            let named = (resource != "*").then_some(resource);
             Err(denied(
                 identity,
                 action,
-                Some(resource),
+                named,
                 Some(&reason(Some(decision), action)),
             ))
         }
+    }
+
+    /// Decides an action on no particular resource (`events:PutRule`,
+    /// `cloudtrail:LookupEvents`) in the caller's own account.
+    pub fn authorize_call(&self, ctx: &RequestCtx, action: &str) -> Result<(), ApiError> {
+        let account = ctx.access.as_ref().map_or_else(
+            || self.account.clone(),
+            |a| a.identity.principal.account.clone(),
+        );
+        self.authorize_action(ctx, action, "*", &account, Context::default(), None)
     }
 
     /// A refusal that no policy decided (AssumeRole of a role that does not exist, which

@@ -15,6 +15,27 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use worker::{Job, JobError, Lease, Pass};
 
+/// Rereads IAM users, roles and policies, and the access keys, so that what the admin
+/// CLI (or, without a change feed, another node) changed in the store takes effect here.
+/// Every node runs it (under leases of its own process, not the cluster's).
+pub struct DirectoryJob {
+    pub arca: Arc<Arca>,
+    pub access: Arc<arca_core::access::AccessKeys>,
+}
+
+#[async_trait]
+impl Job for DirectoryJob {
+    fn name(&self) -> &'static str {
+        "iam-directory"
+    }
+
+    async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
+        self.arca.iam().reload().await?;
+        self.access.refresh().await?;
+        Ok(Pass::Idle)
+    }
+}
+
 /// The deletion purge: removes secrets whose recovery window has ended.
 pub struct PurgeJob {
     pub arca: Arc<Arca>,

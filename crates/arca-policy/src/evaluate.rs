@@ -185,7 +185,11 @@ impl Decision {
         };
         match self {
             Decision::Allow => String::new(),
-            Decision::ExplicitDeny(t) => format!("with an explicit deny in a {} policy", kind(t)),
+            // "an identity-based", "a resource-based" (AWS's wording).
+            Decision::ExplicitDeny(t) => {
+                let article = if t == PolicyType::Identity { "an" } else { "a" };
+                format!("with an explicit deny in {article} {} policy", kind(t))
+            }
             Decision::ImplicitDeny(t) => {
                 format!("because no {} policy allows the {action} action", kind(t))
             }
@@ -206,33 +210,10 @@ enum Grant {
 
 /// Decides `req` given the caller's identity policies and the resource's policy.
 pub fn evaluate(req: &Request, identity: &[&Policy], resource: Option<&Policy>) -> Decision {
-    let same_account = req.principal.account == req.resource_account
-        && req.principal.kind != PrincipalKind::Anonymous;
-    let mut identity_allows = req.principal.kind == PrincipalKind::Root && same_account;
-    let mut grant = Grant::None;
-    for policy in identity {
-        for st in &policy.statements {
-            if !applies(st, req) {
-                continue;
-            }
-            match st.effect {
-                Effect::Deny => return Decision::ExplicitDeny(PolicyType::Identity),
-                Effect::Allow => identity_allows = true,
-            }
-        }
-    }
-    if let Some(policy) = resource {
-        for st in &policy.statements {
-            let g = principal_grant(st.principal.as_ref(), req.principal);
-            if g == Grant::None || !applies(st, req) {
-                continue;
-            }
-            match st.effect {
-                Effect::Deny => return Decision::ExplicitDeny(PolicyType::Resource),
-                Effect::Allow => grant = grant.max(g),
-            }
-        }
-    }
+    let (identity_allows, grant) = match gather(req, identity, resource) {
+        Ok(found) => found,
+        Err(deny) => return deny,
+    };
     // Anonymous callers have no identity policies: only a resource policy's `*` helps.
     if req.principal.kind == PrincipalKind::Anonymous {
         return if grant == Grant::Direct {
@@ -241,7 +222,7 @@ pub fn evaluate(req: &Request, identity: &[&Policy], resource: Option<&Policy>) 
             Decision::ImplicitDeny(PolicyType::Resource)
         };
     }
-    if same_account {
+    if same_account(req) {
         if identity_allows || grant == Grant::Direct {
             Decision::Allow
         } else {
@@ -254,6 +235,63 @@ pub fn evaluate(req: &Request, identity: &[&Policy], resource: Option<&Policy>) 
     } else {
         Decision::Allow
     }
+}
+
+/// Decides `sts:AssumeRole` against a role's trust policy. Unlike other resource
+/// policies, a trust policy must itself reach the caller: naming it (in the role's own
+/// account that suffices), or naming its account, which then delegates to the caller's
+/// identity policies (IAM User Guide, "How IAM roles differ from resource-based
+/// policies"). An identity policy alone never lets anyone assume a role.
+pub fn evaluate_trust(req: &Request, identity: &[&Policy], trust: &Policy) -> Decision {
+    let (identity_allows, grant) = match gather(req, identity, Some(trust)) {
+        Ok(found) => found,
+        Err(deny) => return deny,
+    };
+    match grant {
+        Grant::None => Decision::ImplicitDeny(PolicyType::Resource),
+        Grant::Direct if same_account(req) => Decision::Allow,
+        _ if identity_allows => Decision::Allow,
+        _ => Decision::ImplicitDeny(PolicyType::Identity),
+    }
+}
+
+fn same_account(req: &Request) -> bool {
+    req.principal.account == req.resource_account && req.principal.kind != PrincipalKind::Anonymous
+}
+
+/// Whether some identity statement allows the request, and how far the resource
+/// policy's Allows reach the caller; `Err` with the decision if any policy denies.
+fn gather(
+    req: &Request,
+    identity: &[&Policy],
+    resource: Option<&Policy>,
+) -> Result<(bool, Grant), Decision> {
+    let mut identity_allows = req.principal.kind == PrincipalKind::Root && same_account(req);
+    let mut grant = Grant::None;
+    for policy in identity {
+        for st in &policy.statements {
+            if !applies(st, req) {
+                continue;
+            }
+            match st.effect {
+                Effect::Deny => return Err(Decision::ExplicitDeny(PolicyType::Identity)),
+                Effect::Allow => identity_allows = true,
+            }
+        }
+    }
+    if let Some(policy) = resource {
+        for st in &policy.statements {
+            let g = principal_grant(st.principal.as_ref(), req.principal);
+            if g == Grant::None || !applies(st, req) {
+                continue;
+            }
+            match st.effect {
+                Effect::Deny => return Err(Decision::ExplicitDeny(PolicyType::Resource)),
+                Effect::Allow => grant = grant.max(g),
+            }
+        }
+    }
+    Ok((identity_allows, grant))
 }
 
 /// Whether the statement's Action, Resource and Condition all hold for the request.

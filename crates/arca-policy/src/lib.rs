@@ -10,5 +10,6 @@ pub mod pattern;
 
 pub use document::{Effect, Kind, Policy, PolicyError, PrincipalId, Principals};
 pub use evaluate::{
-    evaluate, Context, Decision, PolicyType, Principal, PrincipalKind, Request, Value,
+    evaluate, evaluate_trust, Context, Decision, PolicyType, Principal, PrincipalKind, Request,
+    Value,
 };

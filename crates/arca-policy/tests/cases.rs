@@ -2,7 +2,8 @@
 //! the documented decision, each with its source) decided by the engine.
 
 use arca_policy::{
-    evaluate, Context, Decision, Kind, Policy, Principal, PrincipalKind, Request, Value,
+    evaluate, evaluate_trust, Context, Decision, Kind, Policy, Principal, PrincipalKind, Request,
+    Value,
 };
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -122,7 +123,11 @@ fn every_documented_case_decides_as_documented() {
                 context: &ctx,
             };
             let refs: Vec<&Policy> = identity.iter().collect();
-            let got = decision(evaluate(&req, &refs, resource.as_ref()));
+            // A case with "trust": true decides AssumeRole against a role's trust policy.
+            let got = match (case["trust"].as_bool(), resource.as_ref()) {
+                (Some(true), Some(trust)) => decision(evaluate_trust(&req, &refs, trust)),
+                _ => decision(evaluate(&req, &refs, resource.as_ref())),
+            };
             let want = case["expected"].as_str().expect("expected");
             if got != want {
                 failures.push(format!(

@@ -1206,6 +1206,10 @@ async fn server(
         clock: offset_clock.clone(),
         purge_wakeup: purge_wakeup.clone(),
     });
+    arca.iam()
+        .reload()
+        .await
+        .context("loading IAM users, roles and policies")?;
     let state = Arc::new(arca_api::ApiState::new(arca.clone(), access, dev_hooks));
     // Other nodes' writes on a shared database reach this node's caches (a no-op on
     // SQLite, where this process is the only writer).
@@ -1229,6 +1233,20 @@ async fn server(
     tracing::info!(
         node = arca_jobs::worker::this_node(),
         "background jobs run under leases"
+    );
+    let directory = tokio::spawn(
+        arca_jobs::worker::Worker::local(
+            Duration::from_secs(2),
+            Arc::new(tokio::sync::Notify::new()),
+            arca_jobs::worker::LocalLeases::new(),
+        )
+        .run(
+            Arc::new(arca_jobs::DirectoryJob {
+                arca: arca.clone(),
+                access: state.access_keys.clone(),
+            }),
+            shutdown_rx.clone(),
+        ),
     );
     let purge = tokio::spawn(
         arca_jobs::worker::Worker::local(
@@ -1329,6 +1347,7 @@ async fn server(
     arca_api::serve(listener, acceptor, state, shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), purge).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), directory).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), rotation).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), replication).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
