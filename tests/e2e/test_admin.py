@@ -171,3 +171,55 @@ def test_migrate_alone_then_serve_and_a_newer_schema_is_refused(prod_env, tmp_pa
         assert r.returncode != 0, r.stdout
         assert f"schema version {newest + 1} is newer than this build supports ({newest})" in (
             r.stdout + r.stderr), r.stdout + r.stderr
+
+
+def test_iam_cli_users_policies_and_keys_reach_a_running_server(prod_env, tmp_path):
+    """`arca iam ...` on the store while the server runs: a user, its policy and key
+    work within the directory's reread; a deleted key and a removed policy stop working."""
+    import json
+
+    admin_id, admin_secret = _pair(_arca("access-key", "create", env=prod_env))
+    srv = Server(prod_env)
+    try:
+        admin = srv.client(admin_id, admin_secret)
+        arn = admin.create_secret(Name="cli/one", SecretString="1")["ARN"]
+        admin.create_secret(Name="cli/two", SecretString="2")
+        user = json.loads(_arca("iam", "create-user", "ops", env=prod_env))
+        assert user["Arn"] == "arn:aws:iam::123456789012:user/ops"
+        doc = tmp_path / "read-one.json"
+        doc.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn}]}))
+        _arca("iam", "put-policy", "--user", "ops", "--name", "read-one",
+              "--document", f"file://{doc}", env=prod_env)
+        assert json.loads(_arca("iam", "list-policies", "--user", "ops", env=prod_env)) == {
+            "Inline": ["read-one"], "Attached": []}
+        key = json.loads(_arca("iam", "create-access-key", "--user", "ops", env=prod_env))
+        ops = srv.client(key["AccessKeyId"], key["SecretAccessKey"])
+
+        def reads(secret_id):
+            try:
+                return ops.get_secret_value(SecretId=secret_id)["SecretString"]
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+
+        deadline = time.monotonic() + 10
+        while reads("cli/one") != "1" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reads("cli/one") == "1"
+        assert reads("cli/two") == "AccessDeniedException"
+
+        _arca("iam", "delete-policy", "--user", "ops", "--name", "read-one", env=prod_env)
+        deadline = time.monotonic() + 10
+        while reads("cli/one") == "1" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reads("cli/one") == "AccessDeniedException"
+
+        _arca("iam", "delete-access-key", "--user", "ops", key["AccessKeyId"], env=prod_env)
+        deadline = time.monotonic() + 10
+        while reads("cli/one") != "UnrecognizedClientException" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reads("cli/one") == "UnrecognizedClientException"
+        _arca("iam", "delete-user", "ops", env=prod_env)
+        assert "ops" not in _arca("iam", "list-users", env=prod_env)
+    finally:
+        srv.stop()

@@ -5,7 +5,6 @@
 
 use crate::server::Response;
 use arca_types::ApiError;
-use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::Full;
 use std::collections::BTreeMap;
@@ -242,7 +241,7 @@ pub(crate) fn error(service: QueryService, e: &ApiError, request_id: &str) -> Re
 
 fn respond(status: StatusCode, x: &Xml, request_id: &str) -> Response {
     let body = crate::json::wiped_on_drop(x.out.as_bytes().to_vec());
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

@@ -3,6 +3,7 @@
 //! hierarchy, and wires arca-core, arca-api and arca-jobs together.
 
 mod config;
+mod iam;
 mod sync;
 
 #[global_allocator]
@@ -79,6 +80,8 @@ enum Command {
         #[arg(long, env = "ARCA_TLS_CA", requires = "tls_cert")]
         tls_ca: Option<PathBuf>,
     },
+    /// Manage IAM users, their access keys, roles and policies (as `aws iam` names them).
+    Iam(iam::IamArgs),
     /// Manage SigV4 access keys.
     AccessKey {
         #[command(subcommand)]
@@ -384,11 +387,11 @@ fn main() -> Result<()> {
     rt.block_on(run(cli))
 }
 
-struct Opened {
+pub(crate) struct Opened {
     database: PathBuf,
-    store: Arc<dyn Store>,
-    keys: Arc<KeyService>,
-    account: String,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Arc<KeyService>,
+    pub(crate) account: String,
     file: FileConfig,
 }
 
@@ -662,6 +665,10 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{e}");
             }
             Ok(())
+        }
+        Command::Iam(args) => {
+            let o = open_admin(&cli).await?;
+            iam::iam_command(&o, args.clone()).await
         }
         Command::Rules { action } => {
             let o = open_admin(&cli).await?;
