@@ -20,6 +20,8 @@ from rotation_helpers import (Receiver, fn_arn, shim_argv, stage_holder, start_s
 
 CMD = fn_arn("arca-e2e-command")
 CMD_SHORT = fn_arn("arca-e2e-command-short-timeout")
+CMD_ROLE = fn_arn("arca-e2e-command-role")
+ROTATOR_ROLE = "e2e-rotator"
 HTTP = fn_arn("arca-e2e-http")
 # The one place the suite waits for real time: a step that overruns this.
 SHORT_TIMEOUT_SECS = 2
@@ -45,6 +47,8 @@ def server(tmp_path_factory, receiver, ctl):
     config = (toml_function(CMD, type="command", argv=shim_argv(), timeout_secs=30)
               + toml_function(CMD_SHORT, type="command", argv=shim_argv(),
                               timeout_secs=SHORT_TIMEOUT_SECS)
+              + toml_function(CMD_ROLE, type="command", argv=shim_argv(), timeout_secs=30,
+                              role=ROTATOR_ROLE)
               + toml_function(HTTP, type="http", url=receiver.url,
                               hmac_secret_file=str(receiver.key_file), timeout_secs=10))
     srv = start_server(tmp_path_factory.mktemp("arca-rot-fn"), config,
@@ -119,6 +123,54 @@ def test_boto3_handler_through_the_command_invoker_rotates_end_to_end(server, sm
     assert put["userIdentity"]["accessKeyId"] != ACCESS_KEY, "the step's own key"
     assert put["requestParameters"]["secretId"] == arn
     assert "secretString" not in put["requestParameters"]
+
+
+def test_command_bound_to_a_role_rotates_with_that_role_only(server, sm, ctl):
+    """A command bound to an IAM role runs with a session of it (as a Lambda function
+    with its execution role): the role, limited to the secret being rotated, is all the
+    command may do."""
+    arn = sm.create_secret(Name="rot/cmd-role", SecretString="role-before")["ARN"]
+    other = sm.create_secret(Name="rot/cmd-role-other", SecretString="not-yours")["ARN"]
+    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY,
+                                    aws_secret_access_key=SECRET_KEY, region_name=REGION)
+    iam = session.client("iam", endpoint_url=server.endpoint, verify=server.verify)
+    iam.create_role(RoleName=ROTATOR_ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=ROTATOR_ROLE, PolicyName="rotate-one", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Resource": arn,
+             "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                        "secretsmanager:PutSecretValue",
+                        "secretsmanager:UpdateSecretVersionStage"]},
+            {"Effect": "Allow", "Action": "secretsmanager:GetRandomPassword", "Resource": "*"},
+        ]}))
+    (ctl / f"{key(arn)}.probe").write_text(other)
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=CMD_ROLE, ClientRequestToken=token())
+    server.wait_event(arn, "RotationSucceeded", timeout=20)
+    assert value(sm, arn) != "role-before"
+    result = (ctl / f"{key(arn)}.probe.result").read_text().split()
+    assert result == ["AccessDeniedException"] * 3, result
+    # The trail names the role's session as the writer.
+    ct = session.client("cloudtrail", endpoint_url=server.endpoint, verify=server.verify)
+
+    def put_record():
+        for page in ct.get_paginator("lookup_events").paginate(LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "PutSecretValue"}]):
+            for e in page["Events"]:
+                rec = json.loads(e["CloudTrailEvent"])
+                if rec["requestParameters"].get("secretId") == arn:
+                    return rec
+        return None
+
+    rec = wait_until(put_record, what="the role's PutSecretValue record")
+    who = rec["userIdentity"]
+    assert who["type"] == "AssumedRole", who
+    assert who["arn"] == (f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{ROTATOR_ROLE}/"
+                          "arca-e2e-command-role"), who
+    assert who["sessionContext"]["sessionIssuer"]["userName"] == ROTATOR_ROLE
+    assert who["accessKeyId"].startswith("ASIA")
 
 
 def test_scheduled_rotation_through_the_command_invoker(server, sm, ctl):

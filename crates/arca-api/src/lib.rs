@@ -273,6 +273,7 @@ fn event_name(target: Option<&str>) -> String {
 fn caller(parts: &http::request::Parts, conn: &Connection, key: Option<String>) -> Caller {
     Caller {
         access_key_id: key,
+        identity: None,
         source_ip: Some(conn.ip.clone()),
         user_agent: parts
             .headers
@@ -361,7 +362,8 @@ async fn serve_one(
         access: None,
     };
     if audited {
-        let who = caller(parts, conn, Some(principal.access_key_id));
+        let mut who = caller(parts, conn, Some(principal.access_key_id));
+        who.identity = Some(identity.audit_identity.clone());
         let call = match service {
             // A delivery's body holds values: it is summarized, never parsed for the record.
             Service::Replication => Call::other(

@@ -53,6 +53,9 @@ pub struct Identity {
     /// and none denies anything: only a resource policy can then refuse, so a secret
     /// without one needs no evaluation (the read path's fast case).
     unrestricted: bool,
+    /// The principal as a CloudTrail record's userIdentity names it (JSON text, without
+    /// the access key id, which differs per key), rendered once.
+    pub audit_identity: Arc<str>,
 }
 
 impl Identity {
@@ -70,6 +73,7 @@ impl Identity {
         });
         let unrestricted = no_deny && (allow_all || principal.kind == PrincipalKind::Root);
         Self {
+            audit_identity: audit_identity(&principal).into(),
             principal,
             policies,
             unrestricted,
@@ -96,6 +100,41 @@ impl Identity {
             admin,
         )
     }
+}
+
+/// CloudTrail's userIdentity for a principal: an IAM user, a role session (with its
+/// issuer), or an account's root.
+fn audit_identity(p: &Principal) -> String {
+    let v = match p.kind {
+        PrincipalKind::RoleSession => {
+            let role = p.role_arn.clone().unwrap_or_default();
+            let role_id = p.userid.split(':').next().unwrap_or_default();
+            serde_json::json!({
+                "type": "AssumedRole",
+                "principalId": p.userid,
+                "arn": p.arn,
+                "accountId": p.account,
+                "sessionContext": {"sessionIssuer": {
+                    "type": "Role",
+                    "principalId": role_id,
+                    "arn": role,
+                    "accountId": p.account,
+                    "userName": p.name,
+                }},
+            })
+        }
+        PrincipalKind::Root => serde_json::json!({
+            "type": "Root", "principalId": p.account, "arn": p.arn, "accountId": p.account,
+        }),
+        _ => serde_json::json!({
+            "type": "IAMUser",
+            "principalId": p.userid,
+            "arn": p.arn,
+            "accountId": p.account,
+            "userName": p.name,
+        }),
+    };
+    v.to_string()
 }
 
 /// The administrator user's name.

@@ -27,6 +27,17 @@ pub struct CommandInvoker {
     timeout: Duration,
     endpoint: LocalEndpoint,
     access_keys: Arc<AccessKeys>,
+    role: Option<RoleBinding>,
+}
+
+/// The IAM role a command runs as: each run gets a session of it, named for the
+/// function, which lives as long as the run may (sessions are sealed tokens, not stored,
+/// so one outlives the run until it expires).
+pub struct RoleBinding {
+    pub arca: Arc<arca_core::Arca>,
+    pub account: String,
+    pub role: String,
+    pub session_name: String,
 }
 
 impl CommandInvoker {
@@ -44,7 +55,14 @@ impl CommandInvoker {
             timeout,
             endpoint,
             access_keys,
+            role: None,
         })
+    }
+
+    /// Runs as `role` instead of with a key limited to the secret.
+    pub fn with_role(mut self, role: RoleBinding) -> Self {
+        self.role = Some(role);
+        self
     }
 }
 
@@ -58,10 +76,27 @@ impl CommandInvoker {
         scope: SecretScope,
         what: &str,
     ) -> Result<(), InvokeError> {
-        // Credentials live a little longer than the step may run, and end with it.
-        let (key_id, secret) = self
-            .access_keys
-            .issue_scoped(scope, self.timeout + Duration::from_secs(30));
+        // Credentials live a little longer than the step may run; a scoped key ends with
+        // it, a role's session when it expires.
+        let ttl = self.timeout + Duration::from_secs(30);
+        let (key_id, secret, token) = match &self.role {
+            None => {
+                let (id, secret) = self.access_keys.issue_scoped(scope, ttl);
+                (id, secret, None)
+            }
+            Some(r) => {
+                let s = r
+                    .arca
+                    .issue_role_session(&r.account, &r.role, &r.session_name, ttl.as_secs() as i64)
+                    .ok_or_else(|| {
+                        InvokeError::new(format!(
+                            "{what}: the command's role {} does not exist in account {}",
+                            r.role, r.account
+                        ))
+                    })?;
+                (s.access_key_id, s.secret_access_key, Some(s.session_token))
+            }
+        };
         let mut cmd = tokio::process::Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..])
             .stdin(Stdio::piped())
@@ -83,6 +118,9 @@ impl CommandInvoker {
             .env("AWS_DEFAULT_REGION", region)
             .env("AWS_ACCESS_KEY_ID", &key_id)
             .env("AWS_SECRET_ACCESS_KEY", secret.expose());
+        if let Some(t) = &token {
+            cmd.env("AWS_SESSION_TOKEN", t.expose());
+        }
         let result = async {
             let mut child = cmd
                 .spawn()

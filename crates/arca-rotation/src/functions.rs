@@ -32,11 +32,15 @@ pub enum FunctionSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_secs: Option<u64>,
     },
-    /// Run `argv` with the event on stdin and scoped credentials in the environment.
+    /// Run `argv` with the event on stdin and scoped credentials in the environment:
+    /// a session of `role` (an IAM role of the function's account, as a Lambda
+    /// function's execution role), or without one, a key limited to the secret.
     Command {
         argv: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_secs: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
     },
     /// One of Arca's built-in rotators.
     Builtin {
@@ -130,15 +134,32 @@ impl Registry {
 
     fn command(
         &self,
+        function_arn: &str,
         argv: Vec<String>,
         timeout_secs: Option<u64>,
+        role: Option<String>,
     ) -> Result<CommandInvoker, InvokeError> {
-        CommandInvoker::new(
+        let invoker = CommandInvoker::new(
             argv,
             Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
             self.endpoint.clone(),
             self.access_keys.clone(),
-        )
+        )?;
+        Ok(match role {
+            None => invoker,
+            Some(role) => {
+                // arn:aws:lambda:REGION:ACCOUNT:function:NAME
+                let mut parts = function_arn.split(':');
+                let account = parts.nth(4).unwrap_or_default().to_owned();
+                let name = function_arn.rsplit(':').next().unwrap_or("rotation");
+                invoker.with_role(crate::command::RoleBinding {
+                    arca: self.arca.clone(),
+                    account,
+                    role,
+                    session_name: name.chars().take(64).collect(),
+                })
+            }
+        })
     }
 
     /// Delivers an event to the function bound to `function_arn`: a webhook gets it
@@ -165,10 +186,14 @@ impl Registry {
                     )
                     .await
             }
-            FunctionSpec::Command { argv, timeout_secs } => {
+            FunctionSpec::Command {
+                argv,
+                timeout_secs,
+                role,
+            } => {
                 // A key scoped to a name no secret can have, when the event names none.
                 let scope = SecretScope::Name(secret_name.unwrap_or("\0").to_owned());
-                self.command(argv, timeout_secs)?
+                self.command(function_arn, argv, timeout_secs, role)?
                     .run(&body, region, scope, "event delivery")
                     .await
             }
@@ -187,9 +212,11 @@ impl InvokerSource for Registry {
             FunctionSpec::Http { url, timeout_secs } => {
                 Arc::new(self.http(function_arn, &rec, &url, timeout_secs)?)
             }
-            FunctionSpec::Command { argv, timeout_secs } => {
-                Arc::new(self.command(argv, timeout_secs)?)
-            }
+            FunctionSpec::Command {
+                argv,
+                timeout_secs,
+                role,
+            } => Arc::new(self.command(function_arn, argv, timeout_secs, role)?),
             FunctionSpec::Builtin { kind, options } => crate::builtin::from_spec(
                 &kind,
                 &options,
@@ -267,6 +294,7 @@ mod tests {
         let s = FunctionSpec::Command {
             argv: vec!["python3".into(), "shim.py".into()],
             timeout_secs: Some(5),
+            role: Some("rotator".into()),
         };
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["type"], "command");

@@ -347,6 +347,11 @@ enum FunctionAction {
         options: Option<String>,
         #[arg(long)]
         timeout_secs: Option<u64>,
+        /// Run the command as this IAM role (of the function's account), as a Lambda
+        /// function runs as its execution role; without it, with a key limited to the
+        /// secret being rotated.
+        #[arg(long)]
+        role: Option<String>,
         /// The command to run, after `--`.
         #[arg(last = true)]
         command: Vec<String>,
@@ -579,6 +584,7 @@ async fn run(cli: Cli) -> Result<()> {
                     builtin,
                     options,
                     timeout_secs,
+                    role,
                     command,
                 } => {
                     let mut printed_secret = None;
@@ -615,6 +621,7 @@ async fn run(cli: Cli) -> Result<()> {
                             arca_rotation::FunctionSpec::Command {
                                 argv: command.clone(),
                                 timeout_secs: *timeout_secs,
+                                role: role.clone(),
                             },
                             None,
                         )

@@ -358,6 +358,7 @@ mod tests {
         CALLER
             .get_or_init(|| super::super::Caller {
                 access_key_id: Some("AKIA1".into()),
+                identity: None,
                 source_ip: Some("127.0.0.1".into()),
                 user_agent: Some("ua".into()),
             })

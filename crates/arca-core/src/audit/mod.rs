@@ -32,6 +32,10 @@ pub struct Caller {
     /// The access key id the request was signed with (as claimed, when the signature
     /// failed).
     pub access_key_id: Option<String>,
+    /// The caller's userIdentity as CloudTrail writes it (type, principalId, arn,
+    /// userName or sessionContext), JSON text shared by every call of one principal
+    /// (see `authz::Identity::audit_identity`); absent, the key stands for itself.
+    pub identity: Option<Arc<str>>,
     /// Shared: one per connection, not one per request.
     pub source_ip: Option<Arc<str>>,
     pub user_agent: Option<Arc<str>>,
@@ -211,6 +215,7 @@ impl Call {
             region: self.region.clone(),
             read_only: self.read_only,
             access_key_id: self.caller.access_key_id.clone(),
+            identity: self.caller.identity.as_deref().map(str::to_owned),
             source_ip: self.caller.source_ip.as_deref().map(str::to_owned),
             user_agent: self.caller.user_agent.as_deref().map(str::to_owned),
             resource,
@@ -271,6 +276,9 @@ pub(crate) struct Fields {
     pub read_only: bool,
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
+    /// The caller's userIdentity (JSON text), when it is a known principal.
+    #[serde(rename = "who", default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     #[serde(rename = "ip", default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
     #[serde(rename = "ua", default, skip_serializing_if = "Option::is_none")]
@@ -301,6 +309,7 @@ impl Fields {
             region: self.region,
             read_only: self.read_only,
             access_key_id: self.access_key_id,
+            identity: self.identity,
             source_ip: self.source_ip,
             user_agent: self.user_agent,
             resource: None,
@@ -315,6 +324,7 @@ impl Fields {
             region: String::new(),
             read_only: false,
             access_key_id: None,
+            identity: None,
             source_ip: None,
             user_agent: None,
             ..self
@@ -329,6 +339,7 @@ impl Fields {
         self.region.clone_from(&context.region);
         self.read_only = context.read_only;
         self.access_key_id.clone_from(&context.access_key_id);
+        self.identity.clone_from(&context.identity);
         self.source_ip.clone_from(&context.source_ip);
         self.user_agent.clone_from(&context.user_agent);
     }
@@ -385,6 +396,16 @@ impl Fields {
     /// The identity block: the access key's holder. Until principals exist, every key is
     /// the account's own (an IAM user named for nothing but its key).
     fn user_identity(&self, account: &str) -> Value {
+        let known = self
+            .identity
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok());
+        if let Some(mut id) = known {
+            if let (Some(obj), Some(key)) = (id.as_object_mut(), &self.access_key_id) {
+                obj.insert("accessKeyId".into(), Value::String(key.clone()));
+            }
+            return id;
+        }
         match &self.access_key_id {
             Some(key) => json!({
                 "type": "IAMUser",
@@ -649,6 +670,7 @@ mod tests {
             "req-1",
             Caller {
                 access_key_id: Some("AKIAEXAMPLE".into()),
+                identity: None,
                 source_ip: Some("127.0.0.1".into()),
                 user_agent: Some("aws-cli/2".into()),
             },

@@ -487,6 +487,7 @@ impl Arca {
                 request_id,
                 Caller {
                     access_key_id: None,
+                    identity: None,
                     source_ip: Some(agent.clone()),
                     user_agent: Some(agent),
                 },

@@ -295,6 +295,29 @@ impl Arca {
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
             ));
         }
+        self.mint_session(&role, &session_name, duration)
+    }
+
+    /// Credentials of `role` (in `account`) for `ttl_secs`, issued by the service itself
+    /// without a trust check: what a rotation command bound to a role runs with, as a
+    /// Lambda function runs with its execution role. `None` if the role does not exist.
+    pub fn issue_role_session(
+        &self,
+        account: &str,
+        role: &str,
+        session_name: &str,
+        ttl_secs: i64,
+    ) -> Option<AssumedRole> {
+        let role = self.iam.role(account, role)?;
+        self.mint_session(&role, session_name, ttl_secs).ok()
+    }
+
+    fn mint_session(
+        &self,
+        role: &super::RoleEntry,
+        session_name: &str,
+        duration: i64,
+    ) -> Result<AssumedRole, ApiError> {
         let (id, secret) = crate::access::generate_pair_with_prefix("ASIA");
         let expires = self.clock.now_millis() / 1000 + duration;
         let payload = Zeroizing::new(
@@ -304,7 +327,7 @@ impl Arca {
                 a: role.account.clone(),
                 r: role.name.clone(),
                 i: role.id.clone(),
-                n: session_name.clone(),
+                n: session_name.to_owned(),
                 x: expires,
             })
             .map_err(|_| ApiError::internal())?,
