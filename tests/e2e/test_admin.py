@@ -223,3 +223,72 @@ def test_iam_cli_users_policies_and_keys_reach_a_running_server(prod_env, tmp_pa
         assert "ops" not in _arca("iam", "list-users", env=prod_env)
     finally:
         srv.stop()
+
+
+def test_key_policies_decide_who_may_use_a_customer_key(prod_env, tmp_path):
+    """Reading a secret under a customer key needs the secret permission and the key
+    permission, as in AWS: under KMS's default policy the identity policy must allow
+    kms:Decrypt; a key policy that does not name the account refuses even the
+    administrator. The default key needs only the secret permission."""
+    import json
+
+    admin_id, admin_secret = _pair(_arca("access-key", "create", env=prod_env))
+    key_arn = _arca("key", "create", "--alias", "alias/team", env=prod_env).strip()
+    srv = Server(prod_env)
+    try:
+        admin = srv.client(admin_id, admin_secret)
+        team = admin.create_secret(Name="kp/team", SecretString="t", KmsKeyId="alias/team")["ARN"]
+        plain = admin.create_secret(Name="kp/plain", SecretString="p")["ARN"]
+        _arca("iam", "create-user", "reader", env=prod_env)
+        read_all = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*"}
+        doc = tmp_path / "p.json"
+        doc.write_text(json.dumps({"Version": "2012-10-17", "Statement": [read_all]}))
+        _arca("iam", "put-policy", "--user", "reader", "--name", "p",
+              "--document", f"file://{doc}", env=prod_env)
+        k = json.loads(_arca("iam", "create-access-key", "--user", "reader", env=prod_env))
+        reader = srv.client(k["AccessKeyId"], k["SecretAccessKey"])
+
+        def code(client, secret_id):
+            try:
+                return client.get_secret_value(SecretId=secret_id)["SecretString"]
+            except ClientError as e:
+                return (e.response["Error"]["Code"], e.response["Error"]["Message"])
+
+        def eventually(client, secret_id, want):
+            deadline = time.monotonic() + 10
+            while code(client, secret_id) != want and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert code(client, secret_id) == want
+
+        denied = ("AccessDeniedException", "Access to KMS is not allowed")
+        eventually(reader, plain, "p")
+        assert code(reader, team) == denied
+        # kms:Decrypt through Secrets Manager, for this key only.
+        doc.write_text(json.dumps({"Version": "2012-10-17", "Statement": [read_all, {
+            "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+            "Condition": {"StringEquals": {
+                "kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}}]}))
+        _arca("iam", "put-policy", "--user", "reader", "--name", "p",
+              "--document", f"file://{doc}", env=prod_env)
+        eventually(reader, team, "t")
+        # Writing under the key needs kms:GenerateDataKey, which the reader lacks.
+        assert code(admin, team) == "t"
+
+        # A key policy naming only the reader: the account's identity policies no longer
+        # count, so the administrator is refused and the reader (named) is not.
+        kp = tmp_path / "key.json"
+        kp.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/reader"},
+            "Action": "kms:Decrypt", "Resource": "*"}]}))
+        _arca("key", "put-policy", "alias/team", "--policy", f"file://{kp}", env=prod_env)
+        assert json.loads(_arca("key", "get-policy", "alias/team", env=prod_env)) == \
+            json.loads(kp.read_text())
+        eventually(admin, team, denied)
+        assert code(reader, team) == "t"
+        assert code(admin, plain) == "p"
+        with pytest.raises(ClientError) as e:
+            admin.put_secret_value(SecretId=team, SecretString="new")
+        assert e.value.response["Error"]["Message"] == "Access to KMS is not allowed"
+    finally:
+        srv.stop()

@@ -384,6 +384,66 @@ impl Arca {
         }
     }
 
+    /// Whether the caller may use the customer key `key_id` for `action` (kms:Decrypt to
+    /// read a version sealed under it, kms:GenerateDataKey to seal a new one) through
+    /// Secrets Manager on `secret_arn`: the key policy must reach the caller, as in KMS
+    /// (its default names the account, handing the decision to identity policies). The
+    /// default key needs nothing beyond the secret permission.
+    pub(crate) fn authorize_key(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        key_id: &str,
+        secret_arn: &str,
+    ) -> Result<(), ApiError> {
+        let Some(access) = &ctx.access else {
+            return Ok(());
+        };
+        let Some((key_arn, policy)) = self.keys.customer_key_policy(key_id) else {
+            return Ok(());
+        };
+        let refused = || {
+            ApiError::new(
+                arca_types::ErrorCode::AccessDenied,
+                "Access to KMS is not allowed",
+            )
+        };
+        let Some(policy) = policy else {
+            return Err(refused());
+        };
+        let identity = &access.identity;
+        let mut context = self.context_for(ctx, access, None);
+        context.set(
+            "kms:ViaService",
+            Value::Str(format!("secretsmanager.{}.amazonaws.com", ctx.region)),
+        );
+        context.set(
+            "kms:EncryptionContext:SecretARN",
+            Value::Str(secret_arn.to_owned()),
+        );
+        context.set(
+            "kms:CallerAccount",
+            Value::Str(identity.principal.account.clone()),
+        );
+        let identity_policies: Vec<&Policy> = identity.policies.iter().map(|p| &**p).collect();
+        let decision = arca_policy::evaluate_trust(
+            &Request {
+                principal: &identity.principal,
+                action,
+                resource: &key_arn,
+                resource_account: &self.account,
+                context: &context,
+            },
+            &identity_policies,
+            &policy,
+        );
+        if decision.allowed() {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+
     /// Decides an action on no particular resource (`events:PutRule`,
     /// `cloudtrail:LookupEvents`) in the caller's own account.
     pub fn authorize_call(&self, ctx: &RequestCtx, action: &str) -> Result<(), ApiError> {
@@ -408,7 +468,7 @@ impl Arca {
 
     /// The resource a request about a secret that does not exist is decided on: the ARN
     /// the caller gave, or the one a secret of that name would have, without its suffix.
-    fn arn_for_missing(&self, region: &str, id: &str) -> String {
+    pub(crate) fn arn_for_missing(&self, region: &str, id: &str) -> String {
         if id.starts_with("arn:") {
             id.to_owned()
         } else {

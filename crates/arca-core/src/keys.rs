@@ -4,6 +4,7 @@
 //! resolves a request's `KmsKeyId` (alias, key id or ARN) to a KEK and creates keys.
 
 use arca_crypto::{DigestKey, Kek, Keyring, RootKey};
+use arca_policy::{Kind, Policy};
 use arca_store::{EncryptionKeyRecord, Store};
 use arca_types::arn::kms_key_arn;
 use arca_types::time::Millis;
@@ -28,6 +29,30 @@ struct KeyMeta {
     key_id: String,
     alias: Option<String>,
     region: String,
+    /// The key policy as stored (None: KMS's default policy) and compiled.
+    policy_text: Option<String>,
+    policy: Option<Arc<Policy>>,
+}
+
+/// KMS's default key policy: the account's root may do everything with the key, which
+/// hands the decision to the account's identity policies ("Enable IAM User Permissions").
+pub fn default_key_policy(account: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Id":"key-default-1","Statement":[{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    )
+}
+
+/// A key policy as stored, compiled; one that does not parse grants nothing (it was
+/// checked when it was written).
+fn compile(text: Option<&str>, account: &str) -> Option<Arc<Policy>> {
+    let text = text.map_or_else(|| default_key_policy(account), str::to_owned);
+    match Policy::parse(&text, Kind::Resource) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored key policy does not parse; it grants nothing");
+            None
+        }
+    }
 }
 
 pub struct KeyService {
@@ -162,6 +187,14 @@ impl KeyService {
     async fn reload_locked(&self) -> Result<(), KeyServiceError> {
         for rec in self.store.list_encryption_keys().await? {
             if self.keyring.contains(&rec.key_id) {
+                // Its policy may have changed (on another node, or by the admin CLI).
+                let mut meta = self.meta.write().unwrap_or_else(|p| p.into_inner());
+                if let Some(m) = meta.iter_mut().find(|m| m.key_id == rec.key_id) {
+                    if m.policy_text != rec.policy {
+                        m.policy = compile(rec.policy.as_deref(), &self.account);
+                        m.policy_text = rec.policy;
+                    }
+                }
                 continue;
             }
             let kek = self
@@ -176,6 +209,8 @@ impl KeyService {
                     key_id: rec.key_id,
                     alias: rec.alias,
                     region: rec.region,
+                    policy: compile(rec.policy.as_deref(), &self.account),
+                    policy_text: rec.policy,
                 });
         }
         Ok(())
@@ -225,6 +260,7 @@ impl KeyService {
                 region: region.to_owned(),
                 wrapped,
                 created_at: now,
+                policy: None,
             })
             .await;
         if let Err(e) = stored {
@@ -252,8 +288,72 @@ impl KeyService {
                 key_id: key_id.clone(),
                 alias: alias.map(str::to_owned),
                 region: region.to_owned(),
+                policy_text: None,
+                policy: compile(None, &self.account),
             });
         Ok(key_id)
+    }
+
+    /// The ARN and compiled policy of a customer key, by key id or ARN; `None` for the default
+    /// key (AWS's managed key lets every caller that Secrets Manager lets through use
+    /// it via Secrets Manager) and for ids this service does not hold. The policy is
+    /// `None` when the stored one does not parse: it grants nothing.
+    pub fn customer_key_policy(&self, key_id: &str) -> Option<(String, Option<Arc<Policy>>)> {
+        // On every read of a secret: looked at in place, nothing copied for the default key.
+        // Versions name their key by ARN (`arn:aws:kms:...:key/ID`), requests by id.
+        let key_id = key_id.rsplit_once(":key/").map_or(key_id, |(_, id)| id);
+        let meta = self.meta.read().unwrap_or_else(|p| p.into_inner());
+        let m = meta.iter().find(|m| m.key_id == key_id)?;
+        if m.alias.as_deref() == Some(DEFAULT_ALIAS) {
+            return None;
+        }
+        Some((
+            kms_key_arn(&m.region, &self.account, &m.key_id),
+            m.policy.clone(),
+        ))
+    }
+
+    /// The key a KmsKeyId (key id, ARN or alias, in `region`) names: its id.
+    pub fn key_id_of(&self, region: &str, wanted: &str) -> Option<String> {
+        let prefix = format!("arn:aws:kms:{region}:{}:", self.account);
+        let local = wanted.strip_prefix(&prefix).unwrap_or(wanted);
+        let local = local.strip_prefix("key/").unwrap_or(local);
+        self.find(|m| {
+            m.region == region && (m.key_id == local || m.alias.as_deref() == Some(local))
+        })
+        .map(|m| m.key_id)
+    }
+
+    /// A key's policy as stored, or KMS's default policy for a key that has none.
+    pub fn policy_text(&self, key_id: &str) -> Option<String> {
+        let m = self.find(|m| m.key_id == key_id)?;
+        Some(
+            m.policy_text
+                .unwrap_or_else(|| default_key_policy(&self.account)),
+        )
+    }
+
+    /// Replaces a customer key's policy (KMS's PutKeyPolicy): a resource policy whose
+    /// principals say who may use the key. The default key's policy is AWS's, fixed.
+    pub async fn put_policy(&self, key_id: &str, text: &str) -> Result<(), KeyServiceError> {
+        Policy::parse(text, Kind::Resource)
+            .map_err(|e| KeyServiceError::Invalid(format!("MalformedPolicyDocument: {e}")))?;
+        let _guard = self.create_lock.lock().await;
+        let mut rec = self
+            .store
+            .list_encryption_keys()
+            .await?
+            .into_iter()
+            .find(|r| r.key_id == key_id)
+            .ok_or_else(|| KeyServiceError::Invalid(format!("no key {key_id}")))?;
+        if rec.alias.as_deref() == Some(DEFAULT_ALIAS) {
+            return Err(KeyServiceError::Invalid(
+                "the default key's policy is AWS's and cannot be changed".into(),
+            ));
+        }
+        rec.policy = Some(text.to_owned());
+        self.store.put_encryption_key(&rec).await?;
+        self.reload_locked().await
     }
 
     /// (key id, alias, region, ARN) of every key, for the admin CLI.

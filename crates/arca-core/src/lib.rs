@@ -283,6 +283,12 @@ impl Arca {
         &self.account
     }
 
+    /// Rereads the encryption keys and their policies (the admin CLI may have changed
+    /// them in the store).
+    pub async fn reload_keys(&self) -> Result<(), keys::KeyServiceError> {
+        self.keys.reload().await
+    }
+
     /// The IAM directory (users, roles, policies) callers are resolved through.
     pub fn iam(&self) -> &iam::Directory {
         &self.iam

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use worker::{Job, JobError, Lease, Pass};
 
-/// Rereads IAM users, roles and policies, and the access keys, so that what the admin
+/// Rereads IAM users, roles and policies, the access keys and the key policies, so that what the admin
 /// CLI (or, without a change feed, another node) changed in the store takes effect here.
 /// Every node runs it (under leases of its own process, not the cluster's).
 pub struct DirectoryJob {
@@ -32,6 +32,7 @@ impl Job for DirectoryJob {
     async fn run(&self, _lease: &Lease) -> Result<Pass, JobError> {
         self.arca.iam().reload().await?;
         self.access.refresh().await?;
+        self.arca.reload_keys().await?;
         Ok(Pass::Idle)
     }
 }

@@ -724,7 +724,7 @@ pub(crate) async fn iam(c: &Client) -> Result<Vec<IamRecord>> {
 pub(crate) async fn encryption_keys(c: &Client) -> Result<Vec<EncryptionKeyRecord>> {
     let rows = query(
         c,
-        "SELECT key_id, alias, region, wrapped, created_at FROM encryption_keys \
+        "SELECT key_id, alias, region, wrapped, created_at, policy FROM encryption_keys \
          ORDER BY created_at, key_id",
         &[],
         "list encryption keys",
@@ -738,6 +738,7 @@ pub(crate) async fn encryption_keys(c: &Client) -> Result<Vec<EncryptionKeyRecor
             region: r.get(2),
             wrapped: r.get(3),
             created_at: r.get(4),
+            policy: r.get(5),
         })
         .collect())
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/004_hot_label_moves.sql")),
     (5, include_str!("../migrations/005_changed_order_apart.sql")),
     (6, include_str!("../migrations/006_iam.sql")),
+    (7, include_str!("../migrations/007_key_policies.sql")),
 ];
 
 /// The newest schema this build knows.

@@ -988,11 +988,18 @@ pub(crate) async fn put_encryption_key(
 ) -> WResult<()> {
     exec(
         tx,
-        "INSERT INTO encryption_keys (key_id, alias, region, wrapped, created_at) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO encryption_keys (key_id, alias, region, wrapped, created_at, policy) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (key_id) DO UPDATE SET alias = excluded.alias, region = excluded.region, \
-         wrapped = excluded.wrapped, created_at = excluded.created_at",
-        &[&k.key_id, &k.alias, &k.region, &k.wrapped, &k.created_at],
+         wrapped = excluded.wrapped, created_at = excluded.created_at, policy = excluded.policy",
+        &[
+            &k.key_id,
+            &k.alias,
+            &k.region,
+            &k.wrapped,
+            &k.created_at,
+            &k.policy,
+        ],
         "put encryption key",
     )
     .await?;

@@ -103,6 +103,7 @@ async fn what_one_node_commits_reaches_the_other_and_nothing_else_does() {
         region: "us-east-1".into(),
         wrapped: vec![1, 2, 3],
         created_at: 1,
+        policy: None,
     })
     .await
     .expect("key");

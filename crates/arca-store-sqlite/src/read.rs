@@ -787,7 +787,7 @@ pub(super) fn iam(conn: &Connection) -> Result<Vec<IamRecord>> {
 pub(super) fn encryption_keys(conn: &Connection) -> Result<Vec<EncryptionKeyRecord>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT key_id, alias, region, wrapped, created_at FROM encryption_keys \
+            "SELECT key_id, alias, region, wrapped, created_at, policy FROM encryption_keys \
              ORDER BY created_at, key_id",
         )
         .map_err(sql_err("prepare encryption key list"))?;
@@ -799,6 +799,7 @@ pub(super) fn encryption_keys(conn: &Connection) -> Result<Vec<EncryptionKeyReco
                 region: r.get(2)?,
                 wrapped: r.get(3)?,
                 created_at: r.get(4)?,
+                policy: r.get(5)?,
             })
         })
         .map_err(sql_err("list encryption keys"))?;

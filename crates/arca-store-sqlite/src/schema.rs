@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("../migrations/007_sync_jobs.sql")),
     (8, include_str!("../migrations/008_leases.sql")),
     (9, include_str!("../migrations/009_iam.sql")),
+    (10, include_str!("../migrations/010_key_policies.sql")),
 ];
 
 /// How long a connection waits on a lock held by another connection (another process

@@ -560,10 +560,11 @@ pub(super) fn delete_iam(
 
 pub(super) fn put_encryption_key(conn: &Connection, k: &EncryptionKeyRecord) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO encryption_keys (key_id, alias, region, wrapped, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5) \
+        "INSERT INTO encryption_keys (key_id, alias, region, wrapped, created_at, policy) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (key_id) DO UPDATE SET alias = excluded.alias, region = excluded.region, \
-         wrapped = excluded.wrapped, created_at = excluded.created_at",
+         wrapped = excluded.wrapped, created_at = excluded.created_at, \
+         policy = excluded.policy",
     )
     .map_err(sql_err("prepare encryption key upsert"))?
     .execute(params![
@@ -571,7 +572,8 @@ pub(super) fn put_encryption_key(conn: &Connection, k: &EncryptionKeyRecord) -> 
         k.alias,
         k.region,
         k.wrapped,
-        k.created_at
+        k.created_at,
+        k.policy
     ])
     .map_err(sql_err("put encryption key"))?;
     Ok(())

@@ -161,7 +161,7 @@ async fn a_schema_1_database_is_migrated_on_open_with_its_data_intact() {
     drop(raw);
 
     // Reopening applies nothing twice and keeps what was written after the upgrade.
-    assert_eq!(user_version(&path), 9);
+    assert_eq!(user_version(&path), 10);
     let store = SqliteStore::open(&path).expect("reopen");
     let events = store
         .list_events(&EventQuery {

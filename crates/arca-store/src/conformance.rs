@@ -2358,6 +2358,7 @@ pub async fn encryption_keys_round_trip<S: Store>(store: &S) {
         region: R1.into(),
         wrapped: vec![7; 60],
         created_at: T0,
+        policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
     };
     let k2 = EncryptionKeyRecord {
         key_id: "6fa459ea-ee8a-3ca4-894e-db77e160355e".into(),
@@ -2365,11 +2366,14 @@ pub async fn encryption_keys_round_trip<S: Store>(store: &S) {
         region: R2.into(),
         wrapped: vec![0, 1],
         created_at: T0 + 1,
+        policy: None,
     };
     store.put_encryption_key(&k1).await.expect("put");
     store.put_encryption_key(&k2).await.expect("put");
+    // The upsert replaces the policy too (PutKeyPolicy).
     let k1b = EncryptionKeyRecord {
         alias: Some("alias/renamed".into()),
+        policy: Some(r#"{"Version":"2012-10-17","Id":"changed","Statement":[]}"#.into()),
         ..k1.clone()
     };
     store.put_encryption_key(&k1b).await.expect("put again");

@@ -325,6 +325,10 @@ pub struct EncryptionKeyRecord {
     /// Key material wrapped by the root key.
     pub wrapped: Vec<u8>,
     pub created_at: Millis,
+    /// The key policy (JSON), as KMS keeps one per key; `None` for keys made before
+    /// key policies existed, which behave as KMS's default policy (the account's
+    /// identity policies decide).
+    pub policy: Option<String>,
 }
 
 /// Something that happened to a secret or the server (a rotation started, succeeded,

@@ -131,7 +131,7 @@ pub enum IamAction {
 }
 
 /// A document given inline or as `file://PATH` (the aws CLI's convention).
-fn document(arg: &str) -> Result<String> {
+pub(crate) fn document(arg: &str) -> Result<String> {
     match arg.strip_prefix("file://") {
         Some(path) => {
             std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))

@@ -372,9 +372,28 @@ enum KeyAction {
         alias: Option<String>,
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Its key policy (JSON, or file://PATH); without one, KMS's default policy
+        /// (the account's identity policies decide who may use the key).
+        #[arg(long)]
+        policy: Option<String>,
     },
     /// List encryption keys.
     List,
+    /// Replace a key's policy (KMS's PutKeyPolicy). The key: its id, ARN or alias.
+    PutPolicy {
+        key: String,
+        /// The policy (JSON, or file://PATH).
+        #[arg(long)]
+        policy: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+    /// Print a key's policy.
+    GetPolicy {
+        key: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -552,7 +571,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Key { action } => {
             let o = open_admin(&cli).await?;
             match action {
-                KeyAction::Create { alias, region } => {
+                KeyAction::Create {
+                    alias,
+                    region,
+                    policy,
+                } => {
                     let alias = alias.as_ref().map(|a| {
                         if a.starts_with("alias/") {
                             a.clone()
@@ -564,7 +587,28 @@ async fn run(cli: Cli) -> Result<()> {
                         .keys
                         .create_key(region, alias.as_deref(), SystemClock.now_millis())
                         .await?;
+                    if let Some(p) = policy {
+                        o.keys.put_policy(&id, &iam::document(p)?).await?;
+                    }
                     println!("{}", arca_types::arn::kms_key_arn(region, &o.account, &id));
+                }
+                KeyAction::PutPolicy {
+                    key,
+                    policy,
+                    region,
+                } => {
+                    let id = o
+                        .keys
+                        .key_id_of(region, key)
+                        .with_context(|| format!("no key {key} in {region}"))?;
+                    o.keys.put_policy(&id, &iam::document(policy)?).await?;
+                }
+                KeyAction::GetPolicy { key, region } => {
+                    let id = o
+                        .keys
+                        .key_id_of(region, key)
+                        .with_context(|| format!("no key {key} in {region}"))?;
+                    println!("{}", o.keys.policy_text(&id).unwrap_or_default());
                 }
                 KeyAction::List => {
                     for (id, alias, region, arn) in o.keys.list() {

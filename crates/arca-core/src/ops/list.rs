@@ -156,7 +156,7 @@ impl Arca {
                     Err(e) if e.code == ErrorCode::AccessDenied => (id.clone(), Err(e)),
                     Err(e) => return Err(e),
                     Ok(None) => (id.clone(), Err(ApiError::secret_not_found())),
-                    Ok(Some(secret)) => (secret.arn.clone(), self.read_current(&secret).await),
+                    Ok(Some(secret)) => (secret.arn.clone(), self.read_current(ctx, &secret).await),
                 };
                 self.audit_member(ctx, &arn, result.as_ref().err()).await;
                 match result {
@@ -196,7 +196,7 @@ impl Arca {
                 id: &secret.record.arn,
             };
             let result = match self.authorize_as(ctx, GET, target) {
-                Ok(()) => self.read_current(&secret).await,
+                Ok(()) => self.read_current(ctx, &secret).await,
                 Err(e) => Err(e),
             };
             self.audit_member(ctx, &secret.arn, result.as_ref().err())
@@ -218,8 +218,12 @@ impl Arca {
         }
     }
 
-    async fn read_current(&self, secret: &Cached) -> Result<GetSecretValueResponse, ApiError> {
-        let (version, value) = self.read_version(secret, None, None).await?;
+    async fn read_current(
+        &self,
+        ctx: &RequestCtx,
+        secret: &Cached,
+    ) -> Result<GetSecretValueResponse, ApiError> {
+        let (version, value) = self.read_version(ctx, secret, None, None).await?;
         let v = &secret.record.versions[version];
         self.note_access(secret, v);
         Ok(crate::answer::response(&secret.record, v, value))

@@ -61,6 +61,10 @@ impl Arca {
             .keys
             .resolve(&ctx.region, req.kms_key_id.as_deref(), now)
             .await?;
+        if value.is_some() {
+            let arn = self.arn_for_missing(&ctx.region, &name);
+            self.authorize_key(ctx, "kms:GenerateDataKey", &key.key_id, &arn)?;
+        }
 
         loop {
             if let Some(existing) = self
@@ -251,6 +255,9 @@ impl Arca {
                     .await?
             }
         };
+        if value.is_some() {
+            self.authorize_key(ctx, "kms:GenerateDataKey", &key.key_id, &first.arn)?;
+        }
         self.modify(ctx, &id, |mut secret| {
             ensure_not_deleted(&secret)?;
             if let Some(d) = &req.description {

@@ -158,6 +158,7 @@ impl Arca {
         let entry = self.must_find_shared(ctx, id).await?;
         let (version, value) = self
             .read_version(
+                ctx,
                 &entry,
                 req.version_id.as_deref(),
                 req.version_stage.as_deref(),
@@ -177,6 +178,7 @@ impl Arca {
     /// version's index in the record, and its opened value.
     pub(crate) async fn read_version(
         &self,
+        ctx: &RequestCtx,
         entry: &Cached,
         version_id: Option<&str>,
         stage: Option<&str>,
@@ -213,6 +215,10 @@ impl Arca {
                 (None, st) => ApiError::no_value_for_stage(st.unwrap_or(AWSCURRENT)),
                 (Some(id), _) => ApiError::no_value_for_version(id),
             });
+        }
+        // A version sealed under a customer key reads only with that key's permission.
+        if let Some(k) = version.kms_key_ids.first() {
+            self.authorize_key(ctx, "kms:Decrypt", k, &secret.arn)?;
         }
         let slot = entry.sealed_slot(&version.version_id);
         let value = self.open(&secret.arn, &version.version_id, slot).await?;
@@ -273,6 +279,7 @@ impl Arca {
             .keys
             .resolve(&ctx.region, first.kms_key_id.as_deref(), self.now())
             .await?;
+        self.authorize_key(ctx, "kms:GenerateDataKey", &key.key_id, &first.arn)?;
         let now = self.now();
         self.modify(ctx, &id, |secret| {
             ensure_not_deleted(&secret)?;
