@@ -236,6 +236,26 @@ async fn seed(sys: &System, hot: usize, write_set: usize) -> Result<()> {
             );
         }
     }
+    if sys.kind == Kind::ArcaPolicies {
+        let r = load::run(LoadSpec {
+            addr: sys.addr,
+            also: Vec::new(),
+            proto: sys.proto(),
+            concurrency: 16,
+            stop: Stop::Count(hot as u64),
+            generator: workloads::put_policies(systems::resource_policy()),
+            server_pgid: None,
+            progress: None,
+        })
+        .await?;
+        if r.errors > 0 {
+            bail!(
+                "attaching resource policies: {} errors, first: {}",
+                r.errors,
+                r.first_error.unwrap_or_default()
+            );
+        }
+    }
     Ok(())
 }
 

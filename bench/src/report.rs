@@ -254,6 +254,22 @@ impl Results {
                 "90% of Arca without its audit trail (ratio ≥ 0.90)",
                 &mut out,
             );
+            let line = "GetSecretValue c16 with policies (a user of 10 statements, a resource policy of 3) ≥ 90% of without";
+            if has(Kind::ArcaPolicies) {
+                // The ratio is without ÷ with; the target is stated the other way.
+                match self.ratio(&w, Kind::ArcaPolicies, |c| c.rps) {
+                    Some(r) => out.push(format!(
+                        "{} {line}: {:.2}× (arca-policies {} req/s)",
+                        verdict(1.0 / r >= 0.9),
+                        1.0 / r,
+                        self.med(&w, Kind::ArcaPolicies, |c| c.rps)
+                            .map_or("—".into(), |v| group_thousands(v.round() as u64))
+                    )),
+                    None => out.push(unknown(line, "no paired runs")),
+                }
+            } else {
+                out.push(unknown(line, "arca-policies not in this run or unavailable"));
+            }
             if has(Kind::ArcaPostgres) {
                 // The ratio is SQLite ÷ PostgreSQL; the target is stated the other way.
                 let line = "GetSecretValue c16 on PostgreSQL ≥ 80% of SQLite";

@@ -44,12 +44,16 @@ pub enum Kind {
     ArcaPostgres,
     /// Two Arca nodes on one PostgreSQL schema, the load spread over both.
     ArcaPostgres2,
+    /// Arca whose load key belongs to an IAM user with a realistic policy (10 statements),
+    /// every hot secret carrying a resource policy of 3: what policy evaluation costs.
+    ArcaPolicies,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Arca,
         Kind::ArcaNoAudit,
+        Kind::ArcaPolicies,
         Kind::ArcaPostgres,
         Kind::ArcaPostgres2,
         Kind::Ceiling,
@@ -62,6 +66,7 @@ impl Kind {
         match self {
             Kind::Arca => "arca",
             Kind::ArcaNoAudit => "arca-noaudit",
+            Kind::ArcaPolicies => "arca-policies",
             Kind::ArcaPostgres => "arca-postgres",
             Kind::ArcaPostgres2 => "arca-postgres-2",
             Kind::Ceiling => "ceiling",
@@ -77,7 +82,7 @@ impl Kind {
             .find(|k| k.name() == s.trim())
             .ok_or_else(|| {
                 anyhow!(
-                    "unknown system {s:?} (arca, arca-noaudit, arca-postgres, arca-postgres-2, ceiling, moto, localstack, openbao)"
+                    "unknown system {s:?} (arca, arca-noaudit, arca-policies, arca-postgres, arca-postgres-2, ceiling, moto, localstack, openbao)"
                 )
             })
     }
@@ -297,6 +302,71 @@ async fn wait_http(
     }
 }
 
+/// The account every Arca of the benchmark runs in (the default).
+const ACCOUNT: &str = "123456789012";
+
+/// The IAM user the `arca-policies` load signs as, with ten statements as an application's
+/// policy has them: reads and writes on its prefixes, denies around them, conditions on
+/// stages, tags, transport and the key's service.
+fn policies_config() -> String {
+    let hot = format!("arn:aws:secretsmanager:*:{ACCOUNT}:secret:bench/hot/*");
+    let write = format!("arn:aws:secretsmanager:*:{ACCOUNT}:secret:bench/write/*");
+    let statements = serde_json::json!([
+        {"Sid": "ReadHot", "Effect": "Allow",
+         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+         "Resource": hot},
+        {"Sid": "WriteSet", "Effect": "Allow",
+         "Action": ["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"],
+         "Resource": write},
+        {"Sid": "Create", "Effect": "Allow", "Action": "secretsmanager:CreateSecret",
+         "Resource": "*",
+         "Condition": {"StringLike": {"secretsmanager:Name": "bench/*"}}},
+        {"Sid": "Policies", "Effect": "Allow",
+         "Action": ["secretsmanager:PutResourcePolicy", "secretsmanager:GetResourcePolicy"],
+         "Resource": hot},
+        {"Sid": "List", "Effect": "Allow", "Action": "secretsmanager:ListSecrets",
+         "Resource": "*"},
+        {"Sid": "CurrentOnly", "Effect": "Deny", "Action": "secretsmanager:GetSecretValue",
+         "Resource": hot,
+         "Condition": {"StringNotEqualsIfExists": {"secretsmanager:VersionStage": ["AWSCURRENT", "AWSPREVIOUS"]}}},
+        {"Sid": "NoDelete", "Effect": "Deny",
+         "Action": ["secretsmanager:DeleteSecret", "secretsmanager:DeleteResourcePolicy"],
+         "Resource": "*"},
+        {"Sid": "NoProd", "Effect": "Deny", "Action": "secretsmanager:*",
+         "Resource": format!("arn:aws:secretsmanager:*:{ACCOUNT}:secret:prod/*")},
+        {"Sid": "TagsOfTeam", "Effect": "Allow", "Action": "secretsmanager:TagResource",
+         "Resource": hot,
+         "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": ["team*", "env"]}}},
+        {"Sid": "KeyViaService", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
+    ]);
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    format!(
+        "[[access_keys]]\nid = {id:?}\nsecret = {secret:?}\nuser = \"bench-app\"\n\n\
+         [[iam.users]]\nname = \"bench-app\"\npolicies = {{ app = {doc:?} }}\n",
+        id = ACCESS_KEY_ID,
+        secret = SECRET_ACCESS_KEY,
+        doc = policy.to_string(),
+    )
+}
+
+/// The resource policy every hot secret of `arca-policies` carries (3 statements).
+pub fn resource_policy() -> String {
+    let user = format!("arn:aws:iam::{ACCOUNT}:user/bench-app");
+    serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "App", "Effect": "Allow", "Principal": {"AWS": user},
+         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+         "Resource": "*"},
+        {"Sid": "OnlyTheApp", "Effect": "Deny", "Principal": "*",
+         "Action": "secretsmanager:PutResourcePolicy", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:PrincipalArn": user}}},
+        {"Sid": "Network", "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*",
+         "Resource": "*",
+         "Condition": {"NotIpAddress": {"aws:SourceIp": ["127.0.0.0/8", "10.0.0.0/8"]}}},
+    ]})
+    .to_string()
+}
+
 /// The Arca command line for a production-mode (non-dev) server on `data_dir`.
 pub fn arca_command(env: &Env, data_dir: &Path) -> Command {
     let mut cmd = Command::new(&env.arca_bin);
@@ -463,6 +533,22 @@ pub async fn start(env: &Env, kind: Kind, dir: &Path) -> Result<System> {
             std::fs::write(&config, "[audit]\nenabled = false\n")?;
             let mut cmd = arca_command(env, &data);
             cmd.env("ARCA_CONFIG", &config);
+            spawn_arca(kind, cmd, &log_dir).await
+        }
+        Kind::ArcaPolicies => {
+            let data = dir.join("data");
+            arca_init(env, &data)?;
+            let config = data.join("arca.toml");
+            std::fs::write(&config, policies_config())?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
+            }
+            let mut cmd = arca_command(env, &data);
+            // The load's key is the user's, from the file, not the administrator's.
+            cmd.env_remove("ARCA_ACCESS_KEY_ID")
+                .env_remove("ARCA_SECRET_ACCESS_KEY")
+                .env("ARCA_CONFIG", &config);
             spawn_arca(kind, cmd, &log_dir).await
         }
         Kind::ArcaPostgres => {

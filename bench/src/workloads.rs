@@ -197,6 +197,20 @@ pub fn seed(proto: Proto, name_of: fn(u64) -> String, offset: u64) -> Generator 
     })
 }
 
+/// PutResourcePolicy of `policy` on hot secret `seq` (the `arca-policies` system).
+pub fn put_policies(policy: String) -> Generator {
+    let quoted = serde_json::to_string(&policy).unwrap_or_default();
+    Arc::new(move |_rng, seq| {
+        aws(
+            "PutResourcePolicy",
+            format!(
+                r#"{{"SecretId":"{}","ResourcePolicy":{quoted}}}"#,
+                hot_name_u64(seq)
+            ),
+        )
+    })
+}
+
 pub fn hot_name_u64(n: u64) -> String {
     format!("{HOT_PREFIX}{n:04}")
 }

@@ -99,6 +99,14 @@ impl AccessKeys {
             .cloned()
     }
 
+    /// Makes a configured (in-memory) key a key of IAM user `owner`.
+    pub fn set_owner(&self, access_key_id: &str, owner: KeyOwner) {
+        self.owners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(access_key_id.to_owned(), owner);
+    }
+
     /// Whether the key is bound to the replication link.
     pub fn is_replication_key(&self, access_key_id: &str) -> bool {
         self.replication

@@ -52,6 +52,47 @@ pub struct FileConfig {
     /// `[[sync]]`: jobs that copy a Vault/OpenBao KV prefix into a Secrets Manager target.
     #[serde(default)]
     pub sync: Vec<SyncJobConfig>,
+    /// `[iam]`: users, roles and managed policies of the account, written at start-up.
+    #[serde(default)]
+    pub iam: IamConfig,
+}
+
+/// `[iam]`: `[[iam.policies]]` (name, document, path), `[[iam.users]]` (name, path,
+/// `policies` = inline documents by name, `managed` = policy ARNs) and `[[iam.roles]]`
+/// (the same, plus `trust` and `max_session_secs`). The file owns what it names: each
+/// start makes those entities' policies exactly the file's; entities made through the
+/// API or `arca iam` are left alone. A static access key names its user with `user`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamConfig {
+    #[serde(default)]
+    pub policies: Vec<IamPolicyConfig>,
+    #[serde(default)]
+    pub users: Vec<IamPrincipalConfig>,
+    #[serde(default)]
+    pub roles: Vec<IamPrincipalConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamPolicyConfig {
+    pub name: String,
+    pub path: Option<String>,
+    pub document: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamPrincipalConfig {
+    pub name: String,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub managed: Vec<String>,
+    /// Roles only.
+    pub trust: Option<String>,
+    pub max_session_secs: Option<i64>,
 }
 
 /// `[[sync]]`: one job. `name`; `interval_secs` (default 300) or `schedule` (a rotation
@@ -227,12 +268,16 @@ pub struct ConfiguredFunction {
 pub struct StaticKey {
     pub id: String,
     pub secret: String,
+    /// The IAM user (of `account_id`) the key belongs to; without one, the
+    /// administrator.
+    pub user: Option<String>,
 }
 
 impl std::fmt::Debug for StaticKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StaticKey")
             .field("id", &self.id)
+            .field("user", &self.user)
             .field("secret", &"[redacted]")
             .finish()
     }

@@ -921,6 +921,50 @@ fn delivery_json(d: &arca_store::DeliveryRecord) -> serde_json::Value {
     })
 }
 
+/// Writes the config file's `[iam]` entities: managed policies first (users and roles
+/// attach them), then users, then roles.
+async fn apply_config_iam(arca: &Arca, iam: &config::IamConfig) -> Result<()> {
+    use arca_core::iam::ops::Configured;
+    use arca_store::IamKind;
+    let mut all = Vec::new();
+    for p in &iam.policies {
+        all.push(Configured {
+            kind: IamKind::Policy,
+            name: p.name.clone(),
+            path: p.path.clone(),
+            inline: Default::default(),
+            attached: Vec::new(),
+            trust: None,
+            max_session_secs: None,
+            document: Some(p.document.clone()),
+        });
+    }
+    for (kind, list) in [(IamKind::User, &iam.users), (IamKind::Role, &iam.roles)] {
+        for p in list {
+            if kind == IamKind::Role && p.trust.is_none() {
+                bail!("[[iam.roles]] {}: a role needs its trust policy (trust)", p.name);
+            }
+            all.push(Configured {
+                kind,
+                name: p.name.clone(),
+                path: p.path.clone(),
+                inline: p.policies.clone(),
+                attached: p.managed.clone(),
+                trust: p.trust.clone(),
+                max_session_secs: p.max_session_secs,
+                document: None,
+            });
+        }
+    }
+    for c in all {
+        let what = format!("[iam] {} {}", c.kind.as_str(), c.name);
+        arca.iam_configure(c)
+            .await
+            .map_err(|e| anyhow::anyhow!("{what}: {}: {}", e.code.query_code(), e.message))?;
+    }
+    Ok(())
+}
+
 async fn rules_command(o: &Opened, action: &RulesAction) -> Result<()> {
     let arca = Arca::new(
         o.store.clone(),
@@ -1193,6 +1237,17 @@ async fn server(
         static_keys.push((id, SecretString::new(secret)));
     }
     let access = Arc::new(AccessKeys::load(o.keys.clone(), o.store.clone(), static_keys).await?);
+    for k in &o.file.access_keys {
+        if let Some(user) = &k.user {
+            access.set_owner(
+                &k.id,
+                arca_store::KeyOwner {
+                    account: o.account.clone(),
+                    user: user.clone(),
+                },
+            );
+        }
+    }
     for f in &o.file.rotation_functions {
         let secret = f
             .hmac_secret_file
@@ -1264,6 +1319,7 @@ async fn server(
         clock: offset_clock.clone(),
         purge_wakeup: purge_wakeup.clone(),
     });
+    apply_config_iam(&arca, &o.file.iam).await?;
     arca.iam()
         .reload()
         .await

@@ -1106,3 +1106,103 @@ impl Arca {
             .collect())
     }
 }
+
+/// An entity as the config file describes it: applied at start-up, its policies then
+/// being exactly the file's (the file owns what it names; other entities are left alone).
+#[derive(Debug, Clone)]
+pub struct Configured {
+    pub kind: IamKind,
+    pub name: String,
+    pub path: Option<String>,
+    /// Inline policies by name (users, roles).
+    pub inline: BTreeMap<String, String>,
+    /// Attached managed policies by ARN (users, roles).
+    pub attached: Vec<String>,
+    /// The trust policy (roles).
+    pub trust: Option<String>,
+    pub max_session_secs: Option<i64>,
+    /// The policy document (managed policies).
+    pub document: Option<String>,
+}
+
+impl Arca {
+    /// Creates or updates one configured entity in the deployment's account (its id and
+    /// creation date are kept when it exists).
+    pub async fn iam_configure(&self, c: Configured) -> Result<(), ApiError> {
+        let field = match c.kind {
+            IamKind::User => "userName",
+            IamKind::Role => "roleName",
+            IamKind::Policy => "policyName",
+        };
+        let max = if c.kind == IamKind::Policy { 128 } else { 64 };
+        let name = check_name(Some(c.name), field, max)?;
+        let path = check_path(c.path)?;
+        for text in c.inline.values() {
+            check_document(Some(text.clone()), "policyDocument", Kind::Identity)?;
+        }
+        self.iam.reload().await.map_err(crate::store_err)?;
+        for arn in &c.attached {
+            if !self.attachable(&self.account, arn) {
+                return Err(err(
+                    ErrorCode::NoSuchEntity,
+                    format!("Policy {arn} does not exist or is not attachable."),
+                ));
+            }
+        }
+        let existing = self.iam.record(&self.account, c.kind, &name);
+        let old_id = |prefix: &str| {
+            existing
+                .as_ref()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.document).ok())
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| unique_id(prefix))
+        };
+        let document = match c.kind {
+            IamKind::User => serde_json::to_string(&UserDoc {
+                path,
+                id: old_id("AIDA"),
+                inline: c.inline,
+                attached: c.attached,
+                tags: BTreeMap::new(),
+            }),
+            IamKind::Role => {
+                let max = c
+                    .max_session_secs
+                    .unwrap_or(i64::from(DEFAULT_MAX_SESSION_SECS))
+                    .clamp(3_600, 43_200);
+                serde_json::to_string(&RoleDoc {
+                    path,
+                    id: old_id("AROA"),
+                    trust: check_document(c.trust, "assumeRolePolicyDocument", Kind::Resource)?,
+                    description: None,
+                    max_session_secs: max as u32,
+                    inline: c.inline,
+                    attached: c.attached,
+                    tags: BTreeMap::new(),
+                })
+            }
+            IamKind::Policy => serde_json::to_string(&PolicyDoc {
+                path,
+                id: old_id("ANPA"),
+                document: check_document(c.document, "policyDocument", Kind::Identity)?,
+                description: None,
+            }),
+        }
+        .map_err(|_| ApiError::internal())?;
+        let now = self.now();
+        let rec = IamRecord {
+            account: self.account.clone(),
+            kind: c.kind,
+            name,
+            document,
+            created_at: existing.as_ref().map_or(now, |r| r.created_at),
+            updated_at: now,
+        };
+        let what = match c.kind {
+            IamKind::User => "User",
+            IamKind::Role => "Role",
+            IamKind::Policy => "Policy",
+        };
+        self.put_entity(rec, existing.is_none(), what).await
+    }
+}
