@@ -268,7 +268,10 @@ impl Results {
                     None => out.push(unknown(line, "no paired runs")),
                 }
             } else {
-                out.push(unknown(line, "arca-policies not in this run or unavailable"));
+                out.push(unknown(
+                    line,
+                    "arca-policies not in this run or unavailable",
+                ));
             }
             if has(Kind::ArcaPostgres) {
                 // The ratio is SQLite ÷ PostgreSQL; the target is stated the other way.

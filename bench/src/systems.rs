@@ -328,7 +328,10 @@ fn policies_config() -> String {
          "Resource": "*"},
         {"Sid": "CurrentOnly", "Effect": "Deny", "Action": "secretsmanager:GetSecretValue",
          "Resource": hot,
-         "Condition": {"StringNotEqualsIfExists": {"secretsmanager:VersionStage": ["AWSCURRENT", "AWSPREVIOUS"]}}},
+         // Only a stage the request names, other than these two (a negated operator is
+         // true on a missing key, so the key's presence is required with Null).
+         "Condition": {"Null": {"secretsmanager:VersionStage": "false"},
+                       "StringNotEquals": {"secretsmanager:VersionStage": ["AWSCURRENT", "AWSPREVIOUS"]}}},
         {"Sid": "NoDelete", "Effect": "Deny",
          "Action": ["secretsmanager:DeleteSecret", "secretsmanager:DeleteResourcePolicy"],
          "Resource": "*"},

@@ -292,3 +292,82 @@ def test_key_policies_decide_who_may_use_a_customer_key(prod_env, tmp_path):
         assert e.value.response["Error"]["Message"] == "Access to KMS is not allowed"
     finally:
         srv.stop()
+
+
+def test_cross_account_read_needs_both_policies_and_a_customer_key(prod_env, tmp_path):
+    """The seed's cross-account pattern: account B's user reads account A's secret by
+    ARN when A's resource policy shares it with B, B's identity policy allows it, and the
+    secret is under a customer key whose policy lets B decrypt. Each missing part refuses
+    with AWS's text."""
+    import json
+
+    other = "444455556666"
+    admin_id, admin_secret = _pair(_arca("access-key", "create", env=prod_env))
+    kp = tmp_path / "key.json"
+    kp.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+         "Action": "kms:Decrypt", "Resource": "*"}]}))
+    key_arn = _arca("key", "create", "--alias", "alias/shared", "--policy", f"file://{kp}",
+                    env=prod_env).strip()
+    _arca("iam", "--account", other, "create-user", "bob", env=prod_env)
+    k = json.loads(_arca("iam", "--account", other, "create-access-key", "--user", "bob",
+                         env=prod_env))
+    srv = Server(prod_env)
+    try:
+        admin = srv.client(admin_id, admin_secret)
+        shared = admin.create_secret(Name="xa/shared", SecretString="s",
+                                     KmsKeyId="alias/shared")["ARN"]
+        default_key = admin.create_secret(Name="xa/default", SecretString="d")["ARN"]
+        bob = srv.client(k["AccessKeyId"], k["SecretAccessKey"])
+        sts = boto3.session.Session(aws_access_key_id=k["AccessKeyId"],
+                                    aws_secret_access_key=k["SecretAccessKey"],
+                                    region_name="us-east-1").client(
+            "sts", endpoint_url=srv.endpoint, config=Config(retries={"max_attempts": 1}))
+        assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{other}:user/bob"
+
+        def read(secret_id):
+            try:
+                return bob.get_secret_value(SecretId=secret_id)["SecretString"]
+            except ClientError as e:
+                return (e.response["Error"]["Code"], e.response["Error"]["Message"])
+
+        # Nothing shared yet, and bob's own policy allows nothing.
+        got = read(shared)
+        assert got[0] == "AccessDeniedException", got
+        assert "because no identity-based policy allows" in got[1], got
+
+        doc = tmp_path / "bob.json"
+        doc.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Resource": "*", "Action": [
+                "secretsmanager:GetSecretValue", "secretsmanager:ListSecrets",
+                "secretsmanager:CreateSecret"]},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn}]}))
+        _arca("iam", "--account", other, "put-policy", "--user", "bob", "--name", "read",
+              "--document", f"file://{doc}", env=prod_env)
+        deadline = time.monotonic() + 10
+        while "identity-based" in str(read(shared)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Bob's policy allows; A has not shared the secret.
+        assert read(shared) == ("AccessDeniedException",
+                                f"User: arn:aws:iam::{other}:user/bob is not authorized to "
+                                f"perform: secretsmanager:GetSecretValue on resource: {shared} "
+                                "because no resource-based policy allows the "
+                                "secretsmanager:GetSecretValue action")
+        share = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        admin.put_resource_policy(SecretId=shared, ResourcePolicy=share)
+        admin.put_resource_policy(SecretId=default_key, ResourcePolicy=share)
+        assert read(shared) == "s"
+        # Under the AWS managed key the secret cannot be shared (Secrets Manager docs).
+        assert read(default_key) == ("AccessDeniedException", "Access to KMS is not allowed")
+        # A name names a secret of bob's own account, which holds none here.
+        assert read("xa/shared")[0] == "ResourceNotFoundException"
+        assert bob.list_secrets()["SecretList"] == []
+        with pytest.raises(ClientError) as e:
+            bob.create_secret(Name="mine", SecretString="x")
+        assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+    finally:
+        srv.stop()

@@ -56,6 +56,9 @@ pub struct Identity {
     /// The principal as a CloudTrail record's userIdentity names it (JSON text, without
     /// the access key id, which differs per key), rendered once.
     pub audit_identity: Arc<str>,
+    /// No identity policy reads the time, so decisions may be remembered.
+    cacheable: bool,
+    decisions: crate::decisions::Decisions,
 }
 
 impl Identity {
@@ -72,11 +75,14 @@ impl Identity {
                     .is_some_and(|r| !r.negated && r.items.iter().any(|p| p.is_any()))
         });
         let unrestricted = no_deny && (allow_all || principal.kind == PrincipalKind::Root);
+        let cacheable = policies.iter().all(|p| !p.time_dependent);
         Self {
             audit_identity: audit_identity(&principal).into(),
             principal,
             policies,
             unrestricted,
+            cacheable,
+            decisions: Default::default(),
         }
     }
 
@@ -165,6 +171,8 @@ pub struct Access {
     pub keys: Context,
     pub source_ip: Option<Arc<str>>,
     pub secure_transport: bool,
+    /// `keys` in one canonical text (sorted), for the decision cache.
+    keys_fingerprint: String,
     /// Set once any authorization decision was made for the request: an operation that
     /// answers without one is a bug, and the API layer fails it closed.
     decided: AtomicBool,
@@ -172,7 +180,10 @@ pub struct Access {
 
 impl Access {
     pub fn new(identity: Arc<Identity>, operation: &'static str, keys: Context) -> Self {
+        let mut pairs: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        pairs.sort_unstable();
         Self {
+            keys_fingerprint: pairs.join("\n"),
             identity,
             operation,
             keys,
@@ -274,8 +285,29 @@ impl Arca {
         };
         access.decided.store(true, Ordering::Relaxed);
         let identity = &access.identity;
+        // A name another account's principal gives names a secret of its own account
+        // (which holds none here), and `*` is about the caller's own account too; an
+        // existing secret, or an ARN, is the deployment's.
+        let own = match &target {
+            Target::Secret { .. } => false,
+            Target::Missing(id) => !id.starts_with("arn:"),
+            Target::Any => true,
+        };
+        let resource_account = if own {
+            identity.principal.account.as_str()
+        } else {
+            self.account.as_str()
+        };
         let (resource, named, secret) = match target {
             Target::Secret { record, id } => (record.arn.clone(), Some(id), Some(record)),
+            Target::Missing(id) if own => (
+                format!(
+                    "arn:aws:secretsmanager:{}:{resource_account}:secret:{id}",
+                    ctx.region
+                ),
+                Some(id),
+                None,
+            ),
             Target::Missing(id) => (self.arn_for_missing(&ctx.region, id), Some(id), None),
             Target::Any => ("*".to_owned(), None, None),
         };
@@ -302,20 +334,45 @@ impl Arca {
             },
             None => None,
         };
-        let context = self.context_for(ctx, access, secret);
         let action = format!("secretsmanager:{operation}");
-        let identity_policies: Vec<&Policy> = identity.policies.iter().map(|p| &**p).collect();
-        let decision = arca_policy::evaluate(
-            &Request {
-                principal: &identity.principal,
-                action: &action,
-                resource: &resource,
-                resource_account: &self.account,
-                context: &context,
-            },
-            &identity_policies,
-            policy.as_deref(),
-        );
+        let question = crate::decisions::Question {
+            operation,
+            resource: &resource,
+            revision: secret.map_or(-1, |s| s.revision),
+            region: &ctx.region,
+            keys: &access.keys_fingerprint,
+            source_ip: access.source_ip.as_deref(),
+            secure_transport: access.secure_transport,
+        };
+        let cacheable = identity.cacheable && policy.as_ref().is_none_or(|p| !p.time_dependent);
+        let remembered = if cacheable {
+            identity.decisions.get(&question)
+        } else {
+            None
+        };
+        let decision = match remembered {
+            Some(d) => d,
+            None => {
+                let context = self.context_for(ctx, access, secret);
+                let identity_policies: Vec<&Policy> =
+                    identity.policies.iter().map(|p| &**p).collect();
+                let d = arca_policy::evaluate(
+                    &Request {
+                        principal: &identity.principal,
+                        action: &action,
+                        resource: &resource,
+                        resource_account,
+                        context: &context,
+                    },
+                    &identity_policies,
+                    policy.as_deref(),
+                );
+                if cacheable {
+                    identity.decisions.put(&question, d);
+                }
+                d
+            }
+        };
         if decision.allowed() {
             Ok(())
         } else {
@@ -399,14 +456,20 @@ impl Arca {
         let Some(access) = &ctx.access else {
             return Ok(());
         };
-        let Some((key_arn, policy)) = self.keys.customer_key_policy(key_id) else {
-            return Ok(());
-        };
         let refused = || {
             ApiError::new(
                 arca_types::ErrorCode::AccessDenied,
                 "Access to KMS is not allowed",
             )
+        };
+        let Some((key_arn, policy)) = self.keys.customer_key_policy(key_id) else {
+            // The AWS managed key serves its own account only: a secret shared with
+            // another account must be under a customer key (Secrets Manager docs,
+            // "Access AWS Secrets Manager secrets from a different account").
+            if self.foreign(ctx) {
+                return Err(refused());
+            }
+            return Ok(());
         };
         let Some(policy) = policy else {
             return Err(refused());
@@ -442,6 +505,14 @@ impl Arca {
         } else {
             Err(refused())
         }
+    }
+
+    /// Whether the caller belongs to another account than the deployment's, the one
+    /// that holds the secrets and keys (other accounts hold principals only).
+    pub(crate) fn foreign(&self, ctx: &RequestCtx) -> bool {
+        ctx.access
+            .as_ref()
+            .is_some_and(|a| a.identity.principal.account != self.account)
     }
 
     /// Decides an action on no particular resource (`events:PutRule`,

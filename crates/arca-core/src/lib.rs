@@ -9,6 +9,7 @@ mod answer;
 pub mod audit;
 pub mod authz;
 mod cache;
+mod decisions;
 pub mod events;
 mod feed;
 pub mod filter;

@@ -39,6 +39,10 @@ pub struct Policy {
     pub version: Option<String>,
     pub id: Option<String>,
     pub statements: Vec<Statement>,
+    /// Whether the decision may change with the time alone (a condition or variable on
+    /// aws:CurrentTime, aws:EpochTime, aws:TokenIssueTime or aws:MultiFactorAuthAge):
+    /// such a policy's decisions are never cached.
+    pub time_dependent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -130,10 +134,21 @@ impl Policy {
         if sids.windows(2).any(|w| w[0] == w[1]) {
             return err("Statement IDs (SID) in a single policy must be unique");
         }
+        // Conservative: any mention of a time key, wherever it appears.
+        let text = json.to_string().to_ascii_lowercase();
+        let time_dependent = [
+            "aws:currenttime",
+            "aws:epochtime",
+            "aws:tokenissuetime",
+            "aws:multifactorauthage",
+        ]
+        .iter()
+        .any(|k| text.contains(k));
         Ok(Policy {
             version,
             id,
             statements,
+            time_dependent,
         })
     }
 

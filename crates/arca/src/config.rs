@@ -76,6 +76,8 @@ pub struct IamConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IamPolicyConfig {
+    /// The account (default: `account_id`).
+    pub account: Option<String>,
     pub name: String,
     pub path: Option<String>,
     pub document: String,
@@ -84,6 +86,9 @@ pub struct IamPolicyConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IamPrincipalConfig {
+    /// The account (default: `account_id`). Another account's principals reach this
+    /// deployment's secrets where resource policies share them.
+    pub account: Option<String>,
     pub name: String,
     pub path: Option<String>,
     #[serde(default)]
@@ -268,9 +273,10 @@ pub struct ConfiguredFunction {
 pub struct StaticKey {
     pub id: String,
     pub secret: String,
-    /// The IAM user (of `account_id`) the key belongs to; without one, the
-    /// administrator.
+    /// The IAM user the key belongs to (of `account`, default `account_id`); without
+    /// one, the administrator.
     pub user: Option<String>,
+    pub account: Option<String>,
 }
 
 impl std::fmt::Debug for StaticKey {

@@ -929,6 +929,7 @@ async fn apply_config_iam(arca: &Arca, iam: &config::IamConfig) -> Result<()> {
     let mut all = Vec::new();
     for p in &iam.policies {
         all.push(Configured {
+            account: p.account.clone(),
             kind: IamKind::Policy,
             name: p.name.clone(),
             path: p.path.clone(),
@@ -942,9 +943,13 @@ async fn apply_config_iam(arca: &Arca, iam: &config::IamConfig) -> Result<()> {
     for (kind, list) in [(IamKind::User, &iam.users), (IamKind::Role, &iam.roles)] {
         for p in list {
             if kind == IamKind::Role && p.trust.is_none() {
-                bail!("[[iam.roles]] {}: a role needs its trust policy (trust)", p.name);
+                bail!(
+                    "[[iam.roles]] {}: a role needs its trust policy (trust)",
+                    p.name
+                );
             }
             all.push(Configured {
+                account: p.account.clone(),
                 kind,
                 name: p.name.clone(),
                 path: p.path.clone(),
@@ -1242,7 +1247,7 @@ async fn server(
             access.set_owner(
                 &k.id,
                 arca_store::KeyOwner {
-                    account: o.account.clone(),
+                    account: k.account.clone().unwrap_or_else(|| o.account.clone()),
                     user: user.clone(),
                 },
             );

@@ -1111,6 +1111,8 @@ impl Arca {
 /// being exactly the file's (the file owns what it names; other entities are left alone).
 #[derive(Debug, Clone)]
 pub struct Configured {
+    /// The account (default: the deployment's). Other accounts hold principals only.
+    pub account: Option<String>,
     pub kind: IamKind,
     pub name: String,
     pub path: Option<String>,
@@ -1137,19 +1139,26 @@ impl Arca {
         let max = if c.kind == IamKind::Policy { 128 } else { 64 };
         let name = check_name(Some(c.name), field, max)?;
         let path = check_path(c.path)?;
+        let account = c.account.unwrap_or_else(|| self.account.clone());
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!("{account} is not a 12-digit account id"),
+            ));
+        }
         for text in c.inline.values() {
             check_document(Some(text.clone()), "policyDocument", Kind::Identity)?;
         }
         self.iam.reload().await.map_err(crate::store_err)?;
         for arn in &c.attached {
-            if !self.attachable(&self.account, arn) {
+            if !self.attachable(&account, arn) {
                 return Err(err(
                     ErrorCode::NoSuchEntity,
                     format!("Policy {arn} does not exist or is not attachable."),
                 ));
             }
         }
-        let existing = self.iam.record(&self.account, c.kind, &name);
+        let existing = self.iam.record(&account, c.kind, &name);
         let old_id = |prefix: &str| {
             existing
                 .as_ref()
@@ -1191,7 +1200,7 @@ impl Arca {
         .map_err(|_| ApiError::internal())?;
         let now = self.now();
         let rec = IamRecord {
-            account: self.account.clone(),
+            account,
             kind: c.kind,
             name,
             document,

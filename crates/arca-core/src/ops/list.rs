@@ -89,6 +89,12 @@ impl Arca {
         after: Option<ListCursor>,
         limit: usize,
     ) -> Result<(Vec<SecretRecord>, bool), ApiError> {
+        // Another account's principals see their own account's secrets, and it holds
+        // none here (they reach the deployment's by ARN, where a resource policy shares
+        // them).
+        if self.foreign(ctx) {
+            return Ok((Vec::new(), false));
+        }
         let query = ListQuery {
             sort_by,
             descending,

@@ -172,6 +172,11 @@ impl Arca {
         secret_id: &str,
         fresh: bool,
     ) -> Result<Option<Arc<Cached>>, ApiError> {
+        // A name names a secret of the caller's own account: another account's holds
+        // none in this deployment (see `Arca::foreign`).
+        if self.foreign(ctx) && matches!(SecretRef::parse(secret_id), SecretRef::Name(_)) {
+            return Ok(None);
+        }
         if !fresh {
             let cached = match SecretRef::parse(secret_id) {
                 SecretRef::Name(name) => self.cache.by_name(&ctx.region, &name),

@@ -45,6 +45,17 @@ impl Arca {
             _ => ensure_unscoped(ctx)?,
         }
         self.authorize(ctx, crate::authz::Target::Missing(&name))?;
+        if self.foreign(ctx) {
+            return Err(ApiError::new(
+                arca_types::ErrorCode::InvalidRequest,
+                format!(
+                    "Secrets live in account {} in this deployment: another account's \
+                     principals reach them by ARN where a resource policy shares them, and \
+                     cannot create their own.",
+                    self.account
+                ),
+            ));
+        }
         let token = req.client_request_token.clone();
         let tags = validate::tag_pairs(req.tags.as_deref().unwrap_or_default())?;
         let wanted = crate::replication::wanted_regions(
