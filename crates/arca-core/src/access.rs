@@ -19,7 +19,7 @@ pub struct AccessKeys {
     store: Arc<dyn Store>,
     cache: RwLock<HashMap<String, SecretString, ahash::RandomState>>,
     /// The IAM user each stored key belongs to (absent: the administrator).
-    owners: RwLock<HashMap<String, KeyOwner, ahash::RandomState>>,
+    owners: RwLock<HashMap<String, Arc<KeyOwner>, ahash::RandomState>>,
     /// Ids of the keys read from the store (the others came from configuration or were
     /// issued to this process), so that a key deleted from the store is forgotten.
     stored: RwLock<std::collections::HashSet<String, ahash::RandomState>>,
@@ -91,7 +91,7 @@ impl AccessKeys {
 
     /// The IAM user a key belongs to; `None` for the administrator's keys (those made
     /// before principals existed, configured ones, and the process's own).
-    pub fn owner_of(&self, access_key_id: &str) -> Option<KeyOwner> {
+    pub fn owner_of(&self, access_key_id: &str) -> Option<Arc<KeyOwner>> {
         self.owners
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -104,7 +104,7 @@ impl AccessKeys {
         self.owners
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(access_key_id.to_owned(), owner);
+            .insert(access_key_id.to_owned(), Arc::new(owner));
     }
 
     /// Whether the key is bound to the replication link.
@@ -199,9 +199,14 @@ impl AccessKeys {
             {
                 let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
                 match &rec.owner {
-                    Some(o) => owners.insert(rec.access_key_id.clone(), o.clone()),
-                    None => owners.remove(&rec.access_key_id),
-                };
+                    Some(o) if owners.get(&rec.access_key_id).map(|x| &**x) != Some(o) => {
+                        owners.insert(rec.access_key_id.clone(), Arc::new(o.clone()));
+                    }
+                    Some(_) => {}
+                    None => {
+                        owners.remove(&rec.access_key_id);
+                    }
+                }
             }
             {
                 let mut repl = self.replication.write().unwrap_or_else(|p| p.into_inner());
@@ -349,7 +354,7 @@ impl AccessKeys {
             self.owners
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(id.to_owned(), o);
+                .insert(id.to_owned(), Arc::new(o));
         }
         if scope == KeyScope::Replication {
             self.replication

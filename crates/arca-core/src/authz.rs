@@ -298,18 +298,20 @@ impl Arca {
         } else {
             self.account.as_str()
         };
-        let (resource, named, secret) = match target {
-            Target::Secret { record, id } => (record.arn.clone(), Some(id), Some(record)),
+        // Borrowed for an existing secret: the read path allocates nothing here.
+        let (resource, named, secret): (std::borrow::Cow<str>, _, _) = match target {
+            Target::Secret { record, id } => (record.arn.as_str().into(), Some(id), Some(record)),
             Target::Missing(id) if own => (
                 format!(
                     "arn:aws:secretsmanager:{}:{resource_account}:secret:{id}",
                     ctx.region
-                ),
+                )
+                .into(),
                 Some(id),
                 None,
             ),
-            Target::Missing(id) => (self.arn_for_missing(&ctx.region, id), Some(id), None),
-            Target::Any => ("*".to_owned(), None, None),
+            Target::Missing(id) => (self.arn_for_missing(&ctx.region, id).into(), Some(id), None),
+            Target::Any => ("*".into(), None, None),
         };
         let policy_text = secret.and_then(resource_policy_text);
         if identity.unrestricted
@@ -318,23 +320,6 @@ impl Arca {
         {
             return Ok(());
         }
-        let policy = match policy_text {
-            Some(t) => match self.policies.get(t) {
-                Some(p) => Some(p),
-                None => {
-                    tracing::error!(arn = %resource, "a stored resource policy does not parse");
-                    let action = format!("secretsmanager:{operation}");
-                    return Err(denied(
-                        identity,
-                        &action,
-                        named,
-                        Some(&reason(None, &action)),
-                    ));
-                }
-            },
-            None => None,
-        };
-        let action = format!("secretsmanager:{operation}");
         let question = crate::decisions::Question {
             operation,
             resource: &resource,
@@ -344,22 +329,40 @@ impl Arca {
             source_ip: access.source_ip.as_deref(),
             secure_transport: access.secure_transport,
         };
-        let cacheable = identity.cacheable && policy.as_ref().is_none_or(|p| !p.time_dependent);
-        let remembered = if cacheable {
+        // A remembered decision was cacheable when made, and the revision in the question
+        // pins the resource policy it was made with.
+        let remembered = if identity.cacheable {
             identity.decisions.get(&question)
         } else {
             None
         };
+        let action = || format!("secretsmanager:{operation}");
         let decision = match remembered {
             Some(d) => d,
             None => {
+                let policy = match policy_text {
+                    Some(t) => match self.policies.get(t) {
+                        Some(p) => Some(p),
+                        None => {
+                            tracing::error!(arn = %resource, "a stored resource policy does not parse");
+                            let action = action();
+                            return Err(denied(
+                                identity,
+                                &action,
+                                named,
+                                Some(&reason(None, &action)),
+                            ));
+                        }
+                    },
+                    None => None,
+                };
                 let context = self.context_for(ctx, access, secret);
                 let identity_policies: Vec<&Policy> =
                     identity.policies.iter().map(|p| &**p).collect();
                 let d = arca_policy::evaluate(
                     &Request {
                         principal: &identity.principal,
-                        action: &action,
+                        action: &action(),
                         resource: &resource,
                         resource_account,
                         context: &context,
@@ -367,7 +370,7 @@ impl Arca {
                     &identity_policies,
                     policy.as_deref(),
                 );
-                if cacheable {
+                if identity.cacheable && policy.as_ref().is_none_or(|p| !p.time_dependent) {
                     identity.decisions.put(&question, d);
                 }
                 d
@@ -376,6 +379,7 @@ impl Arca {
         if decision.allowed() {
             Ok(())
         } else {
+            let action = action();
             Err(denied(
                 identity,
                 &action,

@@ -100,7 +100,7 @@ pub struct RoleEntry {
 struct Snapshot {
     /// Every stored entity, as read.
     records: Vec<IamRecord>,
-    users: HashMap<(String, String), Arc<Identity>>,
+    users: HashMap<KeyOwner, Arc<Identity>>,
     roles: HashMap<(String, String), Arc<RoleEntry>>,
 }
 
@@ -169,7 +169,11 @@ impl Snapshot {
                         tags: doc.tags.clone(),
                     };
                     let policies = policies_of(&doc.inline, &doc.attached, &r.name);
-                    users.insert(key, Arc::new(Identity::new(principal, policies)));
+                    let owner = KeyOwner {
+                        account: r.account.clone(),
+                        user: r.name.clone(),
+                    };
+                    users.insert(owner, Arc::new(Identity::new(principal, policies)));
                 }
                 IamKind::Role => {
                     let Ok(doc) = serde_json::from_str::<RoleDoc>(&r.document) else {
@@ -235,9 +239,12 @@ impl Directory {
 
     /// The identity of a user (with its policies compiled), if the user exists.
     pub fn user_identity(&self, owner: &KeyOwner) -> Option<Arc<Identity>> {
-        self.current()
+        // On every request signed with a user's key: a lookup, no copy of the names.
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .users
-            .get(&(owner.account.clone(), owner.user.clone()))
+            .get(owner)
             .cloned()
     }
 
