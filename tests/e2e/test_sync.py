@@ -624,3 +624,39 @@ def test_a_renewable_token_is_renewed_across_passes(bao, proxy, prefix, site_fac
         r = site.run("app")
         assert r["outcome"] == "ok" and r["counts"] == {"update": 1}, (n, r)
     assert any(p.endswith("/renew-self") for _, p in proxy.paths)
+
+
+def test_a_job_writes_as_its_role_and_only_where_the_role_may(bao, proxy, prefix, site_factory,
+                                                              tmp_path):
+    """A job with `role` writes into this Arca with sessions of that role, not with the
+    service's full key: what the role's policy allows is written (the trail names the
+    role's session), what it does not is a failure of that path."""
+    bao.put("secret", f"{prefix}ok/db", {"password": "fine"})
+    bao.put("secret", f"{prefix}blocked/db", {"password": "nope"})
+    tok = write_private(tmp_path / "bao.token", token_for(bao, prefix))
+    arn = f"arn:aws:secretsmanager:*:123456789012:secret:{prefix}"
+    role_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": f"{arn}ok/*"},
+        {"Effect": "Allow", "Action": ["secretsmanager:ListSecrets",
+                                       "secretsmanager:BatchGetSecretValue"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "secretsmanager:CreateSecret", "Resource": "*",
+         "Condition": {"StringLike": {"secretsmanager:Name": f"{prefix}ok/*"}}},
+    ]})
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "arca.sync"}, "Action": "sts:AssumeRole"}]})
+    config = (job_toml("as-role", proxy.address, prefix, tok, target='role = "sync-writer"\n')
+              + f"\n[[iam.roles]]\nname = \"sync-writer\"\ntrust = {toml_str(trust)}\n"
+              + f"policies = {{ write = {toml_str(role_policy)} }}\n")
+    site = site_factory(config)
+    assert json.loads(site.value(f"{prefix}ok/db")) == {"password": "fine"}
+    with pytest.raises(ClientError) as e:
+        site.sm.describe_secret(SecretId=f"{prefix}blocked/db")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    last = site.status("as-role")["Jobs"][0]["last_pass"]
+    assert last["outcome"] == "partial", last
+    created = [r for r in site.trail("CreateSecret")
+               if r["requestParameters"].get("name") == f"{prefix}ok/db"]
+    assert created, "the job's CreateSecret is in the trail"
+    who = created[0]["userIdentity"]
+    assert who["type"] == "AssumedRole", who
+    assert who["arn"] == "arn:aws:sts::123456789012:assumed-role/sync-writer/sync-as-role", who

@@ -35,6 +35,68 @@ pub enum RemoteCredentials {
     Profile(String),
     /// The usual AWS chain: environment, shared files, web identity, container, instance.
     DefaultChain,
+    /// Sessions of an IAM role of this deployment (a sync job writing here as its role),
+    /// renewed by the SDK before each expires.
+    Role(RoleSessions),
+}
+
+/// Credentials of one IAM role, issued by this deployment's own Arca: what a job that
+/// writes here through the SDK signs with instead of a key of the administrator.
+#[derive(Clone)]
+pub struct RoleSessions {
+    pub arca: std::sync::Arc<arca_core::Arca>,
+    pub account: String,
+    pub role: String,
+    pub session_name: String,
+}
+
+impl std::fmt::Debug for RoleSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleSessions")
+            .field("account", &self.account)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An hour, IAM's default session: the SDK renews a few minutes before the end.
+const ROLE_SESSION_SECS: i64 = 3_600;
+
+impl aws_credential_types::provider::ProvideCredentials for RoleSessions {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        use aws_credential_types::provider::error::CredentialsError;
+        let issued = self
+            .arca
+            .issue_role_session(
+                &self.account,
+                &self.role,
+                &self.session_name,
+                ROLE_SESSION_SECS,
+            )
+            .map(|s| {
+                let expiry = std::time::UNIX_EPOCH
+                    + Duration::from_secs(u64::try_from(s.expiration_secs).unwrap_or(0));
+                aws_credential_types::Credentials::new(
+                    s.access_key_id,
+                    s.secret_access_key.expose(),
+                    Some(s.session_token.expose().to_owned()),
+                    Some(expiry),
+                    "arca-role",
+                )
+            })
+            .ok_or_else(|| {
+                CredentialsError::not_loaded(format!(
+                    "the role {} does not exist in account {}",
+                    self.role, self.account
+                ))
+            });
+        aws_credential_types::provider::future::ProvideCredentials::ready(issued)
+    }
 }
 
 /// One endpoint, with its client (connections are pooled and reused).
@@ -89,6 +151,7 @@ impl RemoteEndpoint {
             )),
             RemoteCredentials::Profile(p) => loader.profile_name(p),
             RemoteCredentials::DefaultChain => loader,
+            RemoteCredentials::Role(r) => loader.credentials_provider(r),
         };
         let shared = loader.load().await;
         Ok(Self {

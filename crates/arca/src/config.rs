@@ -164,6 +164,9 @@ pub struct SyncSourceConfig {
 pub struct SyncTargetConfig {
     pub remote: Option<String>,
     pub region: Option<String>,
+    /// Write into this Arca as this IAM role (of the deployment's account), with its
+    /// policies, instead of with the service's own full key. Not with `remote`.
+    pub role: Option<String>,
 }
 
 /// `[[remotes]]`: a Secrets Manager endpoint outside this deployment (another Arca, real

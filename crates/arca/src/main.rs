@@ -1441,6 +1441,7 @@ async fn server(
             own_url: endpoint_url.clone(),
             own_ca,
             own_key,
+            arca: Some(arca.clone()),
         },
         digest,
         leases.clone(),

@@ -27,6 +27,8 @@ pub struct TargetContext {
     pub own_ca: Option<Vec<u8>>,
     /// The in-memory key the sync signs its calls into this Arca with.
     pub own_key: (String, SecretString),
+    /// This Arca, which issues the sessions of a job's `role` (absent: no job may name one).
+    pub arca: Option<Arc<arca_core::Arca>>,
 }
 
 /// A job's settings checked, before anything is connected: what `arca sync add` and the
@@ -125,6 +127,9 @@ pub fn check(
     }
     if cfg.target.remote.is_some() && cfg.target.region.is_some() {
         bail!("sync job {n}: a remote target has its region in its [[remotes]] entry");
+    }
+    if cfg.target.remote.is_some() && cfg.target.role.is_some() {
+        bail!("sync job {n}: a role is for writing into this Arca; a remote target has its own credentials");
     }
     Ok((
         JobSpec {
@@ -231,9 +236,20 @@ pub async fn build(
             name: format!("this Arca ({})", spec.region),
             region: spec.region.clone(),
             endpoint: Some(ctx.own_url.clone()),
-            credentials: RemoteCredentials::Keys {
-                access_key_id: ctx.own_key.0.clone(),
-                secret_access_key: ctx.own_key.1.clone(),
+            credentials: match (&cfg.target.role, &ctx.arca) {
+                (Some(role), Some(arca)) => {
+                    RemoteCredentials::Role(arca_jobs::remote::RoleSessions {
+                        arca: arca.clone(),
+                        account: arca.account().to_owned(),
+                        role: role.clone(),
+                        session_name: format!("sync-{}", cfg.name).chars().take(64).collect(),
+                    })
+                }
+                (Some(_), None) => bail!("sync job {}: a role needs the server", cfg.name),
+                (None, _) => RemoteCredentials::Keys {
+                    access_key_id: ctx.own_key.0.clone(),
+                    secret_access_key: ctx.own_key.1.clone(),
+                },
             },
             ca_pem: ctx.own_ca.clone(),
             timeout: Duration::from_secs(10),
