@@ -142,6 +142,9 @@ pub struct Arca {
     pub(crate) policies: authz::PolicyCache,
     /// IAM users, roles and managed policies, compiled.
     pub(crate) iam: iam::Directory,
+    /// The identity of each live role session, so that its decisions are remembered
+    /// across its requests (see `session_identity`).
+    pub(crate) sessions: iam::sts::SessionIdentities,
 }
 
 impl Arca {
@@ -180,6 +183,7 @@ impl Arca {
             sync: std::sync::OnceLock::new(),
             policies: Default::default(),
             iam: iam::Directory::new(store.clone()),
+            sessions: Default::default(),
             store,
         }
     }

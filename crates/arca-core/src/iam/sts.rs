@@ -20,6 +20,35 @@ pub const MIN_DURATION_SECS: i64 = 900;
 pub const MAX_DURATION_SECS: i64 = 43_200;
 pub const DEFAULT_DURATION_SECS: i64 = 3_600;
 
+/// The identities of live sessions by access key id, each with the role entry it was
+/// built from: a directory change makes a new entry, and with it a new identity.
+#[derive(Default)]
+pub(crate) struct SessionIdentities {
+    map: std::sync::RwLock<
+        std::collections::HashMap<String, (Arc<super::RoleEntry>, Arc<Identity>)>,
+    >,
+}
+
+/// Sessions remembered; past this the map starts over.
+const SESSIONS_MAX: usize = 10_000;
+
+impl SessionIdentities {
+    fn get(&self, key_id: &str, role: &Arc<super::RoleEntry>) -> Option<Arc<Identity>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(key_id)
+            .filter(|(r, _)| Arc::ptr_eq(r, role))
+            .map(|(_, i)| i.clone())
+    }
+
+    fn put(&self, key_id: &str, role: Arc<super::RoleEntry>, identity: Arc<Identity>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= SESSIONS_MAX {
+            map.clear();
+        }
+        map.insert(key_id.to_owned(), (role, identity));
+    }
+}
+
 /// What a session token holds. Short keys: the token travels on every request.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -175,11 +204,15 @@ impl Arca {
     }
 
     /// Who a session acts as: its role's policies, if the role still exists (the same
-    /// role: not one created again under its name).
+    /// role: not one created again under its name). One identity per session and role
+    /// version, so its decisions are remembered like a user's.
     pub fn session_identity(&self, s: &Session) -> Option<Arc<Identity>> {
         let role = self.iam.role(&s.account, &s.role)?;
         if role.id != s.role_id {
             return None;
+        }
+        if let Some(id) = self.sessions.get(&s.access_key_id, &role) {
+            return Some(id);
         }
         let principal = Principal {
             arn: format!(
@@ -193,7 +226,10 @@ impl Arca {
             userid: format!("{}:{}", role.id, s.session_name),
             tags: role.tags.clone(),
         };
-        Some(Arc::new(Identity::new(principal, role.policies.clone())))
+        let identity = Arc::new(Identity::new(principal, role.policies.clone()));
+        self.sessions
+            .put(&s.access_key_id, role.clone(), identity.clone());
+        Some(identity)
     }
 
     /// STS AssumeRole: the caller must be trusted by the role's trust policy (and, when
