@@ -360,6 +360,25 @@ impl Arca {
             .any(|r| r.name.eq_ignore_ascii_case(name))
     }
 
+    /// A new entity's record, created and updated now.
+    fn new_record(
+        &self,
+        account: String,
+        kind: IamKind,
+        name: String,
+        doc: &impl serde::Serialize,
+    ) -> Result<IamRecord, ApiError> {
+        let now = self.now();
+        Ok(IamRecord {
+            account,
+            kind,
+            name,
+            document: serde_json::to_string(doc).map_err(|_| ApiError::internal())?,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
     // ----- users -----
 
     pub async fn iam_create_user(
@@ -387,15 +406,7 @@ impl Arca {
             tags,
             ..Default::default()
         };
-        let now = self.now();
-        let rec = IamRecord {
-            account,
-            kind: IamKind::User,
-            name,
-            document: serde_json::to_string(&doc).map_err(|_| ApiError::internal())?,
-            created_at: now,
-            updated_at: now,
-        };
+        let rec = self.new_record(account, IamKind::User, name, &doc)?;
         self.put_entity(rec.clone(), true, "User").await?;
         Ok(user_view(&rec, &doc))
     }
@@ -439,16 +450,35 @@ impl Arca {
         ctx: &RequestCtx,
         path_prefix: Option<String>,
     ) -> Result<Vec<UserView>, ApiError> {
-        self.iam_check(ctx, "ListUsers", "*")?;
+        self.list_entities(
+            ctx,
+            IamKind::User,
+            "ListUsers",
+            path_prefix,
+            |r, d: &UserDoc| (d.path.clone(), user_view(r, d)),
+        )
+        .await
+    }
+
+    /// ListUsers, ListRoles: the caller's account's entities of `kind` under a path prefix.
+    async fn list_entities<D: serde::de::DeserializeOwned, V>(
+        &self,
+        ctx: &RequestCtx,
+        kind: IamKind,
+        action: &str,
+        path_prefix: Option<String>,
+        view: impl Fn(&IamRecord, &D) -> (String, V),
+    ) -> Result<Vec<V>, ApiError> {
+        self.iam_check(ctx, action, "*")?;
         self.iam.reload().await.map_err(crate::store_err)?;
         let prefix = path_prefix.unwrap_or_else(|| "/".to_owned());
         Ok(self
             .iam
-            .records(&self.iam_account(ctx), IamKind::User)
+            .records(&self.iam_account(ctx), kind)
             .iter()
-            .filter_map(|r| Some((r, serde_json::from_str::<UserDoc>(&r.document).ok()?)))
-            .filter(|(_, d)| d.path.starts_with(&prefix))
-            .map(|(r, d)| user_view(r, &d))
+            .filter_map(|r| Some(view(r, &serde_json::from_str::<D>(&r.document).ok()?)))
+            .filter(|(path, _)| path.starts_with(&prefix))
+            .map(|(_, v)| v)
             .collect())
     }
 
@@ -687,15 +717,7 @@ impl Arca {
             max_session_secs: max as u32,
             ..Default::default()
         };
-        let now = self.now();
-        let rec = IamRecord {
-            account,
-            kind: IamKind::Role,
-            name,
-            document: serde_json::to_string(&doc).map_err(|_| ApiError::internal())?,
-            created_at: now,
-            updated_at: now,
-        };
+        let rec = self.new_record(account, IamKind::Role, name, &doc)?;
         self.put_entity(rec.clone(), true, "Role").await?;
         Ok(role_view(&rec, &doc))
     }
@@ -728,17 +750,14 @@ impl Arca {
         ctx: &RequestCtx,
         path_prefix: Option<String>,
     ) -> Result<Vec<RoleView>, ApiError> {
-        self.iam_check(ctx, "ListRoles", "*")?;
-        self.iam.reload().await.map_err(crate::store_err)?;
-        let prefix = path_prefix.unwrap_or_else(|| "/".to_owned());
-        Ok(self
-            .iam
-            .records(&self.iam_account(ctx), IamKind::Role)
-            .iter()
-            .filter_map(|r| Some((r, serde_json::from_str::<RoleDoc>(&r.document).ok()?)))
-            .filter(|(_, d)| d.path.starts_with(&prefix))
-            .map(|(r, d)| role_view(r, &d))
-            .collect())
+        self.list_entities(
+            ctx,
+            IamKind::Role,
+            "ListRoles",
+            path_prefix,
+            |r, d: &RoleDoc| (d.path.clone(), role_view(r, d)),
+        )
+        .await
     }
 
     pub async fn iam_delete_role(
@@ -944,15 +963,7 @@ impl Arca {
             document,
             description,
         };
-        let now = self.now();
-        let rec = IamRecord {
-            account: account.clone(),
-            kind: IamKind::Policy,
-            name: name.clone(),
-            document: serde_json::to_string(&doc).map_err(|_| ApiError::internal())?,
-            created_at: now,
-            updated_at: now,
-        };
+        let rec = self.new_record(account.clone(), IamKind::Policy, name.clone(), &doc)?;
         match self.store.put_iam(&rec, true).await {
             Err(StoreError::NameTaken) => return Err(taken()),
             other => other.map_err(crate::store_err)?,

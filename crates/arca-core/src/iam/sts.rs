@@ -24,10 +24,11 @@ pub const DEFAULT_DURATION_SECS: i64 = 3_600;
 /// built from: a directory change makes a new entry, and with it a new identity.
 #[derive(Default)]
 pub(crate) struct SessionIdentities {
-    map: std::sync::RwLock<
-        std::collections::HashMap<String, (Arc<super::RoleEntry>, Arc<Identity>)>,
-    >,
+    map: std::sync::RwLock<std::collections::HashMap<String, SessionEntry>>,
 }
+
+/// A session's identity and the role entry it was built from.
+type SessionEntry = (Arc<super::RoleEntry>, Arc<Identity>);
 
 /// Sessions remembered; past this the map starts over.
 const SESSIONS_MAX: usize = 10_000;
