@@ -116,11 +116,33 @@ def test_a_replica_refuses_every_write(p, r):
                                               MoveToVersionId=r.get_secret_value(SecretId="rep/ro")["VersionId"]),
         lambda: r.replicate_secret_to_regions(SecretId="rep/ro", AddReplicaRegions=[{"Region": THIRD}]),
         lambda: r.remove_regions_from_replication(SecretId="rep/ro", RemoveReplicaRegions=[PRIMARY]),
+        lambda: r.put_resource_policy(SecretId="rep/ro", ResourcePolicy=POLICY),
+        lambda: r.delete_resource_policy(SecretId="rep/ro"),
     ]
     for w in writes:
         e = expect_error("InvalidParameterException", w)
         assert error_message(e) == REPLICA_WRITE
     assert r.get_secret_value(SecretId="rep/ro")["SecretString"] == "v"
+
+
+POLICY = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+          '{"AWS":"arn:aws:iam::123456789012:role/reader"},'
+          '"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}')
+
+
+def test_the_resource_policy_is_replicated(p, r):
+    """AWS replicates "the encrypted secret data and metadata such as tags and resource
+    policies" to the replicas (Secrets Manager docs, "Replicate secrets across Regions")."""
+    import json
+    p.create_secret(Name="rep/policy", SecretString="v", AddReplicaRegions=[{"Region": REPLICA}])
+    replica_value(r, "rep/policy", "v")
+    p.put_resource_policy(SecretId="rep/policy", ResourcePolicy=POLICY)
+    got = wait_until(lambda: r.get_resource_policy(SecretId="rep/policy").get("ResourcePolicy"),
+                     what="the policy on the replica")
+    assert json.loads(got) == json.loads(POLICY)
+    p.delete_resource_policy(SecretId="rep/policy")
+    wait_until(lambda: "ResourcePolicy" not in r.get_resource_policy(SecretId="rep/policy"),
+               what="the policy gone from the replica")
 
 
 def test_a_primary_with_replicas_cannot_be_deleted(p, r, make_client):

@@ -50,6 +50,10 @@ pub struct ReplicaState {
     pub deleted_at: Option<Millis>,
     pub tags: Vec<(String, String)>,
     pub ever_tagged: bool,
+    /// The primary's resource policy: AWS replicates it with the tags. Absent from
+    /// deliveries of deployments that predate resource policies (then: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
     pub versions: Vec<ReplicaVersion>,
     /// Plaintext of some versions (those new since the last delivery, or asked for).
     pub values: Vec<ReplicaValue>,

@@ -218,6 +218,7 @@ impl Arca {
         if st.ever_tagged {
             mark_ever_tagged(&mut s);
         }
+        crate::authz::set_resource_policy(&mut s, st.resource_policy.as_deref());
         set_replica_of(
             &mut s,
             Some(&ReplicaOf {

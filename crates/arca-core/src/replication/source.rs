@@ -130,6 +130,7 @@ impl Arca {
             deleted_at: s.deleted_at,
             ever_tagged: ever_tagged(s),
             tags: s.tags.clone(),
+            resource_policy: crate::authz::resource_policy_text(s).map(str::to_owned),
             versions: s
                 .versions
                 .iter()
