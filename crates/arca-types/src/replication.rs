@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "Kind", rename_all_fields = "PascalCase")]
 pub enum Delivery {
     /// Bring the replica of `PrimaryArn` to this state (create it if missing).
-    Sync(ReplicaState),
+    /// Boxed: a state is far larger than the other variants (serde sees through the box).
+    Sync(Box<ReplicaState>),
     /// The region left the replication: delete the replica of `PrimaryArn`.
     Remove { primary_arn: String, name: String },
     /// Sent to the primary's region: the replica of `PrimaryArn` in `ReplicaRegion` was

@@ -50,7 +50,7 @@ impl Arca {
 
     async fn deliver_one(&self, region: &str, d: Delivery, fence: Option<&Fence>) -> Outcome {
         match d {
-            Delivery::Sync(state) => self.apply_sync(region, state, fence).await,
+            Delivery::Sync(state) => self.apply_sync(region, *state, fence).await,
             Delivery::Remove { primary_arn, name } => {
                 self.apply_remove(region, &primary_arn, &name, fence).await
             }

@@ -116,7 +116,7 @@ impl Arca {
                 secret_binary,
             });
         }
-        Ok(Some(Delivery::Sync(ReplicaState {
+        Ok(Some(Delivery::Sync(Box::new(ReplicaState {
             primary_arn: s.arn.clone(),
             primary_region: s.region.clone(),
             name: s.name.clone(),
@@ -142,7 +142,7 @@ impl Arca {
                 })
                 .collect(),
             values,
-        })))
+        }))))
     }
 
     /// Records the region's answer to the delivery of `entries` in the primary's status.
