@@ -259,8 +259,8 @@ impl Store for GatedStore {
     async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
         self.inner.delete_access_key(access_key_id).await
     }
-    async fn put_iam(&self, rec: &arca_store::IamRecord, create: bool) -> Result<()> {
-        self.inner.put_iam(rec, create).await
+    async fn put_iam(&self, rec: &arca_store::IamRecord, replaces: Option<i64>) -> Result<()> {
+        self.inner.put_iam(rec, replaces).await
     }
     async fn delete_iam(
         &self,

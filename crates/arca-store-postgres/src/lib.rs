@@ -548,8 +548,12 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| write::delete_access_key(&tx, access_key_id))
     }
 
-    async fn put_iam(&self, rec: &IamRecord, create: bool) -> Result<()> {
-        in_tx!(self, |tx| write::put_iam(&tx, rec, create))
+    async fn put_iam(
+        &self,
+        rec: &IamRecord,
+        replaces: Option<arca_types::time::Millis>,
+    ) -> Result<()> {
+        in_tx!(self, |tx| write::put_iam(&tx, rec, replaces))
     }
 
     async fn delete_iam(&self, account: &str, kind: IamKind, name: &str) -> Result<bool> {

@@ -920,10 +920,14 @@ pub(crate) async fn delete_access_key(tx: &Transaction<'_>, id: &str) -> WResult
 
 /// Creates (`NameTaken` if the key exists) or replaces (`NotFound` if it does not, and
 /// `created_at` is kept) one IAM entity.
-pub(crate) async fn put_iam(tx: &Transaction<'_>, r: &IamRecord, create: bool) -> WResult<()> {
+pub(crate) async fn put_iam(
+    tx: &Transaction<'_>,
+    r: &IamRecord,
+    replaces: Option<i64>,
+) -> WResult<()> {
     // Every node authorizes by the entities: tell them (at commit).
     notify(tx, &Change::Iam).await?;
-    let n = if create {
+    let n = if replaces.is_none() {
         // DO NOTHING on the key alone: a concurrent create of the same entity waits for
         // the first to commit, then inserts nothing; a taken name is told by the row count.
         exec(
@@ -945,21 +949,37 @@ pub(crate) async fn put_iam(tx: &Transaction<'_>, r: &IamRecord, create: bool) -
         exec(
             tx,
             "UPDATE iam_entities SET document = $4, updated_at = $5 \
-             WHERE account = $1 AND kind = $2 AND name = $3",
+             WHERE account = $1 AND kind = $2 AND name = $3 AND updated_at = $6",
             &[
                 &r.account,
                 &r.kind.as_str(),
                 &r.name,
                 &r.document,
                 &r.updated_at,
+                &replaces,
             ],
             "update iam entity",
         )
         .await?
     };
-    match (n, create) {
-        (0, true) => Err(Fail::Store(StoreError::NameTaken)),
-        (0, false) => Err(Fail::Store(StoreError::NotFound)),
+    match (n, replaces) {
+        (0, None) => Err(Fail::Store(StoreError::NameTaken)),
+        (0, Some(_)) => {
+            // Missing, or changed since it was read (a concurrent writer's row lock
+            // made this UPDATE wait for it, then see its new updated_at).
+            let rows = tx
+                .query(
+                    "SELECT 1 FROM iam_entities WHERE account = $1 AND kind = $2 AND name = $3",
+                    &[&r.account, &r.kind.as_str(), &r.name],
+                )
+                .await
+                .map_err(pg("iam exists"))?;
+            Err(Fail::Store(if rows.is_empty() {
+                StoreError::NotFound
+            } else {
+                StoreError::Conflict
+            }))
+        }
         _ => Ok(()),
     }
 }

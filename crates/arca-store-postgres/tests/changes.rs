@@ -125,13 +125,13 @@ async fn what_one_node_commits_reaches_the_other_and_nothing_else_does() {
         created_at: 1,
         updated_at: 1,
     };
-    a.put_iam(&user, true).await.expect("create user");
+    a.put_iam(&user, None).await.expect("create user");
     assert_eq!(next(&mut rx).await, Heard::Change(Change::Iam));
     assert!(matches!(
-        a.put_iam(&user, true).await,
+        a.put_iam(&user, None).await,
         Err(StoreError::NameTaken)
     ));
-    a.put_iam(&user, false).await.expect("replace user");
+    a.put_iam(&user, Some(1)).await.expect("replace user");
     assert_eq!(next(&mut rx).await, Heard::Change(Change::Iam));
     let key = AccessKeyRecord {
         access_key_id: "AKIAFED".into(),

@@ -696,9 +696,13 @@ impl Store for SqliteStore {
         self.write(move |c| write::delete_access_key(c, &id)).await
     }
 
-    async fn put_iam(&self, rec: &IamRecord, create: bool) -> Result<()> {
+    async fn put_iam(
+        &self,
+        rec: &IamRecord,
+        replaces: Option<arca_types::time::Millis>,
+    ) -> Result<()> {
         let rec = rec.clone();
-        self.write(move |c| write::put_iam(c, &rec, create)).await
+        self.write(move |c| write::put_iam(c, &rec, replaces)).await
     }
 
     async fn delete_iam(&self, account: &str, kind: IamKind, name: &str) -> Result<bool> {

@@ -504,8 +504,8 @@ pub(super) fn delete_access_key(conn: &Connection, id: &str) -> Result<bool> {
 
 /// Creates (`NameTaken` if the key exists) or replaces (`NotFound` if it does not, and
 /// `created_at` is kept) one IAM entity.
-pub(super) fn put_iam(conn: &Connection, r: &IamRecord, create: bool) -> Result<()> {
-    let n = if create {
+pub(super) fn put_iam(conn: &Connection, r: &IamRecord, replaces: Option<Millis>) -> Result<()> {
+    let n = if replaces.is_none() {
         // DO NOTHING on the key alone: a taken name is told by the row count, not by
         // parsing a constraint message.
         conn.prepare_cached(
@@ -525,7 +525,7 @@ pub(super) fn put_iam(conn: &Connection, r: &IamRecord, create: bool) -> Result<
     } else {
         conn.prepare_cached(
             "UPDATE iam_entities SET document = ?4, updated_at = ?5 \
-             WHERE account = ?1 AND kind = ?2 AND name = ?3",
+             WHERE account = ?1 AND kind = ?2 AND name = ?3 AND updated_at = ?6",
         )
         .map_err(sql_err("prepare iam update"))?
         .execute(params![
@@ -533,13 +533,31 @@ pub(super) fn put_iam(conn: &Connection, r: &IamRecord, create: bool) -> Result<
             r.kind.as_str(),
             r.name,
             r.document,
-            r.updated_at
+            r.updated_at,
+            replaces
         ])
         .map_err(sql_err("update iam entity"))?
     };
-    match (n, create) {
-        (0, true) => Err(StoreError::NameTaken),
-        (0, false) => Err(StoreError::NotFound),
+    match (n, replaces) {
+        (0, None) => Err(StoreError::NameTaken),
+        (0, Some(_)) => {
+            // Missing, or changed since it was read.
+            let exists: bool = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM iam_entities \
+                     WHERE account = ?1 AND kind = ?2 AND name = ?3)",
+                )
+                .map_err(sql_err("prepare iam exists"))?
+                .query_row(params![r.account, r.kind.as_str(), r.name], |row| {
+                    row.get(0)
+                })
+                .map_err(sql_err("iam exists"))?;
+            Err(if exists {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            })
+        }
         _ => Ok(()),
     }
 }

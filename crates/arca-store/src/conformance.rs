@@ -2241,30 +2241,30 @@ pub async fn iam_entities_round_trip<S: Store>(store: &S) {
     let p2 = iam(A2, IamKind::Policy, "read-only", "{}", T0 + 5);
     // Created out of order.
     for r in [&p2, &u1, &r2, &p1, &u2, &r1] {
-        store.put_iam(r, true).await.expect("create");
+        store.put_iam(r, None).await.expect("create");
     }
 
     // A second create is refused and changes nothing.
     let again = iam(A1, IamKind::User, "alice", r#"{"changed":true}"#, T0 + 10);
     assert!(matches!(
-        store.put_iam(&again, true).await,
+        store.put_iam(&again, None).await,
         Err(StoreError::NameTaken)
     ));
     // Replacing one that does not exist is refused and creates nothing.
     let missing = iam(A1, IamKind::User, "bob", "{}", T0 + 10);
     assert!(matches!(
-        store.put_iam(&missing, false).await,
+        store.put_iam(&missing, Some(T0)).await,
         Err(StoreError::NotFound)
     ));
     // Names are compared exactly, kinds and accounts apart.
     let other_kind = iam(A1, IamKind::Policy, "alice", "{}", T0 + 10);
     assert!(matches!(
-        store.put_iam(&other_kind, false).await,
+        store.put_iam(&other_kind, Some(T0 + 1)).await,
         Err(StoreError::NotFound)
     ));
     let other_account = iam(A2, IamKind::Role, "deployer", "{}", T0 + 10);
     assert!(matches!(
-        store.put_iam(&other_account, false).await,
+        store.put_iam(&other_account, Some(T0 + 2)).await,
         Err(StoreError::NotFound)
     ));
 
@@ -2289,7 +2289,25 @@ pub async fn iam_entities_round_trip<S: Store>(store: &S) {
         updated_at: T0 + 20,
         ..u1.clone()
     };
-    store.put_iam(&replacement, false).await.expect("replace");
+    // Only over the version it was read at: a stale replacement is a conflict and
+    // changes nothing.
+    let stale = IamRecord {
+        document: r#"{"stale":true}"#.into(),
+        ..replacement.clone()
+    };
+    assert!(matches!(
+        store.put_iam(&stale, Some(u1.updated_at + 1)).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .put_iam(&replacement, Some(u1.updated_at))
+        .await
+        .expect("replace");
+    // The same read again is stale now.
+    assert!(matches!(
+        store.put_iam(&stale, Some(u1.updated_at)).await,
+        Err(StoreError::Conflict)
+    ));
     let u1b = IamRecord {
         created_at: u1.created_at,
         ..replacement
@@ -2328,7 +2346,7 @@ pub async fn iam_entities_round_trip<S: Store>(store: &S) {
         [p1, r1, p2, r2.clone(), u2.clone()]
     );
     // The name is free again.
-    store.put_iam(&u1, true).await.expect("create again");
+    store.put_iam(&u1, None).await.expect("create again");
     assert!(store.list_iam().await.expect("list").contains(&u1));
     // Deleting the user leaves its keys alone (arca-core checks for them first).
     let key = AccessKeyRecord {
@@ -2402,8 +2420,8 @@ pub async fn wipe_secrets_keeps_keys<S: Store>(store: &S) {
     // IAM entities are operator configuration too: a wipe keeps them.
     let user = iam("111122223333", IamKind::User, "keeper", "{}", T0);
     let policy = iam("111122223333", IamKind::Policy, "p", "{}", T0);
-    store.put_iam(&user, true).await.expect("put user");
-    store.put_iam(&policy, true).await.expect("put policy");
+    store.put_iam(&user, None).await.expect("put user");
+    store.put_iam(&policy, None).await.expect("put policy");
     store.wipe_secrets().await.expect("wipe");
     assert_eq!(store.find_by_arn(R1, &s.arn).await.expect("find"), None);
     assert_eq!(

@@ -282,10 +282,12 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- IAM principals and policies -----
 
-    /// Stores one IAM entity: with `create`, a new one (`NameTaken` if (account, kind,
-    /// name) exists); without, a replacement of an existing one (`NotFound` if missing;
-    /// its `created_at` is kept).
-    async fn put_iam(&self, rec: &IamRecord, create: bool) -> Result<()>;
+    /// Stores one IAM entity: with `replaces` None, a new one (`NameTaken` if (account,
+    /// kind, name) exists); with `Some(updated_at)`, a replacement of the stored entity
+    /// whose `updated_at` is that (`NotFound` if missing, `Conflict` if it changed
+    /// since: a read-modify-write on another node never loses this one's change; the
+    /// stored `created_at` is kept).
+    async fn put_iam(&self, rec: &IamRecord, replaces: Option<Millis>) -> Result<()>;
     /// Deletes one entity; returns whether it existed. A user's access keys are not
     /// touched (arca-core refuses to delete a user that still has keys, as IAM does).
     async fn delete_iam(&self, account: &str, kind: IamKind, name: &str) -> Result<bool>;

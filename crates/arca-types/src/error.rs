@@ -60,6 +60,7 @@ pub enum ErrorCode {
     EntityAlreadyExists,
     DeleteConflict,
     InvalidInput,
+    ConcurrentModification,
 }
 
 impl ErrorCode {
@@ -111,6 +112,7 @@ impl ErrorCode {
             EntityAlreadyExists => "EntityAlreadyExists",
             DeleteConflict => "DeleteConflict",
             InvalidInput => "InvalidInput",
+            ConcurrentModification => "ConcurrentModification",
         }
     }
 
@@ -144,7 +146,7 @@ impl ErrorCode {
             | ExpiredToken
             | MissingAuthenticationToken => 403,
             NoSuchEntity => 404,
-            EntityAlreadyExists | DeleteConflict | LimitExceeded => 409,
+            EntityAlreadyExists | DeleteConflict | LimitExceeded | ConcurrentModification => 409,
             other => other.http_status(),
         }
     }

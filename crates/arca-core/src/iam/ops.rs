@@ -297,12 +297,28 @@ impl Arca {
         Ok(self.iam.record(account, kind, name))
     }
 
-    async fn put_entity(&self, rec: IamRecord, create: bool, what: &str) -> Result<(), ApiError> {
+    /// Writes an entity: a new one (`replaces` None), or over the version read (its
+    /// `updated_at`), so that two concurrent changes never lose one (IAM's
+    /// ConcurrentModification for the later).
+    async fn put_entity(
+        &self,
+        rec: IamRecord,
+        replaces: Option<Millis>,
+        what: &str,
+    ) -> Result<(), ApiError> {
         let name = rec.name.clone();
-        self.store
-            .put_iam(&rec, create)
-            .await
-            .map_err(|e| store_err(e, what, &name))?;
+        match self.store.put_iam(&rec, replaces).await {
+            Err(StoreError::Conflict) => {
+                self.iam.reload().await.map_err(crate::store_err)?;
+                return Err(err(
+                    ErrorCode::ConcurrentModification,
+                    "The request was rejected because multiple requests to change this \
+                     object were submitted simultaneously. Wait a few minutes and submit \
+                     your request again.",
+                ));
+            }
+            other => other.map_err(|e| store_err(e, what, &name))?,
+        }
         self.iam.reload().await.map_err(crate::store_err)
     }
 
@@ -407,7 +423,7 @@ impl Arca {
             ..Default::default()
         };
         let rec = self.new_record(account, IamKind::User, name, &doc)?;
-        self.put_entity(rec.clone(), true, "User").await?;
+        self.put_entity(rec.clone(), None, "User").await?;
         Ok(user_view(&rec, &doc))
     }
 
@@ -718,7 +734,7 @@ impl Arca {
             ..Default::default()
         };
         let rec = self.new_record(account, IamKind::Role, name, &doc)?;
-        self.put_entity(rec.clone(), true, "Role").await?;
+        self.put_entity(rec.clone(), None, "Role").await?;
         Ok(role_view(&rec, &doc))
     }
 
@@ -825,8 +841,10 @@ impl Arca {
         holder: Holder,
     ) -> Result<(), ApiError> {
         rec.document = doc.to_json();
-        rec.updated_at = self.now();
-        self.put_entity(rec, false, holder.title()).await
+        let read_at = rec.updated_at;
+        // Always later than the version replaced, which is how the store tells them.
+        rec.updated_at = self.now().max(read_at + 1);
+        self.put_entity(rec, Some(read_at), holder.title()).await
     }
 
     pub async fn iam_put_inline_policy(
@@ -964,7 +982,7 @@ impl Arca {
             description,
         };
         let rec = self.new_record(account.clone(), IamKind::Policy, name.clone(), &doc)?;
-        match self.store.put_iam(&rec, true).await {
+        match self.store.put_iam(&rec, None).await {
             Err(StoreError::NameTaken) => return Err(taken()),
             other => other.map_err(crate::store_err)?,
         }
@@ -1216,13 +1234,14 @@ impl Arca {
             name,
             document,
             created_at: existing.as_ref().map_or(now, |r| r.created_at),
-            updated_at: now,
+            updated_at: existing.as_ref().map_or(now, |r| now.max(r.updated_at + 1)),
         };
         let what = match c.kind {
             IamKind::User => "User",
             IamKind::Role => "Role",
             IamKind::Policy => "Policy",
         };
-        self.put_entity(rec, existing.is_none(), what).await
+        self.put_entity(rec, existing.as_ref().map(|r| r.updated_at), what)
+            .await
     }
 }
