@@ -13,7 +13,8 @@ import pytest
 from botocore.config import Config
 
 from conftest import _aws_executable
-from helpers import ACCESS_KEY, ACCOUNT_ID, REGION, SECRET_KEY, error_message, expect_error
+from helpers import (ACCESS_KEY, ACCOUNT_ID, REGION, SECRET_KEY, error_message, expect_error,
+                     lookup_trail, wait_until)
 
 CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
                 read_timeout=30)
@@ -88,6 +89,21 @@ def test_user_reads_one_secret_and_is_refused_on_another(sm, iam, client):
     assert "with an explicit deny in an identity-based policy" in error_message(e)
     iam.delete_user_policy(UserName=name, PolicyName="deny")
     assert as_user.get_secret_value(SecretId=one)["SecretString"] == "first"
+
+    # The trail names the user: CloudTrail's userIdentity, and LookupEvents by Username.
+    ct = client("cloudtrail")
+
+    def reads_by_user():
+        recs = [r for r in lookup_trail(ct, Username=name) if r["eventName"] == "GetSecretValue"]
+        return recs or None
+
+    recs = wait_until(reads_by_user, what="the user's reads in the trail")
+    who = recs[0]["userIdentity"]
+    assert who["type"] == "IAMUser" and who["userName"] == name, who
+    assert who["arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/{name}", who
+    assert who["accessKeyId"] == key and who["principalId"].startswith("AIDA"), who
+    refused = [r for r in recs if r.get("errorCode") == "AccessDeniedException"]
+    assert refused, "the refused read is recorded too"
 
     # A deleted key stops working.
     iam.delete_access_key(UserName=name, AccessKeyId=key)
