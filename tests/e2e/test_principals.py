@@ -163,9 +163,15 @@ def test_managed_policies_attach_and_detach(sm, iam, client):
                  PolicyArn=f"arn:aws:iam::{ACCOUNT_ID}:policy/none", status=404)
 
 
-def test_iam_errors(iam):
+def test_iam_errors(iam, client):
     name = unique("erin")
     iam.create_user(UserName=name)
+    # IAM calls are in the trail too, with their parameters.
+    ct = client("cloudtrail")
+    rec = wait_until(lambda: next((r for r in lookup_trail(ct, EventName="CreateUser")
+                                   if r["requestParameters"].get("userName") == name), None),
+                     what="the CreateUser record")
+    assert rec["eventSource"] == "iam.amazonaws.com"
     e = expect_error("EntityAlreadyExists", iam.create_user, UserName=name, status=409)
     assert error_message(e) == f"User with name {name} already exists."
     # Names are unique without regard to case.

@@ -375,12 +375,15 @@ async fn serve_one(
                 request_id,
                 who,
             ),
-            // A form body is not JSON: the call is named, its parameters are not kept
-            // (CreateAccessKey's and AssumeRole's answers hold credentials).
+            // A form body is not JSON: its parameters are recorded as CloudTrail's
+            // requestParameters (answers, where CreateAccessKey's and AssumeRole's
+            // credentials are, never are).
             Service::Query(q) => Call::other(
                 &event_name(target),
                 q.event_source(),
-                serde_json::Value::Null,
+                params
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, query::Params::request_parameters),
                 &ctx.region,
                 now,
                 request_id,

@@ -91,6 +91,29 @@ impl Params {
         tags
     }
 
+    /// The parameters as CloudTrail's requestParameters write them (`UserName` becomes
+    /// `userName`), Action and Version left out. IAM and STS requests carry no secret
+    /// material (the secrets they make are in answers, which are never recorded); each
+    /// value is bounded so a huge parameter cannot fill the trail.
+    pub(crate) fn request_parameters(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for (k, v) in &self.map {
+            if k == "Action" || k == "Version" || out.len() >= 32 {
+                continue;
+            }
+            let mut chars = k.chars();
+            let key: String = chars
+                .next()
+                .map(|c| c.to_ascii_lowercase())
+                .into_iter()
+                .chain(chars)
+                .take(128)
+                .collect();
+            out.insert(key, v.chars().take(4096).collect::<String>().into());
+        }
+        serde_json::Value::Object(out)
+    }
+
     /// Whether any parameter starts with `prefix` (PolicyArns.member.1.arn ...).
     pub(crate) fn any_starting(&self, prefix: &str) -> bool {
         self.map.keys().any(|k| k.starts_with(prefix))
