@@ -80,10 +80,21 @@ fn response(status: StatusCode, bytes: Vec<u8>, request_id: &str) -> Response {
 }
 
 fn response_bytes(status: StatusCode, body: Bytes, request_id: &str) -> Response {
+    response_typed(status, body, CONTENT_TYPE, request_id)
+}
+
+/// A response of `content_type` with the request id header (the Query protocol's XML
+/// answers use it too).
+pub(crate) fn response_typed(
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    request_id: &str,
+) -> Response {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }

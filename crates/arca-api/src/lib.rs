@@ -398,10 +398,11 @@ async fn serve_one(
         ctx.call = Some(Arc::new(call));
     }
     // Every service but the replication link decides on the caller's policies: Secrets
-    // Manager where each secret is resolved, the others here, per action on `*`.
-    if service != Service::Replication {
+    // Manager where each secret is resolved (its `Access`, with the operation's condition
+    // keys, is made once the operation is parsed), the others here, per action on `*`.
+    if !matches!(service, Service::Replication | Service::SecretsManager) {
         let mut access =
-            arca_core::authz::Access::new(identity, "", arca_policy::Context::default());
+            arca_core::authz::Access::new(identity.clone(), "", arca_policy::Context::default());
         access.source_ip = Some(conn.ip.clone());
         access.secure_transport = conn.tls;
         ctx.access = Some(Arc::new(access));
@@ -424,7 +425,7 @@ async fn serve_one(
         Service::EventBridge => eventbridge(state, &ctx, body, target, request_id).await,
         Service::Sync => Box::pin(sync(state, &ctx, body, target, request_id)).await,
         Service::SecretsManager => {
-            secrets_manager(state, &mut ctx, body, target, request_id, conn).await
+            secrets_manager(state, &mut ctx, identity, body, target, request_id, conn).await
         }
     };
     state
@@ -602,6 +603,7 @@ async fn eventbridge(
 async fn secrets_manager(
     state: &ApiState,
     ctx: &mut RequestCtx,
+    identity: Arc<arca_core::authz::Identity>,
     body: &[u8],
     target: Option<&str>,
     request_id: &str,
@@ -611,11 +613,6 @@ async fn secrets_manager(
     let op = Operation::parse(name, body).map_err(|e| (Operation::static_name(name), e))?;
     let op_name = op.name();
     ctx.authorize(op_name).map_err(|e| (op_name, e))?;
-    let identity = ctx
-        .access
-        .as_ref()
-        .map(|a| a.identity.clone())
-        .ok_or(("-", ApiError::internal()))?;
     let mut access = arca_core::authz::Access::new(identity, op_name, op.condition_keys());
     access.source_ip = Some(conn.ip.clone());
     access.secure_transport = conn.tls;

@@ -5,8 +5,7 @@
 
 use crate::server::Response;
 use arca_types::ApiError;
-use http::{header, HeaderValue, StatusCode};
-use http_body_util::Full;
+use http::{header, StatusCode};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -264,14 +263,7 @@ pub(crate) fn error(service: QueryService, e: &ApiError, request_id: &str) -> Re
 
 fn respond(status: StatusCode, x: &Xml, request_id: &str) -> Response {
     let body = crate::json::wiped_on_drop(x.out.as_bytes().to_vec());
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    resp
+    crate::codec::response_typed(status, body, "text/xml", request_id)
 }
 
 #[cfg(test)]

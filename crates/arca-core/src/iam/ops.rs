@@ -222,6 +222,26 @@ fn role_view(r: &IamRecord, d: &RoleDoc) -> RoleView {
     }
 }
 
+/// IAM deletes a user or role only once its policies are gone (DeleteConflict).
+fn ensure_no_policies(
+    inline: &BTreeMap<String, String>,
+    attached: &[String],
+) -> Result<(), ApiError> {
+    if !inline.is_empty() {
+        return Err(err(
+            ErrorCode::DeleteConflict,
+            "Cannot delete entity, must delete policies first.",
+        ));
+    }
+    if !attached.is_empty() {
+        return Err(err(
+            ErrorCode::DeleteConflict,
+            "Cannot delete entity, must detach all policies first.",
+        ));
+    }
+    Ok(())
+}
+
 /// The inline and attached policies of a user or role, whichever it is.
 struct Held<'a> {
     inline: &'a mut BTreeMap<String, String>,
@@ -529,18 +549,7 @@ impl Arca {
                 "Cannot delete entity, must delete access keys first.",
             ));
         }
-        if !doc.inline.is_empty() {
-            return Err(err(
-                ErrorCode::DeleteConflict,
-                "Cannot delete entity, must delete policies first.",
-            ));
-        }
-        if !doc.attached.is_empty() {
-            return Err(err(
-                ErrorCode::DeleteConflict,
-                "Cannot delete entity, must detach all policies first.",
-            ));
-        }
+        ensure_no_policies(&doc.inline, &doc.attached)?;
         self.delete_entity(&account, IamKind::User, &name, "user")
             .await
     }
@@ -792,18 +801,7 @@ impl Arca {
         self.iam_check(ctx, "DeleteRole", &arn)?;
         let (_, mut doc) = found?;
         let held = doc.held();
-        if !held.inline.is_empty() {
-            return Err(err(
-                ErrorCode::DeleteConflict,
-                "Cannot delete entity, must delete policies first.",
-            ));
-        }
-        if !held.attached.is_empty() {
-            return Err(err(
-                ErrorCode::DeleteConflict,
-                "Cannot delete entity, must detach all policies first.",
-            ));
-        }
+        ensure_no_policies(held.inline, held.attached)?;
         self.delete_entity(&account, IamKind::Role, &name, "role")
             .await
     }
